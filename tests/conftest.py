@@ -1,0 +1,39 @@
+"""Shared fixtures: the real benchmark assets from ../shared/bsa, and no network, ever.
+
+Every test gets a private cache folder and an upstream URL that nothing listens on, so a test that
+would download by accident fails at once instead of reaching the internet.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED_BSA = Path(__file__).resolve().parents[1].parent / "shared" / "bsa"
+SHARED_DATASET = SHARED_BSA / "dataset.csv"
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BSA_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("BSA_UPSTREAM_URL", "http://127.0.0.1:9/unreachable")
+    monkeypatch.setenv("BSA_DATA_DIR", str(SHARED_BSA))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for name in ("HF_ENDPOINT",):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def shared_bsa() -> Path:
+    if not SHARED_DATASET.is_file():
+        pytest.fail(f"benchmark assets not found at {SHARED_BSA}; tests need ../shared/bsa")
+    return SHARED_BSA
+
+
+@pytest.fixture(scope="session")
+def official_dataset(shared_bsa: Path):  # type: ignore[no-untyped-def]
+    from bsa.dataset import load_dataset
+
+    return load_dataset(shared_bsa / "dataset.csv")
+
