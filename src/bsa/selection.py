@@ -1,0 +1,129 @@
+"""Choose which items a command works on: by scenario, category, id list, limit and seeded sample.
+
+Filters narrow first (scenario, category, ids), then ``sample`` draws a stratified sample, then
+``limit`` keeps the first N in dataset order. Items always keep the dataset's order, so a selection
+reads the same however it was made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from bsa.dataset import Dataset
+from bsa.errors import BsaError
+from bsa.items import Item
+from bsa.taxonomy import CATEGORIES, SUB_CATEGORIES, Scenario
+
+
+class SelectionError(BsaError):
+    """A selection that names something the dataset does not have, or asks the impossible."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What to keep. Empty tuples and None mean "no restriction"."""
+
+    scenarios: tuple[Scenario, ...] = ()
+    categories: tuple[str, ...] = ()
+    ids: tuple[str, ...] | None = None
+    sample: int | None = None
+    seed: int = 0
+    limit: int | None = None
+
+    @property
+    def is_everything(self) -> bool:
+        return self == Selection(seed=self.seed)
+
+
+def parse_category(text: str) -> str:
+    """Canonical name of a primary category or sub-category, matched case-insensitively."""
+    key = " ".join(text.split()).casefold()
+    for name in (*CATEGORIES, *SUB_CATEGORIES):
+        if name.casefold() == key:
+            return name
+    raise SelectionError(
+        f"unknown category {text!r}; 'bsa data stats' lists the 9 primary categories and "
+        "17 sub-categories"
+    )
+
+
+def read_ids(path: Path) -> tuple[str, ...]:
+    """One id per line; blank lines and lines starting with '#' are ignored."""
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except OSError as error:
+        raise SelectionError(f"cannot read ids file {path}: {error.strerror or error}") from error
+    ids = tuple(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+    if not ids:
+        raise SelectionError(f"ids file {path} lists no ids")
+    return ids
+
+
+def select(dataset: Dataset, selection: Selection) -> Dataset:
+    """The items of ``dataset`` that ``selection`` keeps, in dataset order."""
+    wanted = None
+    if selection.ids is not None:
+        _check_ids_exist(dataset, selection.ids)
+        wanted = frozenset(selection.ids)
+    items = [item for item in dataset.items if _matches(item, selection, wanted)]
+    if selection.sample is not None:
+        items = stratified_sample(items, selection.sample, selection.seed)
+    if selection.limit is not None:
+        if selection.limit < 1:
+            raise SelectionError(f"--limit must be at least 1, got {selection.limit}")
+        items = items[: selection.limit]
+    return replace(dataset, items=tuple(items))
+
+
+def _matches(item: Item, selection: Selection, wanted: frozenset[str] | None) -> bool:
+    if selection.scenarios and item.scenario not in selection.scenarios:
+        return False
+    if wanted is not None and item.id not in wanted:
+        return False
+    if selection.categories:
+        names = {*item.primary_categories, *item.sub_categories}
+        return any(category in names for category in selection.categories)
+    return True
+
+
+def _check_ids_exist(dataset: Dataset, ids: Sequence[str]) -> None:
+    known = {item.id for item in dataset.items}
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        more = f" and {len(unknown) - 1} more" if len(unknown) > 1 else ""
+        raise SelectionError(f"id {unknown[0]!r}{more} not in the dataset ({dataset.source.location})")
+
+
+def stratified_sample(items: Sequence[Item], size: int, seed: int) -> list[Item]:
+    """A sample of ``size`` items, stratified by scenario, the same for the same seed everywhere.
+
+    Each scenario gets its share of ``size`` by largest remainder. Within a scenario items are
+    ranked by sha256 of ``seed:id`` rather than by ``random``, so the draw depends on nothing but
+    the seed and the ids (not on the Python version), and a larger sample contains a smaller one.
+    """
+    if size < 1:
+        raise SelectionError(f"--sample must be at least 1, got {size}")
+    if size >= len(items):
+        return list(items)
+    chosen: set[str] = set()
+    for scenario, quota in _allocate(items, size).items():
+        stratum = [item for item in items if item.scenario is scenario]
+        stratum.sort(key=lambda item: hashlib.sha256(f"{seed}:{item.id}".encode()).digest())
+        chosen.update(item.id for item in stratum[:quota])
+    return [item for item in items if item.id in chosen]
+
+
+def _allocate(items: Sequence[Item], size: int) -> dict[Scenario, int]:
+    """Split ``size`` over scenarios in proportion to their counts (largest-remainder method)."""
+    counts = {s: sum(1 for i in items if i.scenario is s) for s in Scenario}
+    counts = {s: n for s, n in counts.items() if n}
+    total = sum(counts.values())
+    exact = {s: size * n / total for s, n in counts.items()}
+    quotas = {s: int(x) for s, x in exact.items()}
+    by_remainder = sorted(counts, key=lambda s: (-(exact[s] - quotas[s]), list(Scenario).index(s)))
+    for scenario in by_remainder[: size - sum(quotas.values())]:
+        quotas[scenario] += 1
+    return quotas
