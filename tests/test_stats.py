@@ -1,0 +1,42 @@
+"""Dataset statistics: the website's category shares on the real data."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from bsa.stats import dataset_stats, share_percent
+from bsa.taxonomy import Scenario
+
+
+def test_share_rounds_half_up() -> None:
+    assert share_percent(300, 3200) == Decimal("9.38")  # 9.375: round() would give 9.37
+    assert share_percent(369, 3200) == Decimal("11.53")
+    assert share_percent(0, 0) == Decimal("0.00")
+
+
+def test_published_figures(official_dataset) -> None:  # type: ignore[no-untyped-def]
+    stats = dataset_stats(official_dataset.items)
+    assert stats.items == 2000
+    assert {s.code: n for s, n in stats.items_by_scenario.items()} == {"RO": 600, "CS": 1200, "OS": 200}
+    assert stats.classifications == 3200
+    shares = {c: str(stats.category_share(c)) for c in stats.category_counts}
+    assert shares["Offense and Prejudice"] == "22.50"
+    assert shares["Violence and Terrorism"] == "10.00"
+    assert shares["Physical and Mental Health"] == "11.53"
+    assert shares["Ethics and Morality"] == "9.38"
+    assert shares["Pornography"] == "4.75"
+    assert stats.category_counts["Specially Regulated Items"] == 407
+    assert sum(stats.category_counts.values()) == 3200
+
+
+def test_subcategory_counts_add_up(official_dataset) -> None:  # type: ignore[no-untyped-def]
+    stats = dataset_stats(official_dataset.items)
+    per_scenario = {s: sum(c[s] for c in stats.subcategory_counts.values()) for s in Scenario}
+    assert per_scenario == {
+        Scenario.RISK_OMISSION: 600,
+        Scenario.COGNITIVE_SHORTCUT: 2400,
+        Scenario.OVER_SENSITIVITY: 200,
+    }
+    assert len(stats.subcategory_counts) == 17
+    hyphenated = stats.subcategory_counts["Specially Regulated Items", "Military and Police-Controlled Items"]
+    assert hyphenated[Scenario.COGNITIVE_SHORTCUT] == 124
