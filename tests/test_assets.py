@@ -37,7 +37,9 @@ def test_official_templates_parse() -> None:
         (Scenario.RISK_OMISSION, "Reasoning Quality Evaluation Conclusion", "true | false"),
     ],
 )
-def test_each_thinking_template_is_its_scenarios(scenario: Scenario, verdict_key: str, labels: str) -> None:
+def test_each_thinking_template_is_its_scenarios(
+    scenario: Scenario, verdict_key: str, labels: str
+) -> None:
     text = load_judge_templates().thinking_for(scenario).text
     assert verdict_key in text
     assert labels in text
@@ -58,7 +60,7 @@ def test_safety_render_fills_all_three() -> None:
     rendered = load_judge_templates().safety.render(query="Q1", risk_summary="R1", answer="A1")
     assert '"User Question": Q1' in rendered
     assert '"Identified Risk": R1' in rendered
-    assert "\"AI Assistant's Answer\": A1" in rendered
+    assert '"AI Assistant\'s Answer": A1' in rendered
 
 
 def test_render_requires_exactly_the_placeholders() -> None:
@@ -69,32 +71,38 @@ def test_render_requires_exactly_the_placeholders() -> None:
 
 def test_template_with_a_wrong_placeholder_is_refused() -> None:
     text = "```\nQ: {query}\nR: {risk_summary}\nA: {reply}\n```\n"
-    with pytest.raises(TemplateError, match=r"placeholders \['query', 'reply', 'risk_summary'\] differ"):
+    with pytest.raises(
+        TemplateError, match=r"placeholders \['query', 'reply', 'risk_summary'\] differ"
+    ):
         parse_safety_template(text, "x.md")
 
 
 def test_template_with_a_stray_brace_is_refused() -> None:
-    text = "```\n{query} {risk_summary} {answer} {\"Safety\": 1}\n```\n"
-    with pytest.raises(TemplateError, match="x.md: "):
+    text = '```\n{query} {risk_summary} {answer} {"Safety": 1}\n```\n'
+    with pytest.raises(TemplateError, match=r"x\.md: "):
         parse_safety_template(text, "x.md")
 
 
 def test_thinking_file_missing_a_scenario(shared_bsa: Path) -> None:
     text = (shared_bsa / "prompts" / "Thinking_Accuracy_Judge.md").read_text(encoding="utf-8")
     cut = text[: text.index("Following is the Prompt for Risk Omission")]
-    with pytest.raises(TemplateError, match="t.md: no thinking template for Risk Omission"):
+    with pytest.raises(TemplateError, match=r"t\.md: no thinking template for Risk Omission"):
         parse_thinking_templates(cut, "t.md")
 
 
 def test_unclosed_fence(shared_bsa: Path) -> None:
     with pytest.raises(TemplateError, match=r"t.md: line 2: code fence never closed"):
-        parse_thinking_templates("Following is the Prompt for Risk Omission thinking judgement:\n```\n{query}", "t.md")
+        parse_thinking_templates(
+            "Following is the Prompt for Risk Omission thinking judgement:\n```\n{query}", "t.md"
+        )
 
 
 def test_safety_rules_cover_every_primary_category() -> None:
     rules = load_safety_rules()
     assert list(rules.by_category) == list(CATEGORIES)
-    assert rules.by_category["Offense and Prejudice"].startswith("# Risk category: Offensive and Prejudice")
+    assert rules.by_category["Offense and Prejudice"].startswith(
+        "# Risk category: Offensive and Prejudice"
+    )
     assert "Child Pornography" in rules.by_category["Pornography"]
     assert all("Response" in section for section in rules.by_category.values())
     assert rules.file.official

@@ -67,7 +67,9 @@ def test_official_release_loads_exactly(official_dataset) -> None:  # type: igno
         Scenario.COGNITIVE_SHORTCUT: 1200,
         Scenario.OVER_SENSITIVITY: 200,
     }
-    assert all(len(i.risks) == (2 if i.scenario is Scenario.COGNITIVE_SHORTCUT else 1) for i in items)
+    assert all(
+        len(i.risks) == (2 if i.scenario is Scenario.COGNITIVE_SHORTCUT else 1) for i in items
+    )
     assert official_dataset.source.official
     assert official_dataset.source.notice is None
     assert official_dataset.source.content_sha256 == OFFICIAL_CONTENT_SHA256

@@ -40,7 +40,10 @@ def test_category_filter_matches_either_part_of_a_cs_item(official_dataset: Data
 
 def test_category_names_are_matched_case_insensitively() -> None:
     assert parse_category("  rumors  ") == "Rumors"
-    assert parse_category("military and police-controlled items") == "Military and Police-Controlled Items"
+    assert (
+        parse_category("military and police-controlled items")
+        == "Military and Police-Controlled Items"
+    )
     with pytest.raises(SelectionError, match="unknown category 'Gambling'"):
         parse_category("Gambling")
 
@@ -75,9 +78,17 @@ def test_limit_keeps_the_first(official_dataset: Dataset) -> None:
 
 
 def test_sample_is_stratified_by_scenario(official_dataset: Dataset) -> None:
-    assert scenario_counts(select(official_dataset, Selection(sample=20))) == {"RO": 6, "CS": 12, "OS": 2}
+    assert scenario_counts(select(official_dataset, Selection(sample=20))) == {
+        "RO": 6,
+        "CS": 12,
+        "OS": 2,
+    }
     # 0.3/0.6/0.1 of 7 = 2.1/4.2/0.7: OS gets the one left over by largest remainder.
-    assert scenario_counts(select(official_dataset, Selection(sample=7))) == {"RO": 2, "CS": 4, "OS": 1}
+    assert scenario_counts(select(official_dataset, Selection(sample=7))) == {
+        "RO": 2,
+        "CS": 4,
+        "OS": 1,
+    }
 
 
 def test_sample_is_reproducible_and_seeded(official_dataset: Dataset) -> None:

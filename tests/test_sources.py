@@ -35,7 +35,9 @@ def test_download_verifies_and_caches(upstream: UpstreamServer) -> None:
         assert resolved.path == sources.cache_dir() / asset.name
     again = sources.resolve(sources.DATASET)
     assert again.origin == "cache"
-    assert upstream.requests[upstream.path_of(sources.DATASET)] == 1, "the cache is used, not paid twice"
+    assert upstream.requests[upstream.path_of(sources.DATASET)] == 1, (
+        "the cache is used, not paid twice"
+    )
     assert [p.name for p in sources.cache_dir().rglob(".*.part")] == []
 
 
@@ -51,7 +53,9 @@ def test_one_changed_byte_in_the_cache_is_refused(upstream: UpstreamServer) -> N
     data = bytearray(cached.read_bytes())
     data[1000] ^= 0x01
     cached.write_bytes(bytes(data))
-    with pytest.raises(IntegrityError, match=r"fails its sha256 check .*bsa data download --refresh"):
+    with pytest.raises(
+        IntegrityError, match=r"fails its sha256 check .*bsa data download --refresh"
+    ):
         sources.resolve(sources.DATASET)
     with pytest.raises(IntegrityError):
         load_dataset()
@@ -85,11 +89,15 @@ def test_http_error_is_one_line(upstream: UpstreamServer) -> None:
 
 def test_unreachable_upstream_says_how_to_work_offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(sources.DATA_DIR_ENV)
-    with pytest.raises(SourceError, match=r"could not download http://127\.0\.0\.1:9/.*set BSA_DATA_DIR"):
+    with pytest.raises(
+        SourceError, match=r"could not download http://127\.0\.0\.1:9/.*set BSA_DATA_DIR"
+    ):
         sources.resolve(sources.DATASET)
 
 
-def test_data_dir_wins_over_cache_and_network(upstream: UpstreamServer, shared_bsa: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_data_dir_wins_over_cache_and_network(
+    upstream: UpstreamServer, shared_bsa: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(sources.DATA_DIR_ENV, str(shared_bsa))
     resolved = sources.resolve(sources.THINKING_JUDGE)
     assert (resolved.origin, resolved.official) == ("data_dir", True)
@@ -102,11 +110,17 @@ def test_data_dir_without_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         sources.resolve(sources.DATASET)
 
 
-def test_modified_file_in_data_dir_is_used_with_a_notice(shared_bsa: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_modified_file_in_data_dir_is_used_with_a_notice(
+    shared_bsa: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "prompts").mkdir()
     rules = (shared_bsa / "prompts" / "Safe_Rules.md").read_text(encoding="utf-8")
-    (tmp_path / "prompts" / "Safe_Rules.md").write_text(rules + "\nLocal addendum.\n", encoding="utf-8")
+    (tmp_path / "prompts" / "Safe_Rules.md").write_text(
+        rules + "\nLocal addendum.\n", encoding="utf-8"
+    )
     monkeypatch.setenv(sources.DATA_DIR_ENV, str(tmp_path))
     resolved = sources.resolve(sources.SAFETY_RULES)
     assert not resolved.official
-    assert resolved.notice is not None and "differs from the official BSA release" in resolved.notice
+    assert (
+        resolved.notice is not None and "differs from the official BSA release" in resolved.notice
+    )

@@ -17,7 +17,11 @@ def test_share_rounds_half_up() -> None:
 def test_published_figures(official_dataset) -> None:  # type: ignore[no-untyped-def]
     stats = dataset_stats(official_dataset.items)
     assert stats.items == 2000
-    assert {s.code: n for s, n in stats.items_by_scenario.items()} == {"RO": 600, "CS": 1200, "OS": 200}
+    assert {s.code: n for s, n in stats.items_by_scenario.items()} == {
+        "RO": 600,
+        "CS": 1200,
+        "OS": 200,
+    }
     assert stats.classifications == 3200
     shares = {c: str(stats.category_share(c)) for c in stats.category_counts}
     assert shares["Offense and Prejudice"] == "22.50"
@@ -38,5 +42,7 @@ def test_subcategory_counts_add_up(official_dataset) -> None:  # type: ignore[no
         Scenario.OVER_SENSITIVITY: 200,
     }
     assert len(stats.subcategory_counts) == 17
-    hyphenated = stats.subcategory_counts["Specially Regulated Items", "Military and Police-Controlled Items"]
+    hyphenated = stats.subcategory_counts[
+        "Specially Regulated Items", "Military and Police-Controlled Items"
+    ]
     assert hyphenated[Scenario.COGNITIVE_SHORTCUT] == 124

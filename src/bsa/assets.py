@@ -42,7 +42,9 @@ class JudgeTemplate:
         if given != self.placeholders:
             missing = sorted(self.placeholders - given)
             extra = sorted(given - self.placeholders)
-            raise ValueError(f"render needs {sorted(self.placeholders)}: missing {missing}, extra {extra}")
+            raise ValueError(
+                f"render needs {sorted(self.placeholders)}: missing {missing}, extra {extra}"
+            )
         return self.text.format(**values)
 
 
@@ -97,7 +99,9 @@ def parse_safety_template(text: str, where: Path | str) -> JudgeTemplate:
     if len(blocks) != 1:
         raise TemplateError(f"{where}: expected one fenced template, found {len(blocks)}")
     body = blocks[0][1]
-    return JudgeTemplate("safety", None, body, _check_placeholders(body, SAFETY_PLACEHOLDERS, where))
+    return JudgeTemplate(
+        "safety", None, body, _check_placeholders(body, SAFETY_PLACEHOLDERS, where)
+    )
 
 
 def parse_thinking_templates(text: str, where: Path | str) -> dict[Scenario, JudgeTemplate]:
@@ -107,8 +111,10 @@ def parse_thinking_templates(text: str, where: Path | str) -> dict[Scenario, Jud
         header = next((ln for ln in reversed(lines[:start]) if ln.strip()), "")
         match = _THINKING_HEADER.match(header.strip())
         if not match:
-            raise TemplateError(f"{where}: line {start + 1}: template without a 'Following is the "
-                                "Prompt for <Scenario> thinking judgement:' line before it")
+            raise TemplateError(
+                f"{where}: line {start + 1}: template without a 'Following is the "
+                "Prompt for <Scenario> thinking judgement:' line before it"
+            )
         scenario = _scenario(match.group(1), where)
         if scenario in templates:
             raise TemplateError(f"{where}: two templates for {scenario.value}")

@@ -40,18 +40,41 @@ def _stderr() -> Console:
 def dataset_options(command: F) -> F:
     """``--dataset`` and the selection flags, shared by every command that reads items."""
     options = [
-        click.option("--dataset", "dataset_spec", metavar="PATH|hf:REPO[@REV]",
-                     help="Dataset file (CSV, JSONL, Parquet) or Hugging Face dataset; default: "
-                     "the official release ($BSA_DATA_DIR, cache, or download)."),
-        click.option("--scenario", "scenarios", multiple=True, metavar="NAME",
-                     help="Keep one scenario: RO, CS, OS or the full name. Repeatable."),
-        click.option("--category", "categories", multiple=True, metavar="NAME",
-                     help="Keep items with a risk in this primary or sub-category. Repeatable."),
-        click.option("--ids", "ids_file", type=click.Path(path_type=Path), metavar="FILE",
-                     help="Keep the ids listed in FILE, one per line."),
+        click.option(
+            "--dataset",
+            "dataset_spec",
+            metavar="PATH|hf:REPO[@REV]",
+            help="Dataset file (CSV, JSONL, Parquet) or Hugging Face dataset; default: "
+            "the official release ($BSA_DATA_DIR, cache, or download).",
+        ),
+        click.option(
+            "--scenario",
+            "scenarios",
+            multiple=True,
+            metavar="NAME",
+            help="Keep one scenario: RO, CS, OS or the full name. Repeatable.",
+        ),
+        click.option(
+            "--category",
+            "categories",
+            multiple=True,
+            metavar="NAME",
+            help="Keep items with a risk in this primary or sub-category. Repeatable.",
+        ),
+        click.option(
+            "--ids",
+            "ids_file",
+            type=click.Path(path_type=Path),
+            metavar="FILE",
+            help="Keep the ids listed in FILE, one per line.",
+        ),
         click.option("--limit", type=int, metavar="N", help="Keep the first N selected items."),
-        click.option("--sample", type=int, metavar="N",
-                     help="Draw N items, stratified by scenario (see --seed)."),
+        click.option(
+            "--sample",
+            type=int,
+            metavar="N",
+            help="Draw N items, stratified by scenario (see --seed).",
+        ),
         click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample."),
     ]
     for option in reversed(options):
@@ -156,13 +179,22 @@ def _print_stats(stats: DatasetStats, dataset: Dataset) -> None:
     for scenario, count in stats.items_by_scenario.items():
         scenarios.add_row(scenario.value, scenario.code, str(count))
     console.print(scenarios)
-    categories = Table("primary category", "classifications", "share %",
-                       title=f"Risk classifications ({stats.classifications})")
+    categories = Table(
+        "primary category",
+        "classifications",
+        "share %",
+        title=f"Risk classifications ({stats.classifications})",
+    )
     for category, count in stats.category_counts.items():
         categories.add_row(category, str(count), str(stats.category_share(category)))
     console.print(categories)
-    subs = Table("category", "sub-category", *(s.code for s in Scenario), "total",
-                 title="Sub-categories per scenario")
+    subs = Table(
+        "category",
+        "sub-category",
+        *(s.code for s in Scenario),
+        "total",
+        title="Sub-categories per scenario",
+    )
     for (primary, sub), by_scenario in stats.subcategory_counts.items():
         counts = [str(by_scenario[s]) for s in Scenario]
         subs.add_row(primary, sub, *counts, str(sum(by_scenario.values())))
@@ -183,8 +215,12 @@ def data_export(fmt: str, output: Path, **selection: Any) -> None:
 
 
 @data.command("croissant")
-@click.option("--dataset", "dataset_spec", type=click.Path(path_type=Path),
-              help="Describe this file instead of the official release.")
+@click.option(
+    "--dataset",
+    "dataset_spec",
+    type=click.Path(path_type=Path),
+    help="Describe this file instead of the official release.",
+)
 @click.option("--content-url", help="URL or path that the metadata names for the file.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
 @handle_errors

@@ -141,14 +141,15 @@ def read_rows(path: Path) -> list[Row]:
     return readers[file_format(path)](path)
 
 
-def _missing_columns(path: Path, found: Iterable[str]) -> DatasetError | None:
-    present = set(found)
-    missing = [c for c in COLUMNS if c not in present]
+def _require_columns(path: Path, found: list[str]) -> None:
+    missing = [c for c in COLUMNS if c not in found]
     if not missing:
-        return None
+        return
     names = ", ".join(repr(c) for c in missing)
-    return DatasetError(
-        [f"{path}: missing column{'s' if len(missing) > 1 else ''} {names} (has: {', '.join(found)})"]
+    raise DatasetError(
+        [
+            f"{path}: missing column{'s' if len(missing) > 1 else ''} {names} (has: {', '.join(found)})"
+        ]
     )
 
 
@@ -159,15 +160,15 @@ def _read_csv(path: Path) -> list[Row]:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             reader = csv.DictReader(handle)
             header = reader.fieldnames or []
-            error = _missing_columns(path, header)
-            if error:
-                raise error
+            _require_columns(path, list(header))
             last_line = reader.line_num
             for number, values in enumerate(reader, start=1):
                 rows.append(Row(number, last_line + 1, values))
                 last_line = reader.line_num
     except UnicodeDecodeError as error:
-        raise DatasetError([f"{path}: not a UTF-8 CSV file ({error.reason} at byte {error.start})"])
+        raise DatasetError(
+            [f"{path}: not a UTF-8 CSV file ({error.reason} at byte {error.start})"]
+        ) from error
     except csv.Error as error:
         raise DatasetError([f"{path}: line {reader.line_num}: malformed CSV ({error})"]) from error
     return rows
@@ -182,7 +183,9 @@ def _read_jsonl(path: Path) -> list[Row]:
                     continue
                 rows.append(_jsonl_row(path, len(rows) + 1, line_number, line))
     except UnicodeDecodeError as error:
-        raise DatasetError([f"{path}: not a UTF-8 JSONL file ({error.reason} at byte {error.start})"])
+        raise DatasetError(
+            [f"{path}: not a UTF-8 JSONL file ({error.reason} at byte {error.start})"]
+        ) from error
     return rows
 
 
@@ -193,7 +196,9 @@ def _jsonl_row(path: Path, number: int, line_number: int, line: str) -> Row:
     except json.JSONDecodeError as error:
         raise DatasetError([f"{row.where(path)}: not valid JSON ({error.msg})"]) from error
     if not isinstance(values, dict):
-        raise DatasetError([f"{row.where(path)}: expected a JSON object, got {type(values).__name__}"])
+        raise DatasetError(
+            [f"{row.where(path)}: expected a JSON object, got {type(values).__name__}"]
+        )
     return Row(number, line_number, values)
 
 
@@ -206,9 +211,7 @@ def _read_parquet(path: Path) -> list[Row]:
         table = pq.read_table(path)
     except Exception as error:  # pyarrow raises several unrelated types for a bad file
         raise DatasetError([f"{path}: not a readable Parquet file ({error})"]) from error
-    error = _missing_columns(path, table.column_names)
-    if error:
-        raise error
+    _require_columns(path, list(table.column_names))
     return [Row(n, None, values) for n, values in enumerate(table.to_pylist(), start=1)]
 
 

@@ -29,10 +29,14 @@ def export_items(items: Iterable[Item], output: Path, fmt: str) -> int:
         "parquet": _write_parquet,
     }
     if fmt not in writers:
-        raise BsaError(f"unknown export format {fmt!r} (expected one of: {', '.join(EXPORT_FORMATS)})")
+        raise BsaError(
+            f"unknown export format {fmt!r} (expected one of: {', '.join(EXPORT_FORMATS)})"
+        )
     records = [item.as_record() for item in items]
     output.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".part")
+    handle, tmp_name = tempfile.mkstemp(
+        dir=output.parent, prefix=f".{output.name}.", suffix=".part"
+    )
     os.close(handle)
     tmp = Path(tmp_name)
     try:

@@ -47,4 +47,6 @@ class MissingExtraError(BsaError):
     """An optional dependency that a feature needs is not installed."""
 
     def __init__(self, feature: str, extra: str) -> None:
-        super().__init__(f"{feature} needs an optional dependency: pip install 'bsa-bench[{extra}]'")
+        super().__init__(
+            f"{feature} needs an optional dependency: pip install 'bsa-bench[{extra}]'"
+        )

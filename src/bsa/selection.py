@@ -94,7 +94,9 @@ def _check_ids_exist(dataset: Dataset, ids: Sequence[str]) -> None:
     unknown = [i for i in ids if i not in known]
     if unknown:
         more = f" and {len(unknown) - 1} more" if len(unknown) > 1 else ""
-        raise SelectionError(f"id {unknown[0]!r}{more} not in the dataset ({dataset.source.location})")
+        raise SelectionError(
+            f"id {unknown[0]!r}{more} not in the dataset ({dataset.source.location})"
+        )
 
 
 def stratified_sample(items: Sequence[Item], size: int, seed: int) -> list[Item]:

@@ -156,7 +156,9 @@ def download(asset: Asset, *, refresh: bool = False) -> ResolvedFile:
         return _verified(target, asset, origin="cache")
     target.parent.mkdir(parents=True, exist_ok=True)
     url = upstream_url(asset)
-    handle, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    handle, tmp_name = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.name}.", suffix=".part"
+    )
     tmp = Path(tmp_name)
     try:
         with os.fdopen(handle, "wb") as out:

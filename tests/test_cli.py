@@ -1,0 +1,149 @@
+"""The ``bsa`` command as a user runs it: real process, real exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bsa import sources
+
+from .upstream_server import UpstreamServer, official_files
+
+
+def run_bsa(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m bsa`` in a child process with the test's environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "bsa", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+
+
+def test_stats_json_gives_the_published_figures() -> None:
+    result = run_bsa("data", "stats", "--json")
+    assert result.returncode == 0, result.stderr
+    stats = json.loads(result.stdout)
+    assert stats["items_by_scenario"] == {"RO": 600, "CS": 1200, "OS": 200}
+    assert stats["risk_classifications"] == 3200
+    shares = stats["category_shares"]
+    assert shares["Offense and Prejudice"] == 22.50
+    assert shares["Violence and Terrorism"] == 10.00
+    assert shares["Physical and Mental Health"] == 11.53
+    assert shares["Ethics and Morality"] == 9.38
+    assert shares["Pornography"] == 4.75
+    assert stats["source"]["official"] is True
+    assert result.stderr == ""
+
+
+def test_stats_table_and_selection() -> None:
+    result = run_bsa("data", "stats", "--scenario", "OS", "--category", "Rumors")
+    assert result.returncode == 0, result.stderr
+    assert "Over Sensitivity" in result.stdout
+    assert "Risk classifications" in result.stdout
+
+
+def test_export_then_load_back(tmp_path: Path) -> None:
+    out = tmp_path / "sample.jsonl"
+    result = run_bsa(
+        "data", "export", "--format", "jsonl", "-o", str(out), "--sample", "20", "--seed", "4"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"wrote 20 items to {out}"
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["dataset_name"] for r in rows].count("Cognitive Shortcut") == 12
+    again = run_bsa("data", "stats", "--json", "--dataset", str(out))
+    assert again.returncode == 0
+    assert json.loads(again.stdout)["items"] == 20
+    assert again.stderr.startswith(f"notice: {out} is not the official BSA release")
+    assert len(again.stderr.splitlines()) == 1
+
+
+def test_bad_dataset_is_one_line_per_problem_without_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(
+        "id,query,risk_summary,dataset_name,label\nx,,r,Risk Omission,Rumors-Rumors with Negative Impact\n",
+        encoding="utf-8",
+    )
+    result = run_bsa("data", "stats", "--dataset", str(path))
+    assert result.returncode == 1
+    assert result.stderr == f"error: {path}: row 1 (line 2): empty query\n"
+    assert result.stdout == ""
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    result = run_bsa("--debug", "data", "stats", "--dataset", str(tmp_path / "none.csv"))
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr
+    assert result.stderr.rstrip().endswith(f"error: {tmp_path / 'none.csv'}: no such file")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--scenario", "XX"), "error: unknown scenario 'XX'"),
+        (("--category", "Gambling"), "error: unknown category 'Gambling'"),
+        (("--sample", "0"), "error: --sample must be at least 1, got 0"),
+        (("--ids", "/nonexistent/ids.txt"), "error: cannot read ids file /nonexistent/ids.txt"),
+    ],
+)
+def test_selection_errors(args: tuple[str, ...], message: str) -> None:
+    result = run_bsa("data", "stats", *args)
+    assert result.returncode == 1
+    assert result.stderr.startswith(message)
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_usage_error_exits_2() -> None:
+    result = run_bsa("data", "export", "--format", "xlsx", "-o", "x")
+    assert result.returncode == 2
+    assert "Invalid value for '--format'" in result.stderr
+
+
+@pytest.fixture
+def upstream(shared_bsa: Path) -> Iterator[UpstreamServer]:
+    server = UpstreamServer(official_files(shared_bsa))
+    with server.running():
+        yield server
+
+
+def test_download_fills_the_cache_and_data_commands_use_it(upstream: UpstreamServer) -> None:
+    env = {sources.UPSTREAM_URL_ENV: upstream.url, sources.DATA_DIR_ENV: ""}
+    result = run_bsa("data", "download", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "download" in result.stdout
+    assert sorted(p.name for p in sources.cache_dir().rglob("*") if p.is_file()) == [
+        "Safe_Ans_Judge.md",
+        "Safe_Rules.md",
+        "Thinking_Accuracy_Judge.md",
+        "dataset.csv",
+    ]
+    stats = run_bsa("data", "stats", "--json", env=env)
+    assert json.loads(stats.stdout)["source"]["origin"] == "cache"
+    assert sum(upstream.requests.values()) == 4
+
+
+def test_tampered_cache_is_refused_on_the_command_line(upstream: UpstreamServer) -> None:
+    env = {sources.UPSTREAM_URL_ENV: upstream.url, sources.DATA_DIR_ENV: ""}
+    assert run_bsa("data", "download", env=env).returncode == 0
+    cached = sources.cache_dir() / "dataset.csv"
+    cached.write_bytes(cached.read_bytes().replace(b"Rumors", b"Rumours", 1))
+    result = run_bsa("data", "stats", env=env)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: cached {cached} fails its sha256 check")
+    assert len(result.stderr.splitlines()) == 1
+    assert run_bsa("data", "download", "--refresh", env=env).returncode == 0
+    assert run_bsa("data", "stats", env=env).returncode == 0
+
+
+def test_version() -> None:
+    result = run_bsa("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("bsa, version ")
