@@ -147,3 +147,29 @@ def test_version() -> None:
     result = run_bsa("--version")
     assert result.returncode == 0
     assert result.stdout.startswith("bsa, version ")
+
+
+def test_croissant_command_writes_valid_metadata(tmp_path: Path) -> None:
+    mlc = pytest.importorskip("mlcroissant")
+    subset = tmp_path / "subset.csv"
+    assert (
+        run_bsa("data", "export", "--format", "csv", "-o", str(subset), "--limit", "5").returncode
+        == 0
+    )
+    out = tmp_path / "meta" / "subset.croissant.json"
+    result = run_bsa("data", "croissant", "--dataset", str(subset), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    records = list(mlc.Dataset(jsonld=out).records(record_set="items"))
+    assert len(records) == 5
+    official = tmp_path / "bsa.croissant.json"
+    assert run_bsa("data", "croissant", "-o", str(official)).returncode == 0
+    assert sources.canonical_url(sources.DATASET) in official.read_text(encoding="utf-8")
+
+
+def test_croissant_command_refuses_an_invalid_dataset(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,query\n1,q\n", encoding="utf-8")
+    result = run_bsa("data", "croissant", "--dataset", str(bad), "-o", str(tmp_path / "m.json"))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: {bad}: missing columns")
+    assert not (tmp_path / "m.json").exists()

@@ -101,8 +101,14 @@ def cache_dir() -> Path:
 
 
 def upstream_url(asset: Asset) -> str:
+    """Where downloads fetch ``asset`` from: the mirror in ``$BSA_UPSTREAM_URL``, if any."""
     base = os.environ.get(UPSTREAM_URL_ENV) or DEFAULT_UPSTREAM_URL
     return f"{base.rstrip('/')}/{UPSTREAM_COMMIT}/{asset.upstream_path}"
+
+
+def canonical_url(asset: Asset) -> str:
+    """The public pinned URL of ``asset``, for metadata that others will read (never a mirror)."""
+    return f"{DEFAULT_UPSTREAM_URL}/{UPSTREAM_COMMIT}/{asset.upstream_path}"
 
 
 def sha256_file(path: Path) -> str:
