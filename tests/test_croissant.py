@@ -22,11 +22,6 @@ mlc = pytest.importorskip("mlcroissant")
 from bsa import croissant, sources  # noqa: E402
 from bsa.errors import DatasetError  # noqa: E402
 
-# Deprecations inside mlcroissant's dependencies (rdflib's JSON-LD parser, pandas 3's reset_index).
-pytestmark = [
-    pytest.mark.filterwarnings("ignore:ConjunctiveGraph is deprecated:DeprecationWarning"),
-    pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.reset_index"),
-]
 
 CANONICAL_URL = (
     "https://raw.githubusercontent.com/OpenStellarTeam/BSA/"
