@@ -22,7 +22,6 @@ mlc = pytest.importorskip("mlcroissant")
 from bsa import croissant, sources  # noqa: E402
 from bsa.errors import DatasetError  # noqa: E402
 
-
 CANONICAL_URL = (
     "https://raw.githubusercontent.com/OpenStellarTeam/BSA/"
     "b54c09fb8c8fdc0d568bdaff89ff0a46149ab094/data/dataset.csv"
