@@ -135,14 +135,18 @@ def file_format(path: Path) -> str:
     return fmt
 
 
-def read_rows(path: Path) -> list[Row]:
-    """Read every record of a CSV, JSONL or Parquet file, checking the file-level layout."""
+def read_rows(path: Path, columns: tuple[str, ...] = COLUMNS) -> list[Row]:
+    """Read every record of a CSV, JSONL or Parquet file that must have ``columns``.
+
+    CSV and Parquet files name their columns once, so a missing one is a file-level problem; a
+    JSONL record names its own fields, so :func:`parse_row` reports a missing one per row.
+    """
     readers = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": _read_parquet}
-    return readers[file_format(path)](path)
+    return readers[file_format(path)](path, columns)
 
 
-def _require_columns(path: Path, found: list[str]) -> None:
-    missing = [c for c in COLUMNS if c not in found]
+def _require_columns(path: Path, found: list[str], columns: tuple[str, ...]) -> None:
+    missing = [c for c in columns if c not in found]
     if not missing:
         return
     names = ", ".join(repr(c) for c in missing)
@@ -153,14 +157,14 @@ def _require_columns(path: Path, found: list[str]) -> None:
     )
 
 
-def _read_csv(path: Path) -> list[Row]:
+def _read_csv(path: Path, columns: tuple[str, ...]) -> list[Row]:
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     rows: list[Row] = []
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             reader = csv.DictReader(handle)
             header = reader.fieldnames or []
-            _require_columns(path, list(header))
+            _require_columns(path, list(header), columns)
             last_line = reader.line_num
             for number, values in enumerate(reader, start=1):
                 rows.append(Row(number, last_line + 1, values))
@@ -174,7 +178,7 @@ def _read_csv(path: Path) -> list[Row]:
     return rows
 
 
-def _read_jsonl(path: Path) -> list[Row]:
+def _read_jsonl(path: Path, columns: tuple[str, ...]) -> list[Row]:
     rows: list[Row] = []
     try:
         with path.open(encoding="utf-8-sig") as handle:
@@ -202,7 +206,7 @@ def _jsonl_row(path: Path, number: int, line_number: int, line: str) -> Row:
     return Row(number, line_number, values)
 
 
-def _read_parquet(path: Path) -> list[Row]:
+def _read_parquet(path: Path, columns: tuple[str, ...]) -> list[Row]:
     try:
         import pyarrow.parquet as pq
     except ImportError as error:
@@ -211,7 +215,7 @@ def _read_parquet(path: Path) -> list[Row]:
         table = pq.read_table(path)
     except Exception as error:  # pyarrow raises several unrelated types for a bad file
         raise DatasetError([f"{path}: not a readable Parquet file ({error})"]) from error
-    _require_columns(path, list(table.column_names))
+    _require_columns(path, list(table.column_names), columns)
     return [Row(n, None, values) for n, values in enumerate(table.to_pylist(), start=1)]
 
 
@@ -242,7 +246,7 @@ def parse_rows(rows: list[Row], path: Path) -> list[Item]:
 
 def parse_row(row: Row) -> Item:
     """Validate one record; a ValueError says what is wrong with it."""
-    text = {column: _text(row.values, column) for column in COLUMNS}
+    text = {column: field_text(row.values, column) for column in COLUMNS}
     for column in ("id", "query", "risk_summary"):
         if not text[column].strip():
             raise ValueError(f"empty {column.replace('_', ' ')}")
@@ -255,7 +259,7 @@ def parse_row(row: Row) -> Item:
     return Item(text["id"].strip(), text["query"], text["risk_summary"], scenario, risks)
 
 
-def _text(values: Mapping[str, object], column: str) -> str:
+def field_text(values: Mapping[str, object], column: str) -> str:
     if column not in values or values[column] is None:
         raise ValueError(f"missing {column}")
     value = values[column]

@@ -1,146 +1,24 @@
-"""The ``bsa`` command: parses arguments and calls the public API, nothing more.
-
-Errors that are the user's to fix (:class:`bsa.errors.BsaError`) print as ``error: …`` lines with no
-traceback and exit 1; ``--debug`` (or ``BSA_DEBUG=1``) shows the traceback too.
-"""
+"""``bsa data``: inspect, export, describe and fetch the benchmark."""
 
 from __future__ import annotations
 
-import functools
 import json
-import os
-import sys
-import traceback
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-import bsa
 from bsa import sources
+from bsa.cli.common import dataset_options, handle_errors, load_selected
 from bsa.dataset import Dataset, load_dataset
 from bsa.dataset_export import EXPORT_FORMATS, export_items
-from bsa.errors import BsaError
-from bsa.selection import Selection, parse_category, read_ids, select
 from bsa.stats import DatasetStats, dataset_stats
 from bsa.taxonomy import Scenario
 
-F = TypeVar("F", bound=Callable[..., Any])
 
-EXIT_USER_ERROR = 1
-
-
-def _stderr() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def dataset_options(command: F) -> F:
-    """``--dataset`` and the selection flags, shared by every command that reads items."""
-    options = [
-        click.option(
-            "--dataset",
-            "dataset_spec",
-            metavar="PATH|hf:REPO[@REV]",
-            help="Dataset file (CSV, JSONL, Parquet) or Hugging Face dataset; default: "
-            "the official release ($BSA_DATA_DIR, cache, or download).",
-        ),
-        click.option(
-            "--scenario",
-            "scenarios",
-            multiple=True,
-            metavar="NAME",
-            help="Keep one scenario: RO, CS, OS or the full name. Repeatable.",
-        ),
-        click.option(
-            "--category",
-            "categories",
-            multiple=True,
-            metavar="NAME",
-            help="Keep items with a risk in this primary or sub-category. Repeatable.",
-        ),
-        click.option(
-            "--ids",
-            "ids_file",
-            type=click.Path(path_type=Path),
-            metavar="FILE",
-            help="Keep the ids listed in FILE, one per line.",
-        ),
-        click.option("--limit", type=int, metavar="N", help="Keep the first N selected items."),
-        click.option(
-            "--sample",
-            type=int,
-            metavar="N",
-            help="Draw N items, stratified by scenario (see --seed).",
-        ),
-        click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
-def load_selected(
-    dataset_spec: str | None,
-    scenarios: tuple[str, ...],
-    categories: tuple[str, ...],
-    ids_file: Path | None,
-    limit: int | None,
-    sample: int | None,
-    seed: int,
-) -> Dataset:
-    """Load the dataset, print its notice if it is not the official release, apply the selection."""
-    try:
-        chosen_scenarios = tuple(Scenario.parse(s) for s in scenarios)
-    except ValueError as error:
-        raise BsaError(str(error)) from error
-    selection = Selection(
-        scenarios=chosen_scenarios,
-        categories=tuple(parse_category(c) for c in categories),
-        ids=read_ids(ids_file) if ids_file else None,
-        sample=sample,
-        seed=seed,
-        limit=limit,
-    )
-    dataset = load_dataset(dataset_spec)
-    if dataset.source.notice:
-        _stderr().print(dataset.source.notice, markup=False)
-    return select(dataset, selection)
-
-
-def handle_errors(command: F) -> F:
-    """Turn a BsaError into one ``error:`` line per problem and exit status 1."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except BsaError as error:
-            if _debug():
-                traceback.print_exc()
-            for line in str(error).splitlines():
-                click.echo(f"error: {line}", err=True)
-            sys.exit(EXIT_USER_ERROR)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _debug() -> bool:
-    ctx = click.get_current_context(silent=True)
-    root = ctx.find_root() if ctx else None
-    return bool(root and root.params.get("debug")) or os.environ.get("BSA_DEBUG") == "1"
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(bsa.__version__, prog_name="bsa")
-@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
-def main(debug: bool) -> None:
-    """bsa-bench: run the Beyond Safe Answers benchmark for large reasoning models."""
-
-
-@main.group()
+@click.group()
 def data() -> None:
     """Inspect, export and fetch the BSA dataset and judge prompts."""
 

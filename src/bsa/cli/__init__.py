@@ -1,0 +1,23 @@
+"""The ``bsa`` command: parses arguments and calls the public API, nothing more.
+
+Errors that are the user's to fix (:class:`bsa.errors.BsaError`) print as ``error: …`` lines with no
+traceback and exit 1; ``--debug`` (or ``BSA_DEBUG=1``) shows the traceback too. One module per
+command group.
+"""
+
+from __future__ import annotations
+
+import click
+
+import bsa
+from bsa.cli.data import data
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(bsa.__version__, prog_name="bsa")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+def main(debug: bool) -> None:
+    """bsa-bench: run the Beyond Safe Answers benchmark for large reasoning models."""
+
+
+main.add_command(data)
