@@ -11,6 +11,7 @@ import click
 
 import bsa
 from bsa.cli.data import data
+from bsa.cli.generate import export_command, generate_command, status_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,4 +21,5 @@ def main(debug: bool) -> None:
     """bsa-bench: run the Beyond Safe Answers benchmark for large reasoning models."""
 
 
-main.add_command(data)
+for command in (generate_command, status_command, export_command, data):
+    main.add_command(command)

@@ -1,0 +1,353 @@
+"""``bsa generate``, ``bsa status`` and ``bsa export``: the generation stage and its run file."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bsa.assets import load_safety_rules
+from bsa.batch_input import read_questions
+from bsa.cli.common import EXIT_USER_ERROR, dataset_options, handle_errors, load_selected
+from bsa.errors import BsaError
+from bsa.generate import (
+    SAFETY_RULES_MODES,
+    Execution,
+    GenerationReport,
+    GenerationSettings,
+    generate,
+    prompts_from_items,
+    source_record,
+)
+from bsa.progress import progress_for
+from bsa.providers import ProviderOptions, create_provider
+from bsa.run_export import RUN_EXPORT_FORMATS, export_run
+from bsa.run_status import run_status
+from bsa.runner import RetryPolicy
+from bsa.types import Decoding
+from bsa.upstream_config import UpstreamConfig, load_upstream_config
+
+EXIT_INCOMPLETE = 3
+EXIT_INTERRUPTED = 130
+
+
+class OptionalNumber(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.2
+    """A number, or ``none`` for "do not send this parameter"."""
+
+    name = "number|none"
+
+    def __init__(self, kind: type[int] | type[float]) -> None:
+        self.kind = kind
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value is None or isinstance(value, (int, float)):
+            return value
+        if str(value).strip().lower() == "none":
+            return None
+        try:
+            return self.kind(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a {self.kind.__name__} or 'none'", param, ctx)
+
+
+def _json_object(ctx: click.Context, param: click.Parameter, value: str | None) -> dict[str, Any]:
+    if value is None:
+        return {}
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as error:
+        raise click.BadParameter(f"not JSON ({error.msg})") from error
+    if not isinstance(parsed, dict):
+        raise click.BadParameter("must be a JSON object")
+    return parsed
+
+
+@click.command("generate")
+@click.option("--run", "run_path", type=click.Path(path_type=Path), help="The run file (SQLite).")
+@click.option(
+    "--model", metavar="PROVIDER:MODEL", help="Model under test, e.g. openai:deepseek-reasoner."
+)
+@click.option("--base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1.")
+@click.option(
+    "--api-key-env", metavar="VAR", help="Environment variable holding the key [OPENAI_API_KEY]."
+)
+@click.option("--api-key-file", type=click.Path(path_type=Path), help="File holding the key.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    help="Upstream Batch_Call_LLM YAML config.",
+)
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(path_type=Path),
+    help="Plain id,question file instead of BSA.",
+)
+@click.option(
+    "-k",
+    "--samples",
+    "k",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Samples per prompt.",
+)
+@click.option("--concurrency", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option(
+    "--rpm", type=click.FloatRange(min=0, min_open=True), help="Requests per minute limit."
+)
+@click.option("--tpm", type=click.FloatRange(min=0, min_open=True), help="Tokens per minute limit.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=600.0,
+    show_default=True,
+    help="Seconds per request.",
+)
+@click.option("--max-attempts", type=click.IntRange(min=1), default=6, show_default=True)
+@click.option("--temperature", type=OptionalNumber(float), default=0.6, show_default=True)
+@click.option("--top-p", type=OptionalNumber(float), default=0.95, show_default=True)
+@click.option(
+    "--top-k",
+    type=OptionalNumber(int),
+    default=20,
+    show_default=True,
+    help="Sent where the endpoint accepts it.",
+)
+@click.option("--max-tokens", type=OptionalNumber(int), default=None)
+@click.option(
+    "--seed",
+    "decoding_seed",
+    type=OptionalNumber(int),
+    default=None,
+    help="Sampling seed sent to the endpoint.",
+)
+@click.option("--reasoning-effort", help="For endpoints that take one (low, medium, high).")
+@click.option("--extra-body", callback=_json_object, metavar="JSON", help="Extra request fields.")
+@click.option("--use-n", is_flag=True, help="Ask for the k samples in one request (n=k).")
+@click.option("--stream", is_flag=True, help="Stream responses.")
+@click.option(
+    "--safety-rules", type=click.Choice(SAFETY_RULES_MODES), default="none", show_default=True
+)
+@click.option("--system-prompt", help="A system message for every prompt.")
+@dataset_options
+@handle_errors
+def generate_command(**options: Any) -> None:
+    """Ask the model every selected prompt k times; resumable: rerun to finish."""
+    ctx = click.get_current_context()
+    plan = _plan(ctx, options)
+    report = _run(plan)
+    _finish(plan, report)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    run_path: Path
+    settings: GenerationSettings
+    execution: Execution
+    provider_options: ProviderOptions
+    api_key: str | None
+    prompts: list[Any]
+    source: dict[str, Any] | None
+    rules_text: str | None
+    upstream_output: Path | None
+
+
+def _plan(ctx: click.Context, options: dict[str, Any]) -> _Plan:
+    """Merge flags over the upstream config (flags win) and load the prompts."""
+    config = load_upstream_config(options["config_path"]) if options["config_path"] else None
+    if config and config.ignored:
+        click.echo(
+            f"notice: {', '.join(config.ignored)} not used (bsa commits every result)", err=True
+        )
+    pick = _picker(ctx, options, config)
+    model = options["model"] or (f"openai:{config.model.model_name}" if config else None)
+    if not model:
+        raise BsaError("name the model under test with --model PROVIDER:MODEL (or --config FILE)")
+    run_path = options["run_path"] or _default_run(config)
+    input_path = options["input_path"] or (config.io.input_file if config else None)
+    prompts, source = _prompts(input_path, options)
+    decoding = Decoding(
+        temperature=pick("temperature", "temperature"),
+        top_p=pick("top_p", "top_p"),
+        top_k=pick("top_k", "top_k"),
+        max_tokens=pick("max_tokens", "max_tokens"),
+        seed=options["decoding_seed"],
+        reasoning_effort=options["reasoning_effort"],
+        extra_body=options["extra_body"],
+    )
+    settings = GenerationSettings(
+        model=model,
+        decoding=decoding,
+        safety_rules=options["safety_rules"],
+        system_prompt=pick("system_prompt", "system_prompt"),
+    )
+    runtime = config.runtime if config else None
+    execution = Execution(
+        k=options["k"],
+        concurrency=_from_runtime(ctx, options, "concurrency", runtime, "max_concurrent"),
+        policy=RetryPolicy(
+            max_attempts=_attempts(ctx, options, runtime),
+            timeout_s=options["timeout"],
+        ),
+        rpm=options["rpm"],
+        tpm=options["tpm"],
+        use_n=options["use_n"],
+    )
+    provider_options = ProviderOptions(
+        base_url=options["base_url"] or (config.model.base_url if config else None),
+        api_key_env=options["api_key_env"],
+        api_key_file=options["api_key_file"],
+        timeout_s=options["timeout"],
+        max_connections=execution.concurrency,
+        use_n=options["use_n"],
+        stream=options["stream"],
+    )
+    rules = load_safety_rules().text if settings.safety_rules != "none" else None
+    return _Plan(
+        run_path,
+        settings,
+        execution,
+        provider_options,
+        config.api_key if config else None,
+        prompts,
+        source,
+        rules,
+        config.io.output_file if config else None,
+    )
+
+
+def _picker(ctx: click.Context, options: dict[str, Any], config: UpstreamConfig | None) -> Any:
+    """A flag's value if given on the command line, else the config's if set, else the default."""
+
+    def pick(flag: str, key: str) -> Any:
+        explicit = ctx.get_parameter_source(flag) is not click.core.ParameterSource.DEFAULT
+        if explicit or config is None or getattr(config.model, key) is None:
+            return options[flag]
+        return getattr(config.model, key)
+
+    return pick
+
+
+def _from_runtime(
+    ctx: click.Context, options: dict[str, Any], flag: str, runtime: Any, key: str
+) -> Any:
+    explicit = ctx.get_parameter_source(flag) is not click.core.ParameterSource.DEFAULT
+    if explicit or runtime is None or getattr(runtime, key) is None:
+        return options[flag]
+    return getattr(runtime, key)
+
+
+def _attempts(ctx: click.Context, options: dict[str, Any], runtime: Any) -> int:
+    """Upstream ``retry_times`` counts retries; ``--max-attempts`` counts the first try too."""
+    explicit = ctx.get_parameter_source("max_attempts") is not click.core.ParameterSource.DEFAULT
+    if explicit or runtime is None or runtime.retry_times is None:
+        return int(options["max_attempts"])
+    return int(runtime.retry_times) + 1
+
+
+def _default_run(config: UpstreamConfig | None) -> Path:
+    if config and config.io.checkpoint_dir:
+        return config.io.checkpoint_dir / "bsa-run.sqlite"
+    raise BsaError("name the run file with --run PATH (it is created if missing)")
+
+
+def _prompts(
+    input_path: Path | None, options: dict[str, Any]
+) -> tuple[list[Any], dict[str, Any] | None]:
+    if input_path is not None:
+        return read_questions(input_path), {"location": str(input_path), "origin": "input"}
+    dataset = load_selected(
+        options["dataset_spec"],
+        options["scenarios"],
+        options["categories"],
+        options["ids_file"],
+        options["limit"],
+        options["sample"],
+        options["seed"],
+    )
+    return prompts_from_items(dataset.items), source_record(dataset.source)
+
+
+def _run(plan: _Plan) -> GenerationReport:
+    provider = create_provider(plan.settings.model, plan.provider_options, api_key=plan.api_key)
+    try:
+        with progress_for("generate") as progress:
+            return asyncio.run(
+                generate(
+                    plan.run_path,
+                    plan.prompts,
+                    provider,
+                    plan.settings,
+                    plan.execution,
+                    rules_text=plan.rules_text,
+                    source=plan.source,
+                    progress=progress,
+                )
+            )
+    except KeyboardInterrupt:
+        click.echo(
+            f"interrupted: every finished sample is saved in {plan.run_path}; "
+            "rerun the same command to resume",
+            err=True,
+        )
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def _finish(plan: _Plan, report: GenerationReport) -> None:
+    if report.dropped_parameters:
+        names = ", ".join(report.dropped_parameters)
+        click.echo(f"notice: the endpoint rejected {names}; it was not sent", err=True)
+    status = report.status
+    click.echo(
+        f"{plan.run_path}: {status['ok']} ok, {status['blocked']} blocked, {status['failed']} failed "
+        f"of {report.expected} samples ({report.counters.done} requests this time, "
+        f"{report.counters.retries} retries)"
+    )
+    if plan.upstream_output is not None:
+        count = export_run(plan.run_path, plan.upstream_output, "upstream-csv")
+        click.echo(f"wrote {count} rows to {plan.upstream_output}")
+    if report.missing:
+        click.echo(
+            f"incomplete: {report.missing} samples still missing after retries; rerun the same "
+            "command to retry them",
+            err=True,
+        )
+        sys.exit(EXIT_INCOMPLETE)
+
+
+@click.command("status")
+@click.option("--run", "run_path", type=click.Path(path_type=Path), required=True)
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def status_command(run_path: Path, as_json: bool) -> None:
+    """Counts by status, and what is left to do."""
+    status = run_status(run_path)
+    if as_json:
+        click.echo(json.dumps(status, indent=2))
+        return
+    click.echo(
+        f"{run_path}: model {status['model']}, {status['prompts']} prompts x k {status['k']}: "
+        f"{status['ok']} ok, {status['blocked']} blocked, {status['failed']} failed, "
+        f"{status['missing']} missing"
+    )
+
+
+@click.command("export")
+@click.option("--run", "run_path", type=click.Path(path_type=Path), required=True)
+@click.option("--format", "fmt", type=click.Choice(RUN_EXPORT_FORMATS), required=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+@handle_errors
+def export_command(run_path: Path, fmt: str, output: Path) -> None:
+    """Write the run's samples as JSONL, CSV, or the upstream batch script's CSV."""
+    count = export_run(run_path, output, fmt)
+    click.echo(f"wrote {count} samples to {output}")
+
+
+__all__ = ["EXIT_USER_ERROR", "export_command", "generate_command", "status_command"]

@@ -1,0 +1,263 @@
+"""Generation: ask the model under test each prompt k times and store every sample in the run file.
+
+Resumable by construction: the plan is "every (prompt, sample) the run file lacks or holds as
+failed", so a rerun of the same command does only the missing work and never pays twice for a
+stored result. A run file remembers the settings that define its samples (model, decoding, safety
+rules, system prompt); a command that asks for other settings on the same file is refused, because
+mixing samples of two setups under one run would make every figure meaningless.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import bsa
+from bsa.dataset import DatasetSource
+from bsa.items import Item
+from bsa.providers.base import ContentBlocked, Provider
+from bsa.runner import JobResult, RateLimiter, RetryPolicy, RunCounters, Runner
+from bsa.store import INSERT_GENERATION, Generation, Prompt, RunFileError, RunStore, generation_row
+from bsa.types import Decoding, Message, Request
+from bsa.writer import ResultWriter
+
+SAFETY_RULES_MODES = ("none", "system", "prefix")
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """What defines a run's samples; stored in the run file and checked on every resume."""
+
+    model: str
+    decoding: Decoding = field(default_factory=Decoding)
+    safety_rules: str = "none"
+    system_prompt: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How to run, which may change between resumes without changing the samples."""
+
+    k: int = 5
+    concurrency: int = 16
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    rpm: float | None = None
+    tpm: float | None = None
+    use_n: bool = False
+
+
+@dataclass(frozen=True)
+class GenerationJob:
+    """One request: a prompt, and which of its samples the request's choices become."""
+
+    prompt: Prompt
+    samples: tuple[int, ...]
+    request: Request
+
+
+@dataclass(frozen=True)
+class GenerationReport:
+    """Where a generation command left the run."""
+
+    counters: RunCounters
+    status: dict[str, int]
+    expected: int
+    dropped_parameters: tuple[str, ...]
+
+    @property
+    def missing(self) -> int:
+        return self.expected - self.status["ok"] - self.status["blocked"]
+
+
+def prompts_from_items(items: Iterable[Item]) -> list[Prompt]:
+    return [
+        Prompt(item.id, item.query, item.scenario.value, item.risk_summary, item.label)
+        for item in items
+    ]
+
+
+def build_messages(
+    prompt: Prompt, settings: GenerationSettings, rules_text: str | None
+) -> tuple[Message, ...]:
+    """The conversation for one prompt. ``system`` puts the BSA safety rules (Safe_Rules.md) in a
+    system message, ``prefix`` before the query in the user message (the paper's "with safety
+    rules" condition, for endpoints without system messages)."""
+    system_parts = [settings.system_prompt] if settings.system_prompt else []
+    user = prompt.query
+    if settings.safety_rules != "none":
+        if not rules_text:
+            raise ValueError("safety rules requested but no rules text given")
+        if settings.safety_rules == "system":
+            system_parts.append(rules_text)
+        else:
+            user = f"{rules_text}\n\n{prompt.query}"
+    messages = [Message("system", "\n\n".join(system_parts))] if system_parts else []
+    return (*messages, Message("user", user))
+
+
+def plan_jobs(
+    store: RunStore,
+    prompts: Sequence[Prompt],
+    settings: GenerationSettings,
+    execution: Execution,
+    rules_text: str | None,
+) -> list[GenerationJob]:
+    """Requests for every sample of ``prompts`` that the run file lacks or holds as failed."""
+    done = store.done_samples()
+    jobs: list[GenerationJob] = []
+    for prompt in prompts:
+        missing = tuple(s for s in range(execution.k) if s not in done.get(prompt.item_id, ()))
+        if not missing:
+            continue
+        messages = build_messages(prompt, settings, rules_text)
+        groups = [missing] if execution.use_n else [(s,) for s in missing]
+        for samples in groups:
+            request = Request(messages, settings.decoding, n=len(samples))
+            jobs.append(GenerationJob(prompt, samples, request))
+    return jobs
+
+
+def generation_rows(job: GenerationJob, result: JobResult) -> list[Generation]:
+    """The stored samples for a finished job: one per requested sample, whatever happened."""
+    if result.completions is not None:
+        return [
+            Generation(
+                item_id=job.prompt.item_id,
+                sample=sample,
+                status="blocked" if completion.blocked else "ok",
+                answer=completion.answer,
+                reasoning=completion.reasoning,
+                reasoning_source=completion.reasoning_source,
+                finish_reason=completion.finish_reason,
+                truncated=completion.truncated,
+                prompt_tokens=completion.usage.prompt_tokens,
+                completion_tokens=completion.usage.completion_tokens,
+                reasoning_tokens=completion.usage.reasoning_tokens,
+                latency_s=result.latency_s,
+                attempts=result.attempts,
+                error=None,
+                raw=json.dumps(completion.raw, ensure_ascii=False),
+            )
+            for sample, completion in zip(job.samples, result.completions, strict=False)
+        ]
+    status = "blocked" if isinstance(result.error, ContentBlocked) else "failed"
+    return [
+        Generation(
+            item_id=job.prompt.item_id,
+            sample=sample,
+            status=status,
+            answer=None,
+            reasoning=None,
+            reasoning_source=None,
+            finish_reason="content_filter" if status == "blocked" else None,
+            truncated=False,
+            prompt_tokens=None,
+            completion_tokens=None,
+            reasoning_tokens=None,
+            latency_s=None,
+            attempts=result.attempts,
+            error=str(result.error),
+            raw=None,
+        )
+        for sample in job.samples
+    ]
+
+
+def record_settings(
+    store: RunStore, settings: GenerationSettings, source: dict[str, Any] | None
+) -> None:
+    """Store the settings on a new run file; refuse different ones on an existing run."""
+    stored = store.get_meta("generation")
+    wanted = json.loads(json.dumps(settings.as_json()))
+    if stored is None:
+        store.set_meta("generation", wanted)
+        store.set_meta("tool_version", bsa.__version__)
+        if source is not None:
+            store.set_meta("source", source)
+        return
+    if stored != wanted:
+        changed = sorted(_differences(stored, wanted))
+        raise RunFileError(
+            f"{store.path} holds samples made with other settings ({', '.join(changed)} differ); "
+            "rerun with the same settings to resume, or use a new --run file"
+        )
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> Iterable[str]:
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            yield from _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            yield f"{prefix}{key}"
+
+
+def source_record(source: DatasetSource) -> dict[str, Any]:
+    return {
+        "location": source.location,
+        "origin": source.origin,
+        "file_sha256": source.file_sha256,
+        "content_sha256": source.content_sha256,
+        "official": source.official,
+    }
+
+
+async def generate(
+    run_path: Path,
+    prompts: Sequence[Prompt],
+    provider: Provider,
+    settings: GenerationSettings,
+    execution: Execution,
+    *,
+    rules_text: str | None = None,
+    source: dict[str, Any] | None = None,
+    progress: Any = None,
+) -> GenerationReport:
+    """Generate every missing sample of ``prompts`` into the run file at ``run_path``."""
+    with RunStore(run_path) as store:
+        record_settings(store, settings, source)
+        store.set_meta("k", max(execution.k, int(store.get_meta("k") or 0)))
+        store.add_prompts(prompts)
+        jobs = plan_jobs(store, prompts, settings, execution, rules_text)
+        writer = ResultWriter(run_path)
+
+        def on_done(job: GenerationJob, result: JobResult) -> None:
+            for row in generation_rows(job, result):
+                writer.put(INSERT_GENERATION, generation_row(row))
+
+        runner: Runner[GenerationJob] = Runner(
+            lambda job: provider.complete(job.request),
+            on_done,
+            concurrency=execution.concurrency,
+            policy=execution.policy,
+            limiter=RateLimiter(execution.rpm, execution.tpm),
+            progress=progress,
+        )
+        try:
+            counters = await runner.run(jobs)
+        finally:
+            writer.close()
+            await provider.aclose()
+        status = _status_for(store, prompts, execution.k)
+        dropped = tuple(sorted(getattr(provider, "dropped_parameters", ())))
+        if dropped:
+            store.set_meta("dropped_parameters", list(dropped))
+    return GenerationReport(counters, status, len(prompts) * execution.k, dropped)
+
+
+def _status_for(store: RunStore, prompts: Sequence[Prompt], k: int) -> dict[str, int]:
+    """Counts by status of the samples this command asked for (the run may hold more)."""
+    wanted = {p.item_id for p in prompts}
+    counts = {"ok": 0, "blocked": 0, "failed": 0}
+    for item_id, sample, status in store.connection.execute(
+        "SELECT item_id, sample, status FROM generations"
+    ):
+        if item_id in wanted and sample < k:
+            counts[status] += 1
+    return counts

@@ -1,0 +1,114 @@
+"""Providers by name: ``provider:model`` on the command line becomes a :class:`Provider` here.
+
+Each provider lives in its own module, imported only when named, so ``import bsa`` never needs an
+optional SDK.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from bsa.errors import BsaError
+from bsa.providers.base import (
+    ContentBlocked,
+    ContextOverflow,
+    FatalError,
+    Provider,
+    ProviderError,
+    RateLimited,
+    TransientError,
+)
+
+PROVIDERS = ("openai",)
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
+#: vLLM's documented placeholder key, for local servers that check none.
+LOCAL_PLACEHOLDER_KEY = "EMPTY"
+
+
+@dataclass(frozen=True)
+class ProviderOptions:
+    """Connection settings for a provider; the key itself is never part of them."""
+
+    base_url: str | None = None
+    api_key_env: str | None = None
+    api_key_file: Path | None = None
+    timeout_s: float = 600.0
+    max_connections: int = 64
+    use_n: bool = False
+    stream: bool = False
+
+
+def split_model(spec: str) -> tuple[str, str]:
+    """``provider:model`` -> (provider, model); the model part may itself hold colons."""
+    provider, colon, model = spec.partition(":")
+    if not colon or not provider or not model:
+        raise BsaError(
+            f"model {spec!r} must be written provider:model, e.g. openai:gpt-4o "
+            f"(providers: {', '.join(PROVIDERS)})"
+        )
+    if provider not in PROVIDERS:
+        raise BsaError(f"unknown provider {provider!r} in {spec!r} (known: {', '.join(PROVIDERS)})")
+    return provider, model
+
+
+def create_provider(spec: str, options: ProviderOptions, *, api_key: str | None = None) -> Provider:
+    """The provider for ``spec``. ``api_key`` (from an upstream config file) outranks the
+    environment; it is passed to the SDK and kept nowhere else."""
+    provider, model = split_model(spec)
+    if provider == "openai":
+        from bsa.providers.openai_compat import OpenAICompatible
+
+        env = options.api_key_env or "OPENAI_API_KEY"
+        return OpenAICompatible(
+            model,
+            api_key=api_key or resolve_api_key(env, options.api_key_file, options.base_url),
+            api_key_env=env,
+            base_url=options.base_url,
+            timeout=options.timeout_s,
+            max_connections=options.max_connections,
+            use_n=options.use_n,
+            stream=options.stream,
+        )
+    raise AssertionError(provider)  # split_model admits only known providers
+
+
+def resolve_api_key(env: str, key_file: Path | None, base_url: str | None) -> str:
+    """The key from ``key_file`` or the environment variable ``env``.
+
+    Keys never come from the command line, where shells and process lists would keep them. A
+    server on this machine (vLLM, SGLang, Ollama) usually checks no key, so it gets a placeholder.
+    """
+    if key_file is not None:
+        try:
+            key = key_file.read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise BsaError(f"cannot read API key file {key_file}: {error.strerror}") from error
+        if not key:
+            raise BsaError(f"API key file {key_file} is empty")
+        return key
+    key = os.environ.get(env, "").strip()
+    if key:
+        return key
+    if base_url and urlparse(base_url).hostname in LOCAL_HOSTS:
+        return LOCAL_PLACEHOLDER_KEY
+    raise BsaError(
+        f"no API key: set the environment variable {env} (or name another with --api-key-env, "
+        "or give --api-key-file FILE)"
+    )
+
+
+__all__ = [
+    "ContentBlocked",
+    "ContextOverflow",
+    "FatalError",
+    "Provider",
+    "ProviderError",
+    "ProviderOptions",
+    "RateLimited",
+    "TransientError",
+    "create_provider",
+    "split_model",
+]

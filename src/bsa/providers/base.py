@@ -1,0 +1,73 @@
+"""The provider interface and the outcomes a call can have besides a completion.
+
+A provider makes one call and says what happened: a list of :class:`~bsa.types.Completion`, or one
+of the errors below. It never retries and never sleeps: the runner is the one place that waits,
+retries, and decides what a failure means for the run (inspect_ai's layering, shared/STYLE.md).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from bsa.types import Completion, Request
+
+
+class ProviderError(Exception):
+    """A call that produced no completion. Subclasses tell the runner what to do."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+class RateLimited(ProviderError):
+    """HTTP 429 or the provider's own rate-limit code: wait (``retry_after`` if given), retry."""
+
+    retryable = True
+
+
+class TransientError(ProviderError):
+    """Timeouts, dropped connections, 408/5xx, a malformed 200 body: worth another try."""
+
+    retryable = True
+
+
+class ContentBlocked(ProviderError):
+    """The provider's content filter refused the request. An outcome, not a failure: stored as
+    ``blocked`` with the provider's message and never retried (asking again pays for the same
+    refusal)."""
+
+
+class ContextOverflow(ProviderError):
+    """The prompt plus the token budget exceed the model's context: stored as failed; retrying
+    the same request cannot help."""
+
+
+class FatalError(ProviderError):
+    """A problem with the setup, not with one request (bad key, unknown model, wrong URL, a
+    parameter the endpoint rejects): every further call would fail the same way, so the run
+    stops at once."""
+
+
+class Provider(ABC):
+    """One model behind one endpoint."""
+
+    #: Provider name as written before the colon in ``provider:model``.
+    name: str
+    model: str
+    #: Whether one request may ask for several samples (``n``).
+    supports_n: bool = False
+
+    @abstractmethod
+    async def complete(self, request: Request) -> list[Completion]:
+        """Make one call; return ``request.n`` completions or raise a :class:`ProviderError`."""
+
+    async def aclose(self) -> None:  # noqa: B027 - an optional hook, not an abstract method
+        """Release connections; providers without any keep this default."""
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}:{self.model}"

@@ -1,0 +1,318 @@
+"""OpenAI-compatible chat completions: OpenAI, DeepSeek, vLLM, SGLang, Ollama, OpenRouter, Together,
+Moonshot, Volcengine Ark, DashScope, Zhipu's compatible endpoint, and anything else that speaks it.
+
+Uses the official ``openai`` SDK with its own retries off (the runner retries), and reads the raw
+response JSON rather than the SDK's parsed objects: vendors put reasoning in fields the SDK does not
+model, the raw body is what the run file keeps, and skipping pydantic parsing saves client CPU at
+thousands of calls.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import openai
+
+try:  # the HTTP library the installed SDK is built on: httpx2 from openai 3, httpx before
+    import httpx2 as http_lib
+except ImportError:  # pragma: no cover - older openai SDKs
+    import httpx as http_lib  # type: ignore[no-redef,import-not-found,unused-ignore]
+
+from bsa.providers.base import (
+    ContentBlocked,
+    ContextOverflow,
+    FatalError,
+    Provider,
+    ProviderError,
+    RateLimited,
+    TransientError,
+)
+from bsa.reasoning import split_reasoning
+from bsa.types import Completion, Request, Usage
+
+#: Error codes and message fragments by which vendors say "my content filter refused this".
+CONTENT_FILTER_CODES = frozenset(
+    {"content_filter", "content_policy_violation", "data_inspection_failed", "1301", "sensitive"}
+)
+CONTENT_FILTER_PHRASES = (
+    "content_filter",
+    "content filter",
+    "content management policy",
+    "content exists risk",
+    "data_inspection_failed",
+    "inappropriate content",
+    "responsibleaipolicyviolation",
+    "content policy",
+)
+CONTEXT_PHRASES = (
+    "context_length_exceeded",
+    "maximum context length",
+    "context length",
+    "context window",
+    "prompt is too long",
+    "too many tokens",
+)
+QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
+#: Sampling parameters that not every endpoint accepts: dropped (with the run continuing) the
+#: first time the endpoint rejects one by name.
+OPTIONAL_PARAMETERS = ("top_k",)
+
+
+class OpenAICompatible(Provider):
+    name = "openai"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str,
+        api_key_env: str,
+        base_url: str | None = None,
+        timeout: float = 600.0,
+        max_connections: int = 64,
+        use_n: bool = False,
+        stream: bool = False,
+    ) -> None:
+        self.model = model
+        self.api_key_env = api_key_env
+        self.base_url = base_url or "https://api.openai.com/v1"
+        self.supports_n = use_n
+        self.stream = stream
+        self.dropped_parameters: set[str] = set()
+        limits = http_lib.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key,
+            base_url=self.base_url,
+            max_retries=0,
+            timeout=timeout,
+            http_client=openai.DefaultAsyncHttpxClient(limits=limits, timeout=timeout),
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def complete(self, request: Request) -> list[Completion]:
+        while True:
+            try:
+                return await self._complete_once(request)
+            except openai.BadRequestError as error:
+                rejected = self._rejected_optional_parameter(error)
+                if rejected is None:
+                    raise self._classify(error) from error
+                self.dropped_parameters.add(rejected)
+            except openai.APIStatusError as error:
+                raise self._classify(error) from error
+            except openai.APITimeoutError as error:
+                raise TransientError("request timed out") from error
+            except openai.APIConnectionError as error:
+                cause = error.__cause__ or error
+                raise TransientError(f"cannot connect to {self.base_url} ({cause})") from error
+
+    async def _complete_once(self, request: Request) -> list[Completion]:
+        arguments = self._arguments(request)
+        if self.stream:
+            return await self._stream(arguments, request.n)
+        response = await self._client.chat.completions.with_raw_response.create(**arguments)
+        try:
+            data = json.loads(response.content)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise TransientError(f"malformed response body ({error})") from error
+        return self.parse_response(data, request.n)
+
+    def _arguments(self, request: Request) -> dict[str, Any]:
+        decoding = request.decoding
+        arguments: dict[str, Any] = {
+            "model": self.model,
+            "messages": [m.as_dict() for m in request.messages],
+        }
+        optional = {
+            "temperature": decoding.temperature,
+            "top_p": decoding.top_p,
+            "max_tokens": decoding.max_tokens,
+            "seed": decoding.seed,
+            "reasoning_effort": decoding.reasoning_effort,
+        }
+        arguments.update({k: v for k, v in optional.items() if v is not None})
+        if request.n > 1:
+            arguments["n"] = request.n
+        extra = dict(decoding.extra_body)
+        if decoding.top_k is not None and "top_k" not in self.dropped_parameters:
+            extra.setdefault("top_k", decoding.top_k)
+        if extra:
+            arguments["extra_body"] = extra
+        return arguments
+
+    def parse_response(self, data: Any, n: int) -> list[Completion]:
+        """Completions from a response body; a body without ``n`` choices is an error outcome."""
+        if not isinstance(data, Mapping):
+            raise TransientError("malformed response body (not a JSON object)")
+        choices = data.get("choices")
+        if not isinstance(choices, list) or not choices:
+            if isinstance(data.get("error"), Mapping):
+                raise self._classify_body(200, data)
+            raise TransientError("malformed response body (no choices)")
+        if len(choices) < n:
+            raise TransientError(f"asked for {n} samples, got {len(choices)}")
+        usage = _usage(data.get("usage"), len(choices))
+        return [_completion(data, choice, usage) for choice in choices[:n]]
+
+    async def _stream(self, arguments: dict[str, Any], n: int) -> list[Completion]:
+        stream = await self._client.chat.completions.create(
+            **arguments, stream=True, stream_options={"include_usage": True}
+        )
+        messages: dict[int, dict[str, Any]] = {}
+        finish: dict[int, str | None] = {}
+        head: dict[str, Any] = {}
+        async for chunk in stream:
+            payload = chunk.to_dict()
+            head = {k: payload[k] for k in ("id", "model", "created", "usage") if payload.get(k)}
+            for choice in payload.get("choices") or []:
+                _accumulate(
+                    messages.setdefault(choice.get("index", 0), {}), choice.get("delta") or {}
+                )
+                finish[choice.get("index", 0)] = choice.get("finish_reason") or finish.get(
+                    choice.get("index", 0)
+                )
+        choices = [
+            {"index": i, "message": messages[i], "finish_reason": finish.get(i)}
+            for i in sorted(messages)
+        ]
+        return self.parse_response({**head, "choices": choices, "streamed": True}, n)
+
+    def _rejected_optional_parameter(self, error: openai.BadRequestError) -> str | None:
+        text = _error_text(error.body, error.message).lower()
+        for name in OPTIONAL_PARAMETERS:
+            if name in text and name not in self.dropped_parameters:
+                return name
+        return None
+
+    def _classify(self, error: openai.APIStatusError) -> ProviderError:
+        return self._classify_body(
+            error.status_code, error.body, error.message, error.response.headers
+        )
+
+    def _classify_body(
+        self,
+        status: int,
+        body: object,
+        message: str = "",
+        headers: Mapping[str, str] | None = None,
+    ) -> ProviderError:
+        """Map an HTTP status and vendor error body to what the runner should do."""
+        text = _error_text(body, message)
+        code = _error_code(body)
+        lowered = text.lower()
+        retry_after = _retry_after(headers or {})
+        if code in CONTENT_FILTER_CODES or any(p in lowered for p in CONTENT_FILTER_PHRASES):
+            return ContentBlocked(text)
+        if code == "context_length_exceeded" or any(p in lowered for p in CONTEXT_PHRASES):
+            return ContextOverflow(text)
+        if status == 429:
+            if code in QUOTA_CODES:
+                return FatalError(f"quota exhausted at {self.base_url} (HTTP 429): {text}")
+            return RateLimited(f"rate limited (HTTP 429): {text}", retry_after=retry_after)
+        if status in (408, 409) or status >= 500:
+            return TransientError(f"HTTP {status}: {text}", retry_after=retry_after)
+        return FatalError(self._fatal_message(status, text))
+
+    def _fatal_message(self, status: int, text: str) -> str:
+        if status == 401:
+            return (
+                f"authentication failed at {self.base_url} (HTTP 401): check the API key in "
+                f"${self.api_key_env}"
+            )
+        if status == 403:
+            return (
+                f"permission denied at {self.base_url} (HTTP 403) for model {self.model!r}: {text}"
+            )
+        if status == 404:
+            return (
+                f"model {self.model!r} or endpoint not found at {self.base_url} (HTTP 404): check "
+                f"--model and --base-url ({text})"
+            )
+        return f"request rejected by {self.base_url} (HTTP {status}): {text}"
+
+
+def _completion(data: Mapping[str, Any], choice: Any, usage: Usage) -> Completion:
+    if not isinstance(choice, Mapping) or not isinstance(choice.get("message"), Mapping):
+        raise TransientError("malformed response body (choice without a message)")
+    finish_reason = choice.get("finish_reason")
+    split = split_reasoning(choice["message"], finish_reason)
+    raw = {**data, "choices": [choice]}
+    return Completion(
+        split.answer, split.reasoning, split.source, finish_reason, split.truncated, usage, raw
+    )
+
+
+def _usage(usage: object, choices: int) -> Usage:
+    """Token usage per sample: a response with n choices reports the sum of all of them."""
+    if not isinstance(usage, Mapping):
+        return Usage()
+    details = usage.get("completion_tokens_details")
+    reasoning = details.get("reasoning_tokens") if isinstance(details, Mapping) else None
+
+    def share(value: object) -> int | None:
+        return value // choices if isinstance(value, int) else None
+
+    prompt = usage.get("prompt_tokens")
+    return Usage(
+        prompt if isinstance(prompt, int) else None,
+        share(usage.get("completion_tokens")),
+        share(reasoning),
+    )
+
+
+def _accumulate(message: dict[str, Any], delta: Mapping[str, Any]) -> None:
+    """Append a streamed delta's text fields to the message being rebuilt."""
+    for key, value in delta.items():
+        if isinstance(value, str):
+            message[key] = message.get(key, "") + value if key != "role" else value
+        elif key == "reasoning_details" and isinstance(value, list):
+            message.setdefault(key, []).extend(value)
+
+
+def _error_text(body: object, fallback: str) -> str:
+    if isinstance(body, Mapping):
+        inner = body.get("error", body)
+        if isinstance(inner, Mapping) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+        if isinstance(inner, str):
+            return inner
+    return fallback or json.dumps(body, ensure_ascii=False)[:500]
+
+
+def _error_code(body: object) -> str | None:
+    if not isinstance(body, Mapping):
+        return None
+    inner = body.get("error", body)
+    if not isinstance(inner, Mapping):
+        return None
+    code = inner.get("code")
+    inner_error = inner.get("innererror")
+    if isinstance(inner_error, Mapping) and inner_error.get("code"):
+        return "content_filter" if "ResponsibleAI" in str(inner_error["code"]) else str(code)
+    return None if code is None else str(code)
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds:
+        try:
+            return max(0.0, float(milliseconds) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None

@@ -1,0 +1,121 @@
+"""Exports of a run file's samples: JSONL, CSV, and the upstream batch script's CSV.
+
+The run file stays the only source of truth; these are views of it, written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from bsa.errors import BsaError
+from bsa.store import Generation, RunStore
+
+SAMPLE_COLUMNS = (
+    "id",
+    "sample",
+    "status",
+    "answer",
+    "reasoning",
+    "reasoning_source",
+    "finish_reason",
+    "truncated",
+    "prompt_tokens",
+    "completion_tokens",
+    "reasoning_tokens",
+    "latency_s",
+    "attempts",
+    "error",
+)
+#: The output columns of upstream Batch_Call_LLM/batch_openai_inference.py.
+UPSTREAM_COLUMNS = ("id", "question", "answer", "reasoning_content", "status", "tokens", "error")
+RUN_EXPORT_FORMATS = ("jsonl", "csv", "upstream-csv")
+
+
+def sample_record(generation: Generation) -> dict[str, Any]:
+    return {
+        "id": generation.item_id,
+        "sample": generation.sample,
+        "status": generation.status,
+        "answer": generation.answer,
+        "reasoning": generation.reasoning,
+        "reasoning_source": generation.reasoning_source,
+        "finish_reason": generation.finish_reason,
+        "truncated": generation.truncated,
+        "prompt_tokens": generation.prompt_tokens,
+        "completion_tokens": generation.completion_tokens,
+        "reasoning_tokens": generation.reasoning_tokens,
+        "latency_s": generation.latency_s,
+        "attempts": generation.attempts,
+        "error": generation.error,
+    }
+
+
+def upstream_record(generation: Generation, question: str) -> dict[str, Any]:
+    """A row as the upstream script writes it: status ``success`` or ``failed`` (a blocked sample
+    is ``blocked``, which upstream never writes), tokens = prompt + completion."""
+    tokens = (generation.prompt_tokens or 0) + (generation.completion_tokens or 0)
+    status = {"ok": "success"}.get(generation.status, generation.status)
+    return {
+        "id": generation.item_id,
+        "question": question,
+        "answer": generation.answer,
+        "reasoning_content": generation.reasoning,
+        "status": status,
+        "tokens": tokens,
+        "error": generation.error,
+    }
+
+
+def export_run(run_path: Path, output: Path, fmt: str) -> int:
+    """Write every stored sample of the run to ``output``; return how many."""
+    if fmt not in RUN_EXPORT_FORMATS:
+        raise BsaError(f"unknown format {fmt!r} (expected one of: {', '.join(RUN_EXPORT_FORMATS)})")
+    if not run_path.is_file():
+        raise BsaError(f"no run file at {run_path}")
+    with RunStore(run_path) as store:
+        if fmt == "upstream-csv":
+            questions = {p.item_id: p.query for p in store.prompts()}
+            records: Iterator[dict[str, Any]] = (
+                upstream_record(g, questions[g.item_id]) for g in store.generations()
+            )
+            return _atomic(output, lambda out: _write_csv(out, UPSTREAM_COLUMNS, records))
+        records = (sample_record(g) for g in store.generations())
+        if fmt == "csv":
+            return _atomic(output, lambda out: _write_csv(out, SAMPLE_COLUMNS, records))
+        return _atomic(output, lambda out: _write_jsonl(out, records))
+
+
+def _atomic(output: Path, write: Callable[[TextIO], int]) -> int:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            count = write(out)
+        os.replace(name, output)
+    finally:
+        Path(name).unlink(missing_ok=True)
+    return count
+
+
+def _write_csv(out: TextIO, columns: tuple[str, ...], records: Iterable[dict[str, Any]]) -> int:
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    count = 0
+    for record in records:
+        writer.writerow(record)
+        count += 1
+    return count
+
+
+def _write_jsonl(out: TextIO, records: Iterable[dict[str, Any]]) -> int:
+    count = 0
+    for record in records:
+        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        count += 1
+    return count

@@ -1,0 +1,30 @@
+"""What a run file holds and what is left: the view behind ``bsa status``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bsa.errors import BsaError
+from bsa.store import RunStore
+
+
+def run_status(run_path: Path) -> dict[str, Any]:
+    """Counts by status, and how many of the prompts' k samples are missing (never generated, or
+    failed and due for a retry)."""
+    if not run_path.is_file():
+        raise BsaError(f"no run file at {run_path}")
+    with RunStore(run_path) as store:
+        settings = store.get_meta("generation") or {}
+        k = int(store.get_meta("k") or 0)
+        prompts = len(store.prompts())
+        counts = store.status_counts()
+        done = sum(len(samples & set(range(k))) for samples in store.done_samples().values())
+    return {
+        "run": str(run_path),
+        "model": settings.get("model"),
+        "prompts": prompts,
+        "k": k,
+        **counts,
+        "missing": prompts * k - done,
+    }

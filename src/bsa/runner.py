@@ -1,0 +1,217 @@
+"""One asyncio scheduler for every stage that calls a model (generation now, judging later).
+
+It owns all waiting: a fixed pool of workers (the concurrency limit), optional requests- and
+tokens-per-minute limits, a per-request timeout, and exponential backoff with full jitter that
+honours Retry-After. Providers only classify (bsa.providers.base); the runner decides:
+
+- rate limits and transient errors are retried up to ``max_attempts``, then the job is failed;
+- a content-filter block or a context overflow ends the job at once (retrying pays for the same
+  refusal);
+- a fatal error (bad key, unknown model, wrong URL) stops the run at once, as does a job that
+  exhausts its retries before any call has succeeded: with nothing working yet, the problem is
+  the setup, and waiting out every job's retries would only hide it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
+
+from bsa.errors import BsaError
+from bsa.providers.base import (
+    ContentBlocked,
+    ContextOverflow,
+    FatalError,
+    ProviderError,
+    TransientError,
+)
+from bsa.types import Completion
+
+J = TypeVar("J")
+
+
+class RunAborted(BsaError):
+    """The run stopped because every further call would fail the same way."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    timeout_s: float = 600.0
+    base_delay_s: float = 0.5
+    max_delay_s: float = 60.0
+
+    def backoff(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based).
+
+        Full jitter spreads retries of many workers that failed together; a server's Retry-After
+        is a floor, never shortened.
+        """
+        ceiling = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
+        delay = rng.uniform(0, ceiling)
+        return max(delay, retry_after) if retry_after is not None else delay
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """How a job ended: completions, or the error that ended it."""
+
+    completions: list[Completion] | None
+    error: ProviderError | None
+    attempts: int
+    latency_s: float | None
+
+
+@dataclass
+class RunCounters:
+    """Live counts for progress displays and the closing summary."""
+
+    total: int = 0
+    done: int = 0
+    ok: int = 0
+    blocked: int = 0
+    failed: int = 0
+    retries: int = 0
+    in_flight: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    started_at: float = field(default_factory=time.monotonic)
+
+
+class Progress(Protocol):
+    def update(self, counters: RunCounters) -> None: ...
+
+
+class RateLimiter:
+    """Requests-per-minute by even spacing; tokens-per-minute over a sliding 60 s window."""
+
+    def __init__(self, rpm: float | None = None, tpm: float | None = None) -> None:
+        self._interval = 60.0 / rpm if rpm else 0.0
+        self._next_start = 0.0
+        self._tpm = tpm
+        self._tokens: collections.deque[tuple[float, int]] = collections.deque()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        if not self._interval and not self._tpm:
+            return
+        async with self._lock:
+            now = time.monotonic()
+            if self._interval:
+                wait = self._next_start - now
+                self._next_start = max(now, self._next_start) + self._interval
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            await self._wait_for_tokens()
+
+    async def _wait_for_tokens(self) -> None:
+        while self._tpm:
+            now = time.monotonic()
+            while self._tokens and self._tokens[0][0] <= now - 60:
+                self._tokens.popleft()
+            if sum(n for _, n in self._tokens) < self._tpm:
+                return
+            await asyncio.sleep(self._tokens[0][0] + 60 - now)
+
+    def record(self, tokens: int) -> None:
+        if self._tpm and tokens:
+            self._tokens.append((time.monotonic(), tokens))
+
+
+class Runner(Generic[J]):
+    """Run ``call`` on every job with ``concurrency`` workers; report each ending to ``on_done``."""
+
+    def __init__(
+        self,
+        call: Callable[[J], Awaitable[list[Completion]]],
+        on_done: Callable[[J, JobResult], None],
+        *,
+        concurrency: int = 16,
+        policy: RetryPolicy | None = None,
+        limiter: RateLimiter | None = None,
+        progress: Progress | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._call = call
+        self._on_done = on_done
+        self._concurrency = max(1, concurrency)
+        self._policy = policy or RetryPolicy()
+        self._limiter = limiter or RateLimiter()
+        self._progress = progress
+        self._rng = rng or random.Random()
+        self.counters = RunCounters()
+
+    async def run(self, jobs: Sequence[J]) -> RunCounters:
+        """Process all jobs; raise RunAborted on a fatal error (finished results are kept)."""
+        self.counters = RunCounters(total=len(jobs))
+        self._report()
+        pending: collections.deque[J] = collections.deque(jobs)
+        workers = [asyncio.ensure_future(self._worker(pending)) for _ in range(self._concurrency)]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+        return self.counters
+
+    async def _worker(self, pending: collections.deque[J]) -> None:
+        while pending:
+            job = pending.popleft()
+            result = await self._attempt_until_done(job)
+            self._finish(job, result)
+
+    async def _attempt_until_done(self, job: J) -> JobResult:
+        attempt = 0
+        while True:
+            attempt += 1
+            await self._limiter.acquire()
+            started = time.monotonic()
+            self.counters.in_flight += 1
+            try:
+                completions = await asyncio.wait_for(self._call(job), self._policy.timeout_s)
+            except ProviderError as error:
+                outcome: ProviderError = error
+            except asyncio.TimeoutError:
+                outcome = TransientError(f"no response within {self._policy.timeout_s:g} s")
+            else:
+                return JobResult(completions, None, attempt, time.monotonic() - started)
+            finally:
+                self.counters.in_flight -= 1
+            if isinstance(outcome, FatalError):
+                raise RunAborted(outcome.message) from outcome
+            if not outcome.retryable or attempt >= self._policy.max_attempts:
+                return JobResult(None, outcome, attempt, None)
+            self.counters.retries += 1
+            self._report()
+            await asyncio.sleep(self._policy.backoff(attempt, outcome.retry_after, self._rng))
+
+    def _finish(self, job: J, result: JobResult) -> None:
+        counters = self.counters
+        counters.done += 1
+        if result.completions is not None:
+            counters.ok += 1
+            for completion in result.completions:
+                counters.prompt_tokens += completion.usage.prompt_tokens or 0
+                counters.completion_tokens += completion.usage.completion_tokens or 0
+            self._limiter.record(sum(c.usage.total for c in result.completions))
+        elif isinstance(result.error, ContentBlocked):
+            counters.blocked += 1
+        else:
+            counters.failed += 1
+            if counters.ok == 0 and not isinstance(result.error, ContextOverflow):
+                self._on_done(job, result)
+                raise RunAborted(
+                    f"the first calls all failed after {result.attempts} attempts: {result.error}"
+                )
+        self._on_done(job, result)
+        self._report()
+
+    def _report(self) -> None:
+        if self._progress is not None:
+            self._progress.update(self.counters)

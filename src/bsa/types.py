@@ -1,0 +1,79 @@
+"""The values that pass between providers, the runner and the run file.
+
+Frozen dataclasses: they are created once per call and never change, and a provider that returns one
+has said everything the rest of the pipeline may know about that call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts as the provider reported them; None where it did not say."""
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    reasoning_tokens: int | None = None
+
+    @property
+    def total(self) -> int:
+        return (self.prompt_tokens or 0) + (self.completion_tokens or 0)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One sample of a model's reply, reasoning and answer apart (see :mod:`bsa.reasoning`).
+
+    ``finish_reason`` "content_filter" means the provider blocked the reply: the runner stores the
+    sample as ``blocked``, never as model text.
+    """
+
+    answer: str
+    reasoning: str | None
+    reasoning_source: str
+    finish_reason: str | None
+    truncated: bool
+    usage: Usage
+    raw: dict[str, Any] = field(repr=False)
+
+    @property
+    def blocked(self) -> bool:
+        return self.finish_reason == "content_filter"
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str
+    content: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """Sampling settings. None means "do not send": the endpoint's own default applies.
+
+    The paper's recommended decoding (temperature 0.6, top_p 0.95, top_k 20) is the default for
+    generation; ``top_k`` is not an OpenAI parameter and is dropped for endpoints that refuse it.
+    """
+
+    temperature: float | None = 0.6
+    top_p: float | None = 0.95
+    top_k: int | None = 20
+    max_tokens: int | None = None
+    seed: int | None = None
+    reasoning_effort: str | None = None
+    extra_body: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One call: the messages, how many samples (``n``), and the decoding."""
+
+    messages: tuple[Message, ...]
+    decoding: Decoding
+    n: int = 1

@@ -1,0 +1,116 @@
+"""The run file: pinned schema, migrations, prompts, and the group-commit writer."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bsa.store import (
+    GENERATION_COLUMNS,
+    INSERT_GENERATION,
+    MIGRATIONS,
+    Generation,
+    Prompt,
+    RunFileError,
+    RunStore,
+    generation_row,
+)
+from bsa.writer import ResultWriter
+
+
+def columns(path: Path, table: str) -> list[str]:
+    with sqlite3.connect(path) as connection:
+        return [row[1] for row in connection.execute(f"PRAGMA table_info({table})")]
+
+
+def test_schema_is_pinned(tmp_path: Path) -> None:
+    """Changing these columns breaks every run file already on users' disks: add a migration."""
+    path = tmp_path / "run.sqlite"
+    RunStore(path).close()
+    assert columns(path, "meta") == ["key", "value"]
+    assert columns(path, "prompts") == [
+        "item_id", "position", "scenario", "query", "risk_summary", "label",
+    ]  # fmt: skip
+    assert columns(path, "generations") == [
+        "item_id", "sample", "status", "answer", "reasoning", "reasoning_source",
+        "finish_reason", "truncated", "prompt_tokens", "completion_tokens", "reasoning_tokens",
+        "latency_s", "attempts", "error", "raw", "created_at",
+    ]  # fmt: skip
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_reopening_does_not_migrate_twice(tmp_path: Path) -> None:
+    path = tmp_path / "run.sqlite"
+    with RunStore(path) as store:
+        store.set_meta("k", 5)
+    with RunStore(path) as store:
+        assert store.get_meta("k") == 5
+
+
+def test_a_newer_run_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "run.sqlite"
+    RunStore(path).close()
+    with sqlite3.connect(path) as connection:
+        connection.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    with pytest.raises(RunFileError, match="written by a newer bsa-bench"):
+        RunStore(path)
+
+
+def test_a_file_that_is_not_sqlite_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("hello", encoding="utf-8")
+    with pytest.raises(RunFileError, match="is not a bsa run file"):
+        RunStore(path)
+
+
+def test_prompts_keep_their_order_and_refuse_changes(tmp_path: Path) -> None:
+    with RunStore(tmp_path / "run.sqlite") as store:
+        assert store.add_prompts([Prompt("b", "B?"), Prompt("a", "A?")]) == 2
+        assert store.add_prompts([Prompt("a", "A?"), Prompt("c", "C?")]) == 1
+        assert [p.item_id for p in store.prompts()] == ["b", "a", "c"]
+        with pytest.raises(RunFileError, match="item 'a' is stored with a different query"):
+            store.add_prompts([Prompt("a", "A changed?")])
+
+
+def sample(item_id: str, index: int, status: str = "ok") -> Generation:
+    return Generation(
+        item_id, index, status, "answer", "reasoning", "reasoning_content", "stop", False,
+        10, 20, 5, 0.5, 1, None, "{}",
+    )  # fmt: skip
+
+
+def test_writer_commits_everything_and_failed_samples_are_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "run.sqlite"
+    with RunStore(path) as store:
+        store.add_prompts([Prompt(f"p{n}", "?") for n in range(50)])
+        with ResultWriter(path) as writer:
+            for n in range(50):
+                for s in range(3):
+                    status = "failed" if (n, s) == (7, 2) else "ok"
+                    writer.put(INSERT_GENERATION, generation_row(sample(f"p{n}", s, status)))
+        assert writer.rows_written == 150
+        assert 1 <= writer.commits <= 150
+        assert store.status_counts() == {"ok": 149, "blocked": 0, "failed": 1}
+        assert 2 not in store.done_samples()["p7"]
+        with ResultWriter(path) as writer:
+            writer.put(INSERT_GENERATION, generation_row(sample("p7", 2)))
+        assert store.status_counts() == {"ok": 150, "blocked": 0, "failed": 0}
+        rows = list(store.generations())
+        assert [(g.item_id, g.sample) for g in rows[:4]] == [
+            ("p0", 0), ("p0", 1), ("p0", 2), ("p1", 0),
+        ]  # fmt: skip
+        assert rows[0] == sample("p0", 0)
+    assert len(GENERATION_COLUMNS) == 15
+
+
+def test_writer_surfaces_a_database_error(tmp_path: Path) -> None:
+    path = tmp_path / "run.sqlite"
+    RunStore(path).close()
+    writer = ResultWriter(path)
+    writer.put(INSERT_GENERATION, generation_row(sample("unknown-prompt", 0)))
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+        writer.close()
