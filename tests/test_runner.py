@@ -1,0 +1,148 @@
+"""The runner's decisions, with an in-process call standing in for a provider."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+
+import pytest
+
+from bsa.providers.base import (
+    ContentBlocked,
+    ContextOverflow,
+    FatalError,
+    ProviderError,
+    RateLimited,
+    TransientError,
+)
+from bsa.runner import JobResult, RateLimiter, RetryPolicy, RunAborted, Runner
+from bsa.types import Completion, Usage
+
+FAST = RetryPolicy(max_attempts=4, timeout_s=5.0, base_delay_s=0.0)
+
+
+def completion(text: str = "answer") -> Completion:
+    return Completion(text, "reasoning", "reasoning_content", "stop", False, Usage(3, 4, 1), {})
+
+
+class Script:
+    """Per job, a list of outcomes to play in order; the last one repeats."""
+
+    def __init__(self, plan: dict[str, list[ProviderError | str]]) -> None:
+        self.plan = plan
+        self.calls: Counter[str] = Counter()
+
+    async def __call__(self, job: str) -> list[Completion]:
+        outcomes = self.plan.get(job, ["ok"])
+        outcome = outcomes[min(self.calls[job], len(outcomes) - 1)]
+        self.calls[job] += 1
+        await asyncio.sleep(0)
+        if isinstance(outcome, ProviderError):
+            raise outcome
+        if outcome == "hang":
+            await asyncio.sleep(3600)
+        return [completion(job)]
+
+
+def run(
+    script: Script, jobs: list[str], policy: RetryPolicy = FAST, **kwargs: object
+) -> dict[str, JobResult]:
+    results: dict[str, JobResult] = {}
+    runner: Runner[str] = Runner(
+        script,
+        lambda job, r: results.__setitem__(job, r),
+        policy=policy,
+        rng=random.Random(0),
+        **kwargs,
+    )  # type: ignore[arg-type]
+    asyncio.run(runner.run(jobs))
+    return results
+
+
+def test_retries_rate_limits_and_transient_errors() -> None:
+    script = Script({"a": [RateLimited("slow down"), TransientError("502"), "ok"]})
+    results = run(script, ["a", "b"])
+    assert results["a"].completions is not None
+    assert results["a"].attempts == 3
+    assert results["b"].attempts == 1
+
+
+def test_gives_up_after_max_attempts_once_something_worked() -> None:
+    script = Script({"a": ["ok"], "b": [TransientError("500")]})
+    results = run(script, ["a", "b"], concurrency=1)
+    assert results["b"].completions is None
+    assert isinstance(results["b"].error, TransientError)
+    assert results["b"].attempts == FAST.max_attempts == script.calls["b"]
+
+
+def test_content_filter_and_context_overflow_are_not_retried() -> None:
+    script = Script(
+        {"x": ["ok"], "blocked": [ContentBlocked("no")], "long": [ContextOverflow("too long")]}
+    )
+    results = run(script, ["x", "blocked", "long"], concurrency=1)
+    assert script.calls["blocked"] == 1
+    assert script.calls["long"] == 1
+    assert isinstance(results["blocked"].error, ContentBlocked)
+
+
+def test_fatal_error_stops_the_run() -> None:
+    script = Script({"a": [FatalError("authentication failed (HTTP 401)")]})
+    with pytest.raises(RunAborted, match="authentication failed"):
+        run(script, ["a"] + [f"j{n}" for n in range(100)], concurrency=1)
+    assert sum(script.calls.values()) == 1
+
+
+def test_nothing_works_yet_stops_the_run_after_one_jobs_retries() -> None:
+    script = Script({f"j{n}": [TransientError("cannot connect")] for n in range(50)})
+    with pytest.raises(
+        RunAborted, match="the first calls all failed after 4 attempts: cannot connect"
+    ):
+        run(script, [f"j{n}" for n in range(50)], concurrency=2)
+    assert sum(script.calls.values()) <= 2 * FAST.max_attempts
+
+
+def test_timeout_is_transient() -> None:
+    script = Script({"slow": ["hang", "ok"]})
+    policy = RetryPolicy(max_attempts=3, timeout_s=0.05, base_delay_s=0.0)
+    results = run(script, ["slow"], policy=policy)
+    assert results["slow"].attempts == 2
+
+
+def test_retry_after_is_a_floor() -> None:
+    policy = RetryPolicy(base_delay_s=0.5, max_delay_s=60)
+    rng = random.Random(1)
+    assert all(policy.backoff(1, 7.0, rng) >= 7.0 for _ in range(100))
+    delays = [policy.backoff(3, None, rng) for _ in range(1000)]
+    assert min(delays) >= 0 and max(delays) <= 2.0  # full jitter below 0.5 * 2**2
+    assert max(policy.backoff(30, None, rng) for _ in range(100)) <= 60
+
+
+def test_concurrency_is_respected() -> None:
+    peak = 0
+    active = 0
+
+    async def call(job: str) -> list[Completion]:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        await asyncio.sleep(0.001)
+        active -= 1
+        return [completion()]
+
+    runner: Runner[str] = Runner(call, lambda job, r: None, concurrency=7, policy=FAST)
+    counters = asyncio.run(runner.run([str(n) for n in range(100)]))
+    assert peak == 7
+    assert (counters.done, counters.ok, counters.prompt_tokens) == (100, 100, 300)
+
+
+def test_requests_per_minute_are_spaced() -> None:
+    async def measure() -> float:
+        limiter = RateLimiter(rpm=1200)  # one start every 50 ms
+        start = time.monotonic()
+        for _ in range(5):
+            await limiter.acquire()
+        return time.monotonic() - start
+
+    assert asyncio.run(measure()) >= 0.19
