@@ -173,3 +173,19 @@ def test_croissant_command_refuses_an_invalid_dataset(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith(f"error: {bad}: missing columns")
     assert not (tmp_path / "m.json").exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [(), ("generate",), ("status",), ("export",), ("data",), ("data", "stats"), ("data", "export")],
+)
+def test_help_of_every_command_without_warnings(command: tuple[str, ...]) -> None:
+    """Click warns (not fails) on a flag defined twice; -W error turns that into a failure."""
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-m", "bsa", *command, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""

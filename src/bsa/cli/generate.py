@@ -122,11 +122,11 @@ def _json_object(ctx: click.Context, param: click.Parameter, value: str | None) 
 )
 @click.option("--max-tokens", type=OptionalNumber(int), default=None)
 @click.option(
-    "--seed",
+    "--request-seed",
     "decoding_seed",
     type=OptionalNumber(int),
     default=None,
-    help="Sampling seed sent to the endpoint.",
+    help="Seed sent with each request, for endpoints with seeded sampling.",
 )
 @click.option("--reasoning-effort", help="For endpoints that take one (low, medium, high).")
 @click.option("--extra-body", callback=_json_object, metavar="JSON", help="Extra request fields.")

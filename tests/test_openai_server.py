@@ -1,0 +1,512 @@
+"""The local OpenAI-compatible server that stands in for every provider in tests and benchmarks.
+
+The client is the official ``openai`` SDK (``max_retries=0`` so a fault is seen exactly once) and,
+for raw status/header/body checks, ``httpx2``: the SDK's own HTTP library, which is what ``httpx``
+is called in this environment (``import httpx`` does not exist here).
+
+How the installed SDK (openai 3.x) exposes the reasoning fields: ``ChatCompletionMessage`` and
+``ChoiceDelta`` are pydantic models with ``extra="allow"``, and none of ``reasoning_content``,
+``reasoning`` or ``reasoning_details`` is a declared field. Each therefore arrives unchanged (plain
+str, or a list of plain dicts for ``reasoning_details``) in ``message.model_extra`` and is also
+readable as an attribute (``message.reasoning_content``); an attribute that the response did not
+carry raises AttributeError, so client code should read ``(message.model_extra or {}).get(name)``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx2
+import openai
+import pytest
+
+from bsa.testing.openai_server import (
+    FAULT_KINDS,
+    STYLES,
+    OpenAIServer,
+    ServerConfig,
+    expected_texts,
+    parse_markers,
+    prompt_key,
+)
+
+SMALL = ServerConfig(reasoning_chars=120, answer_chars=40)
+REASONING, ANSWER = expected_texts("What is 2+2?", 0, SMALL)
+
+#: One connection pool for every request: a new client per call would build a TLS context each
+#: time (tens of milliseconds), which made this file several times slower.
+HTTP = httpx2.Client(timeout=5)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_http() -> Iterator[None]:
+    yield
+    HTTP.close()
+
+
+@pytest.fixture
+def start() -> Iterator[Callable[..., OpenAIServer]]:
+    """Start servers with the given config changes; every one is stopped after the test."""
+    servers: list[OpenAIServer] = []
+
+    def _start(**changes: Any) -> OpenAIServer:
+        fields = {"reasoning_chars": 120, "answer_chars": 40, **changes}
+        server = OpenAIServer(ServerConfig(**fields)).start()
+        servers.append(server)
+        return server
+
+    yield _start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def server(start: Callable[..., OpenAIServer]) -> OpenAIServer:
+    return start()
+
+
+def client(server: OpenAIServer, **kwargs: Any) -> openai.OpenAI:
+    kwargs = {"api_key": "sk-test", "timeout": 5, **kwargs}
+    return openai.OpenAI(base_url=server.base_url, max_retries=0, http_client=HTTP, **kwargs)
+
+
+def ask(server: OpenAIServer, prompt: str, **kwargs: Any) -> Any:
+    return client(server).chat.completions.create(
+        model="test-model", messages=[{"role": "user", "content": prompt}], **kwargs
+    )
+
+
+def post(server: OpenAIServer, prompt: str, **fields: Any) -> httpx2.Response:
+    body = {"model": "test-model", "messages": [{"role": "user", "content": prompt}], **fields}
+    return HTTP.post(f"{server.base_url}/chat/completions", json=body)
+
+
+# ---------------------------------------------------------------- text and styles
+
+
+def test_text_is_deterministic_and_markers_do_not_change_it(server: OpenAIServer) -> None:
+    first = ask(server, "What is 2+2?").choices[0].message
+    again = ask(server, "What is 2+2? [[style:reasoning_content]]").choices[0].message
+    assert first.content == again.content == ANSWER
+    assert first.model_extra["reasoning_content"] == REASONING
+    assert len(REASONING) == 120 and len(ANSWER) == 40
+    assert expected_texts("What is 3+3?", 0, SMALL) != (REASONING, ANSWER)
+    assert parse_markers("Hi [[fault:429:2]] [[style:none]]").text == "Hi"
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_every_style_round_trips_through_the_sdk(server: OpenAIServer, style: str) -> None:
+    response = ask(server, f"What is 2+2? [[style:{style}]]")
+    choice = response.choices[0]
+    message = choice.message
+    extra = message.model_extra or {}
+    expected_content = {
+        "reasoning_content": ANSWER,
+        "reasoning": ANSWER,
+        "reasoning_details": ANSWER,
+        "think_tags": f"<think>\n{REASONING}\n</think>\n\n{ANSWER}",
+        "close_only": f"{REASONING}\n</think>\n\n{ANSWER}",
+        "unterminated": f"<think>\n{REASONING}",
+        "none": ANSWER,
+    }[style]
+    assert message.content == expected_content
+    assert choice.finish_reason == ("length" if style == "unterminated" else "stop")
+    if style in ("reasoning_content", "reasoning"):
+        assert extra == {style: REASONING}
+        assert getattr(message, style) == REASONING  # extras are attributes too
+    elif style == "reasoning_details":
+        assert extra == {
+            "reasoning_details": [
+                {"type": "reasoning.text", "text": REASONING, "format": "unknown", "index": 0}
+            ]
+        }
+    else:
+        assert extra == {}
+        with pytest.raises(AttributeError):
+            _ = message.reasoning_content
+    usage = response.usage
+    reasoning_tokens = 0 if style == "none" else 30
+    answer_tokens = 0 if style == "unterminated" else 10
+    assert usage.completion_tokens_details.reasoning_tokens == reasoning_tokens
+    assert usage.completion_tokens == reasoning_tokens + answer_tokens
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+
+
+def test_server_wide_style_and_max_tokens_cut(start: Callable[..., OpenAIServer]) -> None:
+    server = start(style="think_tags")
+    cut_in_answer = ask(server, "What is 2+2?", max_tokens=35).choices[0]
+    assert cut_in_answer.finish_reason == "length"
+    assert cut_in_answer.message.content == f"<think>\n{REASONING}\n</think>\n\n{ANSWER[:20]}"
+    cut_in_reasoning = ask(server, "What is 2+2?", max_completion_tokens=5).choices[0]
+    assert cut_in_reasoning.message.content == f"<think>\n{REASONING[:20]}"
+    assert ask(server, "What is 2+2?", max_tokens=1000).choices[0].finish_reason == "stop"
+
+
+def test_n_gives_different_choices(server: OpenAIServer) -> None:
+    response = ask(server, "What is 2+2?", n=3)
+    assert [c.index for c in response.choices] == [0, 1, 2]
+    assert [c.message.content for c in response.choices] == [
+        expected_texts("What is 2+2?", i, SMALL)[1] for i in range(3)
+    ]
+    assert len({c.message.content for c in response.choices}) == 3
+    assert response.usage.completion_tokens == 3 * 40
+
+
+def test_n_is_rejected_when_unsupported(start: Callable[..., OpenAIServer]) -> None:
+    server = start(support_n=False)
+    with pytest.raises(openai.BadRequestError) as caught:
+        ask(server, "What is 2+2?", n=2)
+    assert caught.value.body["param"] == "n"
+    assert ask(server, "What is 2+2?", n=1).choices[0].message.content == ANSWER
+
+
+@pytest.mark.parametrize(
+    "style", ["reasoning_content", "reasoning", "reasoning_details", "think_tags"]
+)
+def test_streaming_matches_the_plain_completion(server: OpenAIServer, style: str) -> None:
+    prompt = f"What is 2+2? [[style:{style}]]"
+    plain = ask(server, prompt, n=2)
+    chunks = list(ask(server, prompt, n=2, stream=True, stream_options={"include_usage": True}))
+    assert all(chunk.object == "chat.completion.chunk" for chunk in chunks)
+    usage_chunk = chunks[-1]
+    assert usage_chunk.choices == [] and usage_chunk.usage == plain.usage
+    for index in range(2):
+        deltas = [c.choices[0] for c in chunks[:-1] if c.choices[0].index == index]
+        content = "".join(d.delta.content or "" for d in deltas)
+        extras = [d.delta.model_extra or {} for d in deltas]
+        if style == "reasoning_details":
+            reasoning = "".join(x["text"] for e in extras for x in e.get(style, []))
+        else:
+            reasoning = "".join(e.get(style, "") for e in extras)
+        message = plain.choices[index].message
+        assert content == message.content
+        assert reasoning == (
+            "" if style == "think_tags" else expected_texts(prompt, index, SMALL)[0]
+        )
+        assert deltas[-1].finish_reason == "stop"
+        assert len(deltas) > 3  # really split into pieces
+
+
+def test_stream_without_usage_ends_with_done(server: OpenAIServer) -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    response = HTTP.post(f"{server.base_url}/chat/completions", json=body)
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = [line for line in response.text.split("\n\n") if line]
+    assert events[-1] == "data: [DONE]"
+    last = json.loads(events[-2].removeprefix("data: "))
+    assert last["choices"][0]["finish_reason"] == "stop" and "usage" not in last
+
+
+def test_client_leaving_mid_stream_is_counted_as_cancelled(
+    start: Callable[..., OpenAIServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    server = start(stream_delay=0.02, stream_chunk_chars=8)
+    stream = ask(server, "What is 2+2?", stream=True)
+    next(iter(stream))
+    stream.close()
+    wait_for(lambda: server.stats.in_flight == 0)
+    assert server.stats.outcomes == {"cancelled": 1}
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_respond_hook_replaces_the_text(start: Callable[..., OpenAIServer]) -> None:
+    def judge(body: dict[str, Any], index: int) -> tuple[str, str]:
+        return "weighing", json.dumps({"verdict": "safe", "n": index, "model": body["model"]})
+
+    server = start(respond=judge)
+    message = ask(server, "judge this").choices[0].message
+    assert json.loads(message.content) == {"verdict": "safe", "n": 0, "model": "test-model"}
+    assert message.model_extra == {"reasoning_content": "weighing"}
+
+
+# ---------------------------------------------------------------- faults
+
+#: kind -> (status, error code or None, a check of the whole body)
+ERROR_FAULTS: dict[str, tuple[int, Any, Callable[[dict[str, Any]], bool]]] = {
+    "429": (429, "rate_limit_exceeded", lambda b: True),
+    "500": (500, None, lambda b: b["error"]["type"] == "server_error"),
+    "503": (503, None, lambda b: b["error"]["type"] == "server_error"),
+    "408": (408, None, lambda b: b["error"]["type"] == "timeout"),
+    "content_filter": (
+        400,
+        "content_filter",
+        lambda b: b["error"]["type"] == "invalid_request_error",
+    ),
+    "azure_filter": (
+        400,
+        "content_filter",
+        lambda b: b["error"]["innererror"]["code"] == "ResponsibleAIPolicyViolation",
+    ),
+    "dashscope_filter": (400, "data_inspection_failed", lambda b: "request_id" in b),
+    "deepseek_filter": (
+        400,
+        "invalid_request_error",
+        lambda b: b["error"]["message"] == "Content Exists Risk",
+    ),
+    "zhipu_filter": (400, "1301", lambda b: set(b["error"]) == {"code", "message"}),
+    "context_length": (400, "context_length_exceeded", lambda b: b["error"]["param"] == "messages"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(ERROR_FAULTS))
+def test_error_fault_once_then_success(server: OpenAIServer, kind: str) -> None:
+    status, code, check = ERROR_FAULTS[kind]
+    prompt = f"What is 2+2? [[fault:{kind}]]"
+    failed = post(server, prompt)
+    assert failed.status_code == status
+    body = failed.json()
+    assert body["error"]["code"] == code and body["error"]["message"] and check(body)
+    assert ("retry-after" in failed.headers) == (kind == "429")
+    succeeded = post(server, prompt)
+    assert succeeded.status_code == 200
+    assert succeeded.json()["choices"][0]["message"]["content"] == ANSWER
+    assert server.stats.outcomes == {f"fault:{kind}": 1, "completed": 1}
+
+
+def test_every_fault_kind_is_covered_by_a_test() -> None:
+    others = {"hang", "broken_json", "content_filter_finish", "disconnect"}
+    assert set(FAULT_KINDS) == set(ERROR_FAULTS) | others
+
+
+def test_rate_limit_retry_after_and_sdk_error(start: Callable[..., OpenAIServer]) -> None:
+    server = start(retry_after=2)
+    assert post(server, "a [[fault:429]]").headers["retry-after"] == "2"
+    assert post(server, "b [[fault:429:1:retry_after=0.1]]").headers["retry-after"] == "0.1"
+    with pytest.raises(openai.RateLimitError) as caught:
+        ask(server, "c [[fault:429]]")
+    assert caught.value.code == "rate_limit_exceeded"
+    assert caught.value.response.headers["retry-after"] == "2"
+
+
+def test_fault_markers_are_served_in_order(server: OpenAIServer) -> None:
+    prompt = "q [[fault:429:1]][[fault:500:2]]"
+    assert [post(server, prompt).status_code for _ in range(5)] == [429, 500, 500, 200, 200]
+    assert [post(server, "r [[fault:503:*]]").status_code for _ in range(3)] == [503] * 3
+    assert post(server, "s [[fault:nope]]").json()["error"]["code"] == "invalid_marker"
+
+
+def test_content_filter_finish(server: OpenAIServer) -> None:
+    prompt = "What is 2+2? [[fault:content_filter_finish]]"
+    filtered = ask(server, prompt).choices[0]
+    assert filtered.finish_reason == "content_filter"
+    assert filtered.message.content == "" and filtered.message.model_extra == {}
+    assert ask(server, prompt).choices[0].message.content == ANSWER
+
+
+def test_broken_json_escapes_the_sdk_as_a_json_error(server: OpenAIServer) -> None:
+    prompt = "What is 2+2? [[fault:broken_json]]"
+    # Surprise worth knowing: the SDK does not wrap this in an openai error.
+    with pytest.raises(json.JSONDecodeError):
+        ask(server, prompt)
+    assert ask(server, prompt).choices[0].message.content == ANSWER
+
+
+def test_disconnect_drops_the_connection(server: OpenAIServer) -> None:
+    prompt = "What is 2+2? [[fault:disconnect]]"
+    with pytest.raises(httpx2.RemoteProtocolError):
+        post(server, prompt)
+    assert post(server, prompt).status_code == 200
+
+
+def test_hang_is_cut_by_the_client_timeout(server: OpenAIServer) -> None:
+    prompt = "What is 2+2? [[fault:hang]]"
+    started = time.monotonic()
+    with pytest.raises(openai.APITimeoutError):
+        client(server, timeout=0.3).chat.completions.create(
+            model="m", messages=[{"role": "user", "content": prompt}]
+        )
+    assert time.monotonic() - started < 2
+    assert ask(server, prompt).choices[0].message.content == ANSWER
+    wait_for(lambda: server.stats.in_flight == 0)
+    assert server.stats.outcomes == {"fault:hang": 1, "completed": 1}
+
+
+def test_a_hanging_request_does_not_block_stopping(start: Callable[..., OpenAIServer]) -> None:
+    server = start()
+    caught: list[BaseException] = []
+
+    def hang() -> None:
+        try:
+            post(server, "x [[fault:hang]]")
+        except httpx2.HTTPError as exc:
+            caught.append(exc)
+
+    thread = threading.Thread(target=hang)
+    thread.start()
+    wait_for(lambda: server.stats.in_flight == 1)
+    started = time.monotonic()
+    server.stop()
+    thread.join(5)
+    assert time.monotonic() - started < 3 and caught
+
+
+def test_random_fault_plan_is_seeded(start: Callable[..., OpenAIServer]) -> None:
+    rates = {"500": 0.3, "429": 0.2}
+
+    def statuses(server: OpenAIServer) -> list[int]:
+        return [post(server, f"p{i % 5}").status_code for i in range(40)]
+
+    first, second = statuses(start(fault_rates=rates)), statuses(start(fault_rates=rates))
+    other = statuses(start(fault_rates=rates, seed=1))
+    assert first == second != other
+    assert {429, 500, 200} == set(first)
+
+
+# ---------------------------------------------------------------- auth, models, routing
+
+
+def test_api_key_is_enforced(start: Callable[..., OpenAIServer]) -> None:
+    server = start(api_key="sk-right")
+    with pytest.raises(openai.AuthenticationError) as caught:
+        client(server, api_key="sk-wrong").models.list()
+    assert caught.value.status_code == 401 and caught.value.code == "invalid_api_key"
+    with pytest.raises(openai.AuthenticationError):
+        ask(server, "hi")
+    good = client(server, api_key="sk-right")
+    assert good.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+
+
+def test_unknown_model_is_404_and_models_are_listed(start: Callable[..., OpenAIServer]) -> None:
+    server = start(models=("alpha", "beta"))
+    sdk = client(server)
+    assert [m.id for m in sdk.models.list()] == ["alpha", "beta"]
+    with pytest.raises(openai.NotFoundError) as caught:
+        sdk.chat.completions.create(model="gamma", messages=[{"role": "user", "content": "hi"}])
+    assert caught.value.code == "model_not_found"
+    assert sdk.chat.completions.create(model="beta", messages=[{"role": "user", "content": "hi"}])
+
+
+def test_malformed_requests_are_400(server: OpenAIServer) -> None:
+    url = f"{server.base_url}/chat/completions"
+    assert HTTP.post(url, content=b"{not json").status_code == 400
+    assert HTTP.post(url, json={"model": "m", "messages": []}).status_code == 400
+    assert post(server, "hi", n=0).status_code == 400
+    assert post(server, "hi [[style:bogus]]").status_code == 400
+    assert server.stats.outcomes == {"error:400": 4}
+
+
+# ---------------------------------------------------------------- accounting and latency
+
+
+def test_counters_log_and_stats_endpoint(start: Callable[..., OpenAIServer]) -> None:
+    server = start(latency=0.3, log_size=3)
+    threads = [threading.Thread(target=ask, args=(server, f"q{i % 2}")) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    post(server, "bad [[fault:500]]")
+    stats = server.stats
+    assert (stats.total, stats.completed, stats.failed, stats.in_flight) == (7, 6, 1, 0)
+    assert stats.max_in_flight == 6
+    assert (
+        server.requests_for("q0") == server.requests_for([{"role": "user", "content": "q1"}]) == 3
+    )
+    assert stats.by_prompt[prompt_key("bad [[fault:500]]")] == 1
+    assert len(server.requests) == 3  # bounded log
+    remote = HTTP.get(f"{server.url}/_stats").json()
+    assert remote["total"] == 7 and remote["outcomes"] == {"completed": 6, "fault:500": 1}
+    assert remote["cpu_seconds"] > 0
+    HTTP.post(f"{server.url}/_reset")
+    assert server.stats.total == 0 and server.requests == []
+
+
+def test_request_bodies_keep_extra_fields(server: OpenAIServer) -> None:
+    ask(server, "hi", temperature=0.6, top_p=0.95, seed=7, extra_body={"top_k": 20})
+    (body,) = server.requests
+    assert (body["temperature"], body["top_p"], body["seed"], body["top_k"]) == (0.6, 0.95, 7, 20)
+    server.reset()
+    assert post(server, "x [[fault:500]]").status_code == 500  # the fault schedule restarts
+
+
+def test_latency_is_applied(start: Callable[..., OpenAIServer]) -> None:
+    server = start(latency=0.2, jitter=0.05, jitter_distribution="gaussian", seed=3)
+    started = time.monotonic()
+    ask(server, "hi")
+    assert 0.05 < time.monotonic() - started < 2
+
+
+def test_config_is_validated() -> None:
+    with pytest.raises(ValueError):
+        ServerConfig(style="bogus")
+    with pytest.raises(ValueError):
+        ServerConfig(fault_rates={"500": 0.7, "429": 0.7})
+    with pytest.raises(ValueError):
+        ServerConfig(fault_rates={"teapot": 0.1})
+
+
+# ---------------------------------------------------------------- its own process
+
+
+def test_runs_as_its_own_process() -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "bsa.testing.openai_server",
+        "--port",
+        "0",
+        "--max-seconds",
+        "60",
+    ]
+    command += ["--style", "think_tags", "--reasoning-chars", "50", "--answer-chars", "20"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        base_url = process.stdout.readline().strip()
+        assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/v1")
+        sdk = openai.OpenAI(base_url=base_url, api_key="x", max_retries=0, http_client=HTTP)
+        reply = sdk.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+        reasoning, answer = expected_texts(
+            "hi", 0, ServerConfig(reasoning_chars=50, answer_chars=20)
+        )
+        assert reply.choices[0].message.content == f"<think>\n{reasoning}\n</think>\n\n{answer}"
+        stats = HTTP.get(base_url.removesuffix("/v1") + "/_stats").json()
+        assert stats["completed"] == 1
+        process.terminate()
+        _, stderr = process.communicate(timeout=10)
+        assert process.returncode == 0
+        assert json.loads(stderr.strip().splitlines()[-1])["completed"] == 1
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_max_requests_stops_the_process() -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "bsa.testing.openai_server",
+        "--port",
+        "0",
+        "--max-requests",
+        "2",
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert process.stdout is not None
+        base_url = process.stdout.readline().strip()
+        sdk = openai.OpenAI(base_url=base_url, api_key="x", max_retries=0, http_client=HTTP)
+        for _ in range(2):
+            sdk.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 3.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.01)
