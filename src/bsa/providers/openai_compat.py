@@ -267,11 +267,14 @@ def _http_client(limits: Any, timeout: float) -> Any:
     (benchmarks/generation.py: about 20 ms per call at concurrency 256); aiohttp's connector
     does not.
     """
+    aiohttp_client = getattr(openai, "DefaultAioHttpClient", None)  # openai >= 1.86
     try:
         import aiohttp  # noqa: F401 - presence check: the SDK's aiohttp transport needs it
     except ImportError:  # pragma: no cover - aiohttp is a dependency; kept for odd installs
+        aiohttp_client = None
+    if aiohttp_client is None:  # pragma: no cover
         return openai.DefaultAsyncHttpxClient(limits=limits, timeout=timeout)
-    return openai.DefaultAioHttpClient(limits=limits, timeout=timeout)
+    return aiohttp_client(limits=limits, timeout=timeout)
 
 
 def _completion(data: Mapping[str, Any], choice: Any, usage: Usage) -> Completion:
