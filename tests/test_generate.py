@@ -279,3 +279,30 @@ def test_exports(server: OpenAIServer, tmp_path: Path) -> None:
     header = (tmp_path / "up.csv").read_text(encoding="utf-8").splitlines()[0]
     assert header == "id,question,answer,reasoning_content,status,tokens,error"
     assert export_run(run, tmp_path / "s.csv", "csv") == 4
+
+
+@pytest.mark.parametrize("mode", ["system", "prefix"])
+def test_safety_rules_go_where_asked(server: OpenAIServer, tmp_path: Path, mode: str) -> None:
+    from bsa.assets import load_safety_rules
+
+    rules = load_safety_rules()
+    settings = GenerationSettings(
+        "openai:test-model", safety_rules=mode, safety_rules_sha256=rules.file.sha256
+    )
+    provider = create_provider("openai:test-model", ProviderOptions(base_url=server.base_url))
+    coro = generate(
+        tmp_path / "run.sqlite", prompts("Is this safe?"), provider, settings, Execution(k=1, policy=FAST),
+        rules_text=rules.text,
+    )  # fmt: skip
+    assert asyncio.run(coro).status["ok"] == 1
+    messages = server.requests[-1]["messages"]
+    if mode == "system":
+        assert messages == [
+            {"role": "system", "content": rules.text},
+            {"role": "user", "content": "Is this safe?"},
+        ]
+    else:
+        assert messages == [{"role": "user", "content": f"{rules.text}\n\nIs this safe?"}]
+    assert rules.text.startswith("# Risk category: Offensive and Prejudice")
+    with RunStore(tmp_path / "run.sqlite") as store:
+        assert store.get_meta("generation")["safety_rules_sha256"] == rules.file.sha256

@@ -34,6 +34,8 @@ class GenerationSettings:
     model: str
     decoding: Decoding = field(default_factory=Decoding)
     safety_rules: str = "none"
+    #: sha256 of the Safe_Rules.md put in the prompts, so edited rules are a different setup.
+    safety_rules_sha256: str | None = None
     system_prompt: str | None = None
 
     def as_json(self) -> dict[str, Any]:

@@ -182,10 +182,14 @@ def _plan(ctx: click.Context, options: dict[str, Any]) -> _Plan:
         reasoning_effort=options["reasoning_effort"],
         extra_body=options["extra_body"],
     )
+    rules = load_safety_rules() if options["safety_rules"] != "none" else None
+    if rules and rules.file.notice:
+        click.echo(rules.file.notice, err=True)
     settings = GenerationSettings(
         model=model,
         decoding=decoding,
         safety_rules=options["safety_rules"],
+        safety_rules_sha256=rules.file.sha256 if rules else None,
         system_prompt=pick("system_prompt", "system_prompt"),
     )
     runtime = config.runtime if config else None
@@ -209,7 +213,6 @@ def _plan(ctx: click.Context, options: dict[str, Any]) -> _Plan:
         use_n=options["use_n"],
         stream=options["stream"],
     )
-    rules = load_safety_rules().text if settings.safety_rules != "none" else None
     return _Plan(
         run_path,
         settings,
@@ -218,7 +221,7 @@ def _plan(ctx: click.Context, options: dict[str, Any]) -> _Plan:
         config.api_key if config else None,
         prompts,
         source,
-        rules,
+        rules.text if rules else None,
         config.io.output_file if config else None,
     )
 
