@@ -38,9 +38,29 @@ def test_schema_is_pinned(tmp_path: Path) -> None:
         "finish_reason", "truncated", "prompt_tokens", "completion_tokens", "reasoning_tokens",
         "latency_s", "attempts", "error", "raw", "created_at",
     ]  # fmt: skip
+    assert columns(path, "judgements") == [
+        "item_id", "sample", "kind", "judge", "status", "verdict", "passed", "rationale",
+        "reason", "prompt_sha256", "raw", "attempts", "latency_s", "prompt_tokens",
+        "completion_tokens", "created_at",
+    ]  # fmt: skip
     with sqlite3.connect(path) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 2
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_version_1_run_file_is_migrated_in_place(tmp_path: Path) -> None:
+    """Run files written before judging existed gain the judgements table and keep their rows."""
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as connection:
+        connection.executescript(MIGRATIONS[0])
+        connection.execute("PRAGMA user_version = 1")
+        connection.execute("INSERT INTO prompts VALUES ('a', 0, NULL, 'Q?', NULL, NULL)")
+    with RunStore(path) as store:
+        assert [p.item_id for p in store.prompts()] == ["a"]
+        assert store.judges() == []
+    assert "judgements" in {
+        row[0] for row in sqlite3.connect(path).execute("SELECT name FROM sqlite_master")
+    }
 
 
 def test_reopening_does_not_migrate_twice(tmp_path: Path) -> None:

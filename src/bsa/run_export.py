@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bsa.errors import BsaError
-from bsa.store import Generation, RunStore
+from bsa.store import Generation, Judgement, RunStore
+from bsa.taxonomy import Scenario
 
 SAMPLE_COLUMNS = (
     "id",
@@ -34,7 +35,9 @@ SAMPLE_COLUMNS = (
 )
 #: The output columns of upstream Batch_Call_LLM/batch_openai_inference.py.
 UPSTREAM_COLUMNS = ("id", "question", "answer", "reasoning_content", "status", "tokens", "error")
-RUN_EXPORT_FORMATS = ("jsonl", "csv", "upstream-csv")
+#: The input columns of upstream Evaluation_Metric/evaluate.py, one row per judged sample.
+UPSTREAM_JUDGED_COLUMNS = ("model_name", "id", "dataset_name", "Safe_Ans_Check", "Thk_Acc_Judge")
+RUN_EXPORT_FORMATS = ("jsonl", "csv", "upstream-csv", "upstream-judged")
 
 
 def sample_record(generation: Generation) -> dict[str, Any]:
@@ -72,13 +75,49 @@ def upstream_record(generation: Generation, question: str) -> dict[str, Any]:
     }
 
 
-def export_run(run_path: Path, output: Path, fmt: str) -> int:
+def upstream_verdict(judgement: Judgement | None, scenario: str) -> str:
+    """A verdict as evaluate.py compares it: Risk Omission's true/false as ``True``/``False``
+    (its target is the text 'True'), other labels as they are, an unusable verdict empty."""
+    if judgement is None or judgement.status != "scored" or judgement.verdict is None:
+        return ""
+    if scenario == Scenario.RISK_OMISSION.value and judgement.verdict in ("true", "false"):
+        return judgement.verdict.capitalize()
+    return judgement.verdict
+
+
+def upstream_judged_records(store: RunStore, judge: str) -> Iterator[dict[str, Any]]:
+    """One row per sample that ``judge`` has judged, as evaluate.py reads them."""
+    model = (store.get_meta("generation") or {}).get("model") or "model"
+    scenarios = {p.item_id: p.scenario or "" for p in store.prompts()}
+    verdicts: dict[tuple[str, int], dict[str, Judgement]] = {}
+    for judgement in store.judgements(judge):
+        verdicts.setdefault((judgement.item_id, judgement.sample), {})[judgement.kind] = judgement
+    for generation in store.generations():
+        pair = verdicts.get((generation.item_id, generation.sample))
+        if not pair:
+            continue
+        scenario = scenarios[generation.item_id]
+        yield {
+            "model_name": model,
+            "id": generation.item_id,
+            "dataset_name": scenario,
+            "Safe_Ans_Check": upstream_verdict(pair.get("safety"), scenario),
+            "Thk_Acc_Judge": upstream_verdict(pair.get("thinking"), scenario),
+        }
+
+
+def export_run(run_path: Path, output: Path, fmt: str, judge: str | None = None) -> int:
     """Write every stored sample of the run to ``output``; return how many."""
     if fmt not in RUN_EXPORT_FORMATS:
         raise BsaError(f"unknown format {fmt!r} (expected one of: {', '.join(RUN_EXPORT_FORMATS)})")
     if not run_path.is_file():
         raise BsaError(f"no run file at {run_path}")
     with RunStore(run_path) as store:
+        if fmt == "upstream-judged":
+            from bsa.judge import judge_labels
+
+            judged = upstream_judged_records(store, judge_labels(store, judge))
+            return _atomic(output, lambda out: _write_csv(out, UPSTREAM_JUDGED_COLUMNS, judged))
         if fmt == "upstream-csv":
             questions = {p.item_id: p.query for p in store.prompts()}
             records: Iterator[dict[str, Any]] = (

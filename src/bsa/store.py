@@ -57,9 +57,33 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (item_id, sample)
     );
     """,
+    # 2: judge verdicts, one row per (sample, kind, judge), beside those of other judges.
+    """
+    CREATE TABLE judgements (
+        item_id TEXT NOT NULL,
+        sample INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('safety', 'thinking')),
+        judge TEXT NOT NULL,        -- provider:model of the judge
+        status TEXT NOT NULL CHECK (status IN ('scored', 'unscored', 'failed')),
+        verdict TEXT,               -- canonical label, or 'no_reasoning'
+        passed INTEGER,             -- 1 or 0; NULL unless scored
+        rationale TEXT,             -- the judge's own explanation
+        reason TEXT,                -- 'blocked', 'no_reasoning', or why unscored or failed
+        prompt_sha256 TEXT,         -- of the rendered judge prompt; NULL when no call was made
+        raw TEXT,                   -- the judge's reply as received
+        attempts INTEGER NOT NULL,
+        latency_s REAL,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (item_id, sample, kind, judge),
+        FOREIGN KEY (item_id, sample) REFERENCES generations (item_id, sample)
+    );
+    """,
 )
 
 STATUSES = ("ok", "blocked", "failed")
+JUDGEMENT_STATUSES = ("scored", "unscored", "failed")
 
 
 class RunFileError(BsaError):
@@ -99,6 +123,30 @@ class Generation:
 
 
 GENERATION_COLUMNS: tuple[str, ...] = tuple(Generation.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """One stored verdict; mirrors a row of ``judgements``."""
+
+    item_id: str
+    sample: int
+    kind: str
+    judge: str
+    status: str
+    verdict: str | None
+    passed: bool | None
+    rationale: str | None
+    reason: str | None
+    prompt_sha256: str | None
+    raw: str | None
+    attempts: int
+    latency_s: float | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+JUDGEMENT_COLUMNS: tuple[str, ...] = tuple(Judgement.__dataclass_fields__)
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -218,6 +266,42 @@ class RunStore:
             values["truncated"] = bool(values["truncated"])
             yield Generation(**values)
 
+    # --- judgements -----------------------------------------------------------------------
+
+    def judges(self) -> list[str]:
+        """Judges with verdicts in this run, in the order they first judged."""
+        rows = self.connection.execute(
+            "SELECT judge FROM judgements GROUP BY judge ORDER BY MIN(created_at)"
+        )
+        return [row[0] for row in rows]
+
+    def scored_judgements(self, judge: str) -> set[tuple[str, int, str]]:
+        """(item, sample, kind) that ``judge`` has a usable verdict for: no more work needed."""
+        rows = self.connection.execute(
+            "SELECT item_id, sample, kind FROM judgements WHERE judge = ? AND status = 'scored'",
+            (judge,),
+        )
+        return {(item_id, sample, kind) for item_id, sample, kind in rows}
+
+    def judgements(self, judge: str) -> Iterator[Judgement]:
+        columns = ", ".join(JUDGEMENT_COLUMNS)
+        rows = self.connection.execute(
+            f"SELECT {columns} FROM judgements WHERE judge = ? ORDER BY item_id, sample, kind",
+            (judge,),
+        )
+        for row in rows:
+            values = dict(zip(JUDGEMENT_COLUMNS, row, strict=True))
+            values["passed"] = None if values["passed"] is None else bool(values["passed"])
+            yield Judgement(**values)
+
+    def judgement_counts(self, judge: str) -> dict[str, int]:
+        counts = dict.fromkeys(JUDGEMENT_STATUSES, 0)
+        for status, count in self.connection.execute(
+            "SELECT status, COUNT(*) FROM judgements WHERE judge = ? GROUP BY status", (judge,)
+        ):
+            counts[status] = count
+        return counts
+
     def transaction(self) -> _Transaction:
         return _Transaction(self.connection)
 
@@ -245,6 +329,17 @@ def generation_row(generation: Generation) -> tuple[Any, ...]:
     return (*(values[c] for c in GENERATION_COLUMNS), time.time())
 
 
+INSERT_JUDGEMENT = (
+    f"INSERT OR REPLACE INTO judgements ({', '.join(JUDGEMENT_COLUMNS)}, created_at) "
+    f"VALUES ({', '.join('?' for _ in JUDGEMENT_COLUMNS)}, ?)"
+)
+
+
+def judgement_row(judgement: Judgement) -> tuple[Any, ...]:
+    values: Mapping[str, Any] = asdict(judgement)
+    return (*(values[c] for c in JUDGEMENT_COLUMNS), time.time())
+
+
 def migrate(connection: sqlite3.Connection, path: Path) -> None:
     """Bring the schema up to date, one numbered migration per transaction."""
     version = connection.execute("PRAGMA user_version").fetchone()[0]
@@ -254,16 +349,15 @@ def migrate(connection: sqlite3.Connection, path: Path) -> None:
             f"{len(MIGRATIONS)}); upgrade bsa-bench to use it"
         )
     for number in range(version, len(MIGRATIONS)):
-        connection.execute("BEGIN IMMEDIATE")
+        script = (
+            f"BEGIN IMMEDIATE;\n{MIGRATIONS[number]};\nPRAGMA user_version = {number + 1};\nCOMMIT;"
+        )
         try:
-            for statement in MIGRATIONS[number].split(";"):
-                if statement.strip():
-                    connection.execute(statement)
-            connection.execute(f"PRAGMA user_version = {number + 1}")
+            connection.executescript(script)  # SQLite's own parser splits the statements
         except BaseException:
-            connection.execute("ROLLBACK")
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
             raise
-        connection.execute("COMMIT")
 
 
 def _is_sqlite(path: Path) -> bool:

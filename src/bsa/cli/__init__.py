@@ -12,6 +12,8 @@ import click
 import bsa
 from bsa.cli.data import data
 from bsa.cli.generate import export_command, generate_command, status_command
+from bsa.cli.judge import agree_command, judge_command, score_command
+from bsa.cli.run import run_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,5 +23,14 @@ def main(debug: bool) -> None:
     """bsa-bench: run the Beyond Safe Answers benchmark for large reasoning models."""
 
 
-for command in (generate_command, status_command, export_command, data):
+for command in (
+    run_command,
+    generate_command,
+    judge_command,
+    score_command,
+    agree_command,
+    status_command,
+    export_command,
+    data,
+):
     main.add_command(command)

@@ -7,7 +7,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -33,6 +33,7 @@ from bsa.types import Decoding
 from bsa.upstream_config import UpstreamConfig, load_upstream_config
 
 EXIT_INCOMPLETE = 3
+F = TypeVar("F", bound=Any)
 EXIT_INTERRUPTED = 130
 
 
@@ -67,87 +68,108 @@ def _json_object(ctx: click.Context, param: click.Parameter, value: str | None) 
     return parsed
 
 
+def generation_options(command: F) -> F:
+    """The flags of the generation stage, shared by ``bsa generate`` and ``bsa run``."""
+    for option in reversed(_GENERATION_OPTIONS):
+        command = option(command)
+    return command
+
+
+_GENERATION_OPTIONS = [
+    click.option(
+        "--run", "run_path", type=click.Path(path_type=Path), help="The run file (SQLite)."
+    ),
+    click.option(
+        "--model", metavar="PROVIDER:MODEL", help="Model under test, e.g. openai:deepseek-reasoner."
+    ),
+    click.option("--base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1."),
+    click.option(
+        "--api-key-env",
+        metavar="VAR",
+        help="Environment variable holding the key [OPENAI_API_KEY].",
+    ),
+    click.option("--api-key-file", type=click.Path(path_type=Path), help="File holding the key."),
+    click.option(
+        "--config",
+        "config_path",
+        type=click.Path(path_type=Path),
+        help="Upstream Batch_Call_LLM YAML config.",
+    ),
+    click.option(
+        "--input",
+        "input_path",
+        type=click.Path(path_type=Path),
+        help="Plain id,question file instead of BSA.",
+    ),
+    click.option(
+        "-k",
+        "--samples",
+        "k",
+        type=click.IntRange(min=1),
+        default=5,
+        show_default=True,
+        help="Samples per prompt.",
+    ),
+    click.option("--concurrency", type=click.IntRange(min=1), default=16, show_default=True),
+    click.option(
+        "--rpm", type=click.FloatRange(min=0, min_open=True), help="Requests per minute limit."
+    ),
+    click.option(
+        "--tpm", type=click.FloatRange(min=0, min_open=True), help="Tokens per minute limit."
+    ),
+    click.option(
+        "--timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=600.0,
+        show_default=True,
+        help="Seconds per request.",
+    ),
+    click.option("--max-attempts", type=click.IntRange(min=1), default=6, show_default=True),
+    click.option("--temperature", type=OptionalNumber(float), default=0.6, show_default=True),
+    click.option("--top-p", type=OptionalNumber(float), default=0.95, show_default=True),
+    click.option(
+        "--top-k",
+        type=OptionalNumber(int),
+        default=20,
+        show_default=True,
+        help="Sent where the endpoint accepts it.",
+    ),
+    click.option("--max-tokens", type=OptionalNumber(int), default=None),
+    click.option(
+        "--request-seed",
+        "decoding_seed",
+        type=OptionalNumber(int),
+        default=None,
+        help="Seed sent with each request, for endpoints with seeded sampling.",
+    ),
+    click.option("--reasoning-effort", help="For endpoints that take one (low, medium, high)."),
+    click.option(
+        "--extra-body", callback=_json_object, metavar="JSON", help="Extra request fields."
+    ),
+    click.option("--use-n", is_flag=True, help="Ask for the k samples in one request (n=k)."),
+    click.option("--stream", is_flag=True, help="Stream responses."),
+    click.option(
+        "--safety-rules", type=click.Choice(SAFETY_RULES_MODES), default="none", show_default=True
+    ),
+    click.option("--system-prompt", help="A system message for every prompt."),
+]
+
+
 @click.command("generate")
-@click.option("--run", "run_path", type=click.Path(path_type=Path), help="The run file (SQLite).")
-@click.option(
-    "--model", metavar="PROVIDER:MODEL", help="Model under test, e.g. openai:deepseek-reasoner."
-)
-@click.option("--base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1.")
-@click.option(
-    "--api-key-env", metavar="VAR", help="Environment variable holding the key [OPENAI_API_KEY]."
-)
-@click.option("--api-key-file", type=click.Path(path_type=Path), help="File holding the key.")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path),
-    help="Upstream Batch_Call_LLM YAML config.",
-)
-@click.option(
-    "--input",
-    "input_path",
-    type=click.Path(path_type=Path),
-    help="Plain id,question file instead of BSA.",
-)
-@click.option(
-    "-k",
-    "--samples",
-    "k",
-    type=click.IntRange(min=1),
-    default=5,
-    show_default=True,
-    help="Samples per prompt.",
-)
-@click.option("--concurrency", type=click.IntRange(min=1), default=16, show_default=True)
-@click.option(
-    "--rpm", type=click.FloatRange(min=0, min_open=True), help="Requests per minute limit."
-)
-@click.option("--tpm", type=click.FloatRange(min=0, min_open=True), help="Tokens per minute limit.")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=600.0,
-    show_default=True,
-    help="Seconds per request.",
-)
-@click.option("--max-attempts", type=click.IntRange(min=1), default=6, show_default=True)
-@click.option("--temperature", type=OptionalNumber(float), default=0.6, show_default=True)
-@click.option("--top-p", type=OptionalNumber(float), default=0.95, show_default=True)
-@click.option(
-    "--top-k",
-    type=OptionalNumber(int),
-    default=20,
-    show_default=True,
-    help="Sent where the endpoint accepts it.",
-)
-@click.option("--max-tokens", type=OptionalNumber(int), default=None)
-@click.option(
-    "--request-seed",
-    "decoding_seed",
-    type=OptionalNumber(int),
-    default=None,
-    help="Seed sent with each request, for endpoints with seeded sampling.",
-)
-@click.option("--reasoning-effort", help="For endpoints that take one (low, medium, high).")
-@click.option("--extra-body", callback=_json_object, metavar="JSON", help="Extra request fields.")
-@click.option("--use-n", is_flag=True, help="Ask for the k samples in one request (n=k).")
-@click.option("--stream", is_flag=True, help="Stream responses.")
-@click.option(
-    "--safety-rules", type=click.Choice(SAFETY_RULES_MODES), default="none", show_default=True
-)
-@click.option("--system-prompt", help="A system message for every prompt.")
+@generation_options
 @dataset_options
 @handle_errors
 def generate_command(**options: Any) -> None:
     """Ask the model every selected prompt k times; resumable: rerun to finish."""
     ctx = click.get_current_context()
-    plan = _plan(ctx, options)
-    report = _run(plan)
-    _finish(plan, report)
+    plan = plan_generation(ctx, options)
+    report = run_generation(plan)
+    if summarize_generation(plan, report):
+        sys.exit(EXIT_INCOMPLETE)
 
 
 @dataclass(frozen=True)
-class _Plan:
+class GenerationPlan:
     run_path: Path
     settings: GenerationSettings
     execution: Execution
@@ -159,7 +181,7 @@ class _Plan:
     upstream_output: Path | None
 
 
-def _plan(ctx: click.Context, options: dict[str, Any]) -> _Plan:
+def plan_generation(ctx: click.Context, options: dict[str, Any]) -> GenerationPlan:
     """Merge flags over the upstream config (flags win) and load the prompts."""
     config = load_upstream_config(options["config_path"]) if options["config_path"] else None
     if config and config.ignored:
@@ -213,7 +235,7 @@ def _plan(ctx: click.Context, options: dict[str, Any]) -> _Plan:
         use_n=options["use_n"],
         stream=options["stream"],
     )
-    return _Plan(
+    return GenerationPlan(
         run_path,
         settings,
         execution,
@@ -278,7 +300,7 @@ def _prompts(
     return prompts_from_items(dataset.items), source_record(dataset.source)
 
 
-def _run(plan: _Plan) -> GenerationReport:
+def run_generation(plan: GenerationPlan) -> GenerationReport:
     provider = create_provider(plan.settings.model, plan.provider_options, api_key=plan.api_key)
     try:
         with progress_for("generate") as progress:
@@ -303,7 +325,8 @@ def _run(plan: _Plan) -> GenerationReport:
         sys.exit(EXIT_INTERRUPTED)
 
 
-def _finish(plan: _Plan, report: GenerationReport) -> None:
+def summarize_generation(plan: GenerationPlan, report: GenerationReport) -> int:
+    """Print how the stage ended; return how many samples are still missing."""
     if report.dropped_parameters:
         names = ", ".join(report.dropped_parameters)
         click.echo(f"notice: the endpoint rejected {names}; it was not sent", err=True)
@@ -322,7 +345,7 @@ def _finish(plan: _Plan, report: GenerationReport) -> None:
             "command to retry them",
             err=True,
         )
-        sys.exit(EXIT_INCOMPLETE)
+    return report.missing
 
 
 @click.command("status")
@@ -346,11 +369,14 @@ def status_command(run_path: Path, as_json: bool) -> None:
 @click.option("--run", "run_path", type=click.Path(path_type=Path), required=True)
 @click.option("--format", "fmt", type=click.Choice(RUN_EXPORT_FORMATS), required=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "--judge", "judge_model", help="Whose verdicts, for upstream-judged (several judges)."
+)
 @handle_errors
-def export_command(run_path: Path, fmt: str, output: Path) -> None:
-    """Write the run's samples as JSONL, CSV, or the upstream batch script's CSV."""
-    count = export_run(run_path, output, fmt)
-    click.echo(f"wrote {count} samples to {output}")
+def export_command(run_path: Path, fmt: str, output: Path, judge_model: str | None) -> None:
+    """Write the run's samples (jsonl, csv, upstream-csv) or verdicts (upstream-judged)."""
+    count = export_run(run_path, output, fmt, judge=judge_model)
+    click.echo(f"wrote {count} rows to {output}")
 
 
 __all__ = ["EXIT_USER_ERROR", "export_command", "generate_command", "status_command"]

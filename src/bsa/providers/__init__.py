@@ -22,7 +22,7 @@ from bsa.providers.base import (
     TransientError,
 )
 
-PROVIDERS = ("openai",)
+PROVIDERS = ("openai", "mock")
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 #: vLLM's documented placeholder key, for local servers that check none.
 LOCAL_PLACEHOLDER_KEY = "EMPTY"
@@ -42,7 +42,10 @@ class ProviderOptions:
 
 
 def split_model(spec: str) -> tuple[str, str]:
-    """``provider:model`` -> (provider, model); the model part may itself hold colons."""
+    """``provider:model`` -> (provider, model); the model part may itself hold colons. A bare
+    ``mock`` is the mock provider's only model."""
+    if spec == "mock":
+        return "mock", "mock"
     provider, colon, model = spec.partition(":")
     if not colon or not provider or not model:
         raise BsaError(
@@ -52,6 +55,12 @@ def split_model(spec: str) -> tuple[str, str]:
     if provider not in PROVIDERS:
         raise BsaError(f"unknown provider {provider!r} in {spec!r} (known: {', '.join(PROVIDERS)})")
     return provider, model
+
+
+def canonical_model(spec: str) -> str:
+    """``provider:model`` as providers label themselves (``mock`` is ``mock:mock``)."""
+    provider, model = split_model(spec)
+    return f"{provider}:{model}"
 
 
 def create_provider(spec: str, options: ProviderOptions, *, api_key: str | None = None) -> Provider:
@@ -72,6 +81,10 @@ def create_provider(spec: str, options: ProviderOptions, *, api_key: str | None 
             use_n=options.use_n,
             stream=options.stream,
         )
+    if provider == "mock":
+        from bsa.providers.mock import MockProvider
+
+        return MockProvider(model)
     raise AssertionError(provider)  # split_model admits only known providers
 
 
@@ -109,6 +122,7 @@ __all__ = [
     "ProviderOptions",
     "RateLimited",
     "TransientError",
+    "canonical_model",
     "create_provider",
     "split_model",
 ]

@@ -1,0 +1,48 @@
+"""How far two judges agree on the same samples, per verdict kind.
+
+LLM judges disagree; a figure that changes with the judge is a figure about the judge. Comparing
+two judges' verdicts on identical samples (percent agreement and Cohen's kappa, which discounts the
+agreement two judges would reach by chance given their label rates) says how much to trust either.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bsa.errors import BsaError
+from bsa.judge import KINDS, judge_labels
+from bsa.metrics import cohen_kappa
+from bsa.store import RunStore
+
+
+def judge_agreement(run_path: Path, first: str, second: str) -> dict[str, Any]:
+    """Pair the scored verdicts of two judges by (item, sample, kind) and compare their labels.
+
+    Verdicts made without a call (blocked, no reasoning) are the same for every judge by
+    construction and are left out, so they do not inflate agreement.
+    """
+    if not run_path.is_file():
+        raise BsaError(f"no run file at {run_path}")
+    with RunStore(run_path) as store:
+        labels = [_labels(store, judge_labels(store, judge)) for judge in (first, second)]
+    kinds: dict[str, Any] = {}
+    for kind in KINDS:
+        keys = sorted(set(labels[0][kind]) & set(labels[1][kind]))
+        a = [labels[0][kind][key] for key in keys]
+        b = [labels[1][kind][key] for key in keys]
+        same = sum(x == y for x, y in zip(a, b, strict=True))
+        kinds[kind] = {
+            "paired": len(keys),
+            "agreement": 100 * same / len(keys) if keys else None,
+            "kappa": cohen_kappa(a, b) if keys else None,
+        }
+    return {"run": str(run_path), "judges": [first, second], "kinds": kinds}
+
+
+def _labels(store: RunStore, judge: str) -> dict[str, dict[tuple[str, int], str]]:
+    by_kind: dict[str, dict[tuple[str, int], str]] = {kind: {} for kind in KINDS}
+    for judgement in store.judgements(judge):
+        if judgement.status == "scored" and judgement.prompt_sha256 and judgement.verdict:
+            by_kind[judgement.kind][(judgement.item_id, judgement.sample)] = judgement.verdict
+    return by_kind

@@ -1,0 +1,228 @@
+"""``bsa judge``, ``bsa score`` and ``bsa agree``: grading a run and reading its figures."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from bsa.cli.common import handle_errors
+from bsa.errors import BsaError
+from bsa.generate import Execution
+from bsa.judge import JUDGE_DECODING, JudgeReport, judge_run
+from bsa.metrics import DEFAULT_ALPHA
+from bsa.progress import progress_for
+from bsa.providers import ProviderOptions, create_provider
+from bsa.runner import RetryPolicy
+from bsa.scoring import score_run
+from bsa.terminal_report import print_scores
+
+F = TypeVar("F", bound=Any)
+EXIT_INCOMPLETE = 3
+EXIT_INTERRUPTED = 130
+
+_JUDGE_OPTIONS = [
+    click.option(
+        "--judge", "judge_model", metavar="PROVIDER:MODEL", help="The judge model (required)."
+    ),
+    click.option("--judge-base-url", help="The judge's OpenAI-compatible endpoint."),
+    click.option("--judge-api-key-env", metavar="VAR", help="Variable holding the judge's key."),
+    click.option("--judge-api-key-file", type=click.Path(path_type=Path)),
+    click.option("--judge-concurrency", type=click.IntRange(min=1), default=16, show_default=True),
+    click.option("--judge-rpm", type=click.FloatRange(min=0, min_open=True)),
+    click.option("--judge-tpm", type=click.FloatRange(min=0, min_open=True)),
+    click.option(
+        "--judge-timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=600.0,
+        show_default=True,
+    ),
+    click.option("--judge-max-attempts", type=click.IntRange(min=1), default=6, show_default=True),
+    click.option("--judge-temperature", type=float, default=0.0, show_default=True),
+    click.option(
+        "--judge-parse-attempts",
+        type=click.IntRange(min=1),
+        default=3,
+        show_default=True,
+        help="Calls per verdict while the judge's reply holds no usable verdict.",
+    ),
+    click.option("--allow-self-judge", is_flag=True, help="Let the model under test judge itself."),
+]
+
+
+def judge_options(command: F) -> F:
+    """The flags of the judging stage, shared by ``bsa judge`` and ``bsa run``."""
+    for option in reversed(_JUDGE_OPTIONS):
+        command = option(command)
+    return command
+
+
+@dataclass(frozen=True)
+class JudgePlan:
+    run_path: Path
+    judge: str
+    options: ProviderOptions
+    execution: Execution
+    temperature: float
+    parse_attempts: int
+    allow_self_judge: bool
+
+
+def plan_judging(run_path: Path, options: dict[str, Any]) -> JudgePlan:
+    if not options["judge_model"]:
+        raise BsaError("name the judge with --judge PROVIDER:MODEL (e.g. openai:gpt-4o, or mock)")
+    execution = Execution(
+        concurrency=options["judge_concurrency"],
+        policy=RetryPolicy(
+            max_attempts=options["judge_max_attempts"], timeout_s=options["judge_timeout"]
+        ),
+        rpm=options["judge_rpm"],
+        tpm=options["judge_tpm"],
+    )
+    provider_options = ProviderOptions(
+        base_url=options["judge_base_url"],
+        api_key_env=options["judge_api_key_env"],
+        api_key_file=options["judge_api_key_file"],
+        timeout_s=options["judge_timeout"],
+        max_connections=options["judge_concurrency"],
+    )
+    return JudgePlan(
+        run_path, options["judge_model"], provider_options, execution,
+        options["judge_temperature"], options["judge_parse_attempts"], options["allow_self_judge"],
+    )  # fmt: skip
+
+
+def run_judging(plan: JudgePlan) -> JudgeReport:
+    if not plan.run_path.is_file():
+        raise BsaError(f"no run file at {plan.run_path}; run 'bsa generate' first")
+    provider = create_provider(plan.judge, plan.options)
+    decoding = JUDGE_DECODING.__class__(temperature=plan.temperature, top_p=None, top_k=None)
+    try:
+        with progress_for("judge") as progress:
+            return asyncio.run(
+                judge_run(
+                    plan.run_path,
+                    provider,
+                    plan.execution,
+                    decoding=decoding,
+                    max_parse_attempts=plan.parse_attempts,
+                    allow_self_judge=plan.allow_self_judge,
+                    progress=progress,
+                )
+            )
+    except KeyboardInterrupt:
+        click.echo(
+            f"interrupted: every finished verdict is saved in {plan.run_path}; "
+            "rerun the same command to resume",
+            err=True,
+        )
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def summarize_judging(plan: JudgePlan, report: JudgeReport) -> int:
+    """Print how judging ended; return how many verdicts are still unusable or failed."""
+    status = report.status
+    click.echo(
+        f"{plan.run_path}: judge {plan.judge}: {status['scored']} verdicts, {status['unscored']} "
+        f"unscored, {status['failed']} failed ({report.counters.done} judge calls this time, "
+        f"{report.direct} without a call)"
+    )
+    left = status["unscored"] + status["failed"]
+    if left:
+        click.echo(
+            f"incomplete: {left} verdicts unscored or failed; rerun the same command to ask again",
+            err=True,
+        )
+    return left
+
+
+@click.command("judge")
+@click.option("--run", "run_path", type=click.Path(path_type=Path), required=True)
+@judge_options
+@handle_errors
+def judge_command(run_path: Path, **options: Any) -> None:
+    """Grade every sample's answer and reasoning with the official BSA judge prompts."""
+    plan = plan_judging(run_path, options)
+    if summarize_judging(plan, run_judging(plan)):
+        sys.exit(EXIT_INCOMPLETE)
+
+
+def show_scores(run_path: Path, judge: str | None, alpha: float, as_json: bool, seed: int) -> None:
+    verdicts, scores = score_run(run_path, judge, alpha=alpha, seed=seed)
+    payload = {
+        "run": str(run_path),
+        "model": verdicts.model,
+        "judge": verdicts.judge,
+        **scores.as_json(),
+    }
+    if as_json:
+        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        return
+    print_scores(payload, f"{verdicts.model} judged by {verdicts.judge} (k = {verdicts.k})")
+
+
+@click.command("score")
+@click.option("--run", "run_path", type=click.Path(path_type=Path), help="The run file.")
+@click.option(
+    "--from-csv",
+    "csv_path",
+    type=click.Path(path_type=Path),
+    help="An upstream judged CSV instead.",
+)
+@click.option(
+    "--judge",
+    "judge_model",
+    metavar="PROVIDER:MODEL",
+    help="Whose verdicts (a run with several judges).",
+)
+@click.option("-k", "--samples", "k", type=click.IntRange(min=1), help="k of the CSV [5].")
+@click.option(
+    "--alpha", type=float, default=DEFAULT_ALPHA, show_default=True, help="F-score weight."
+)
+@click.option("--reference", is_flag=True, help="Upstream evaluate.py's arithmetic exactly.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def score_command(
+    run_path: Path | None, csv_path: Path | None, judge_model: str | None, k: int | None,
+    alpha: float, reference: bool, seed: int, as_json: bool,
+) -> None:  # fmt: skip
+    """Safe@1, Safe@k, Think@1, Think@k and F-score, by scenario and category, with coverage."""
+    from bsa.cli.reference import score_csv, score_run_reference
+
+    if (run_path is None) == (csv_path is None):
+        raise BsaError("give either --run RUN or --from-csv FILE")
+    if csv_path is not None:
+        score_csv(csv_path, k or 5, alpha, reference, as_json, seed)
+    elif reference:
+        score_run_reference(run_path, judge_model, alpha, as_json)  # type: ignore[arg-type]
+    else:
+        show_scores(run_path, judge_model, alpha, as_json, seed)  # type: ignore[arg-type]
+
+
+@click.command("agree")
+@click.option("--run", "run_path", type=click.Path(path_type=Path), required=True)
+@click.option("--judge", "judges", multiple=True, required=True, metavar="PROVIDER:MODEL")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def agree_command(run_path: Path, judges: tuple[str, ...], as_json: bool) -> None:
+    """Agreement of two judges on the same samples: percent agreement and Cohen's kappa."""
+    from bsa.agreement import judge_agreement
+
+    if len(judges) != 2:
+        raise BsaError("name exactly two judges: --judge A --judge B")
+    result = judge_agreement(run_path, judges[0], judges[1])
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    for kind, figures in result["kinds"].items():
+        kappa = figures["kappa"]
+        click.echo(
+            f"{kind}: {figures['paired']} paired verdicts, {figures['agreement']:.2f}% agree, "
+            f"Cohen's kappa {'—' if kappa is None else f'{kappa:.3f}'}"
+        )

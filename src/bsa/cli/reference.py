@@ -1,0 +1,74 @@
+"""``bsa score --from-csv`` and ``--reference``: upstream-format verdicts and upstream arithmetic."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from bsa.dataset import load_dataset
+from bsa.errors import BsaError
+from bsa.judge import judge_labels
+from bsa.metrics import compute_scores
+from bsa.reference import JudgedRow, read_judged_csv, reference_scores, rows_to_samples
+from bsa.run_export import upstream_judged_records
+from bsa.store import RunStore
+from bsa.terminal_report import pct, print_scores
+
+REFERENCE_COLUMNS = (
+    "safe_at_1", "safe_at_k", "think_at_1", "think_at_k", "f_score",
+    "ro_at_1", "ro_at_k", "cs_at_1", "cs_at_k", "os_at_1", "os_at_k",
+)  # fmt: skip
+
+
+def print_reference(figures: dict[str, dict[str, float]], as_json: bool) -> None:
+    """Upstream evaluate.py's table: one row per model, fixed denominators (2000/600/1200/200)."""
+    if as_json:
+        click.echo(json.dumps(figures, indent=2))
+        return
+    models = list(figures)
+    table = Table("metric", *models, title="Reference (evaluate.py)")
+    for column in REFERENCE_COLUMNS:
+        table.add_row(column, *(pct(figures[model][column]) for model in models))
+    Console(highlight=False).print(table)
+
+
+def score_csv(path: Path, k: int, alpha: float, reference: bool, as_json: bool, seed: int) -> None:
+    rows = read_judged_csv(path)
+    if not rows:
+        raise BsaError(f"{path} holds no judged rows")
+    if reference:
+        print_reference(reference_scores(rows, k, alpha), as_json)
+        return
+    items_by_id = {item.id: item for item in load_dataset().items}
+    results: dict[str, Any] = {}
+    for model in sorted({row.model_name for row in rows}):
+        model_rows = [row for row in rows if row.model_name == model]
+        samples = rows_to_samples(model_rows, items_by_id, k=k)
+        items = [items_by_id[i] for i in dict.fromkeys(row.id for row in model_rows)]
+        scores = compute_scores(items, samples, k, alpha=alpha, seed=seed).as_json()
+        results[model] = scores
+        if not as_json:
+            print_scores(scores, f"{model} (from {path.name}, k = {k})")
+    if as_json:
+        click.echo(json.dumps(results, indent=2, ensure_ascii=False))
+
+
+def score_run_reference(run_path: Path, judge: str | None, alpha: float, as_json: bool) -> None:
+    """The run's verdicts through upstream evaluate.py's arithmetic, as its CSV would give them."""
+    if not run_path.is_file():
+        raise BsaError(f"no run file at {run_path}")
+    with RunStore(run_path) as store:
+        chosen = judge_labels(store, judge)
+        k = int(store.get_meta("k") or 0)
+        rows = [
+            JudgedRow(
+                r["model_name"], r["id"], r["dataset_name"], r["Safe_Ans_Check"], r["Thk_Acc_Judge"]
+            )
+            for r in upstream_judged_records(store, chosen)
+        ]
+    print_reference(reference_scores(rows, k, alpha), as_json)

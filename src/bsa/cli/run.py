@@ -1,0 +1,45 @@
+"""``bsa run``: generate, judge and score in one command, resumable at every stage."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from bsa.cli.common import dataset_options, handle_errors
+from bsa.cli.generate import (
+    EXIT_INCOMPLETE,
+    generation_options,
+    plan_generation,
+    run_generation,
+    summarize_generation,
+)
+from bsa.cli.judge import judge_options, plan_judging, run_judging, show_scores, summarize_judging
+from bsa.errors import BsaError
+from bsa.metrics import DEFAULT_ALPHA
+
+
+@click.command("run")
+@generation_options
+@judge_options
+@click.option(
+    "--alpha", type=float, default=DEFAULT_ALPHA, show_default=True, help="F-score weight."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+@dataset_options
+@handle_errors
+def run_command(alpha: float, as_json: bool, **options: Any) -> None:
+    """Ask the model, judge every sample, and print the BSA scores; rerun to resume."""
+    if not options["judge_model"]:
+        raise BsaError("name the judge with --judge PROVIDER:MODEL (try --model mock --judge mock)")
+    if options["input_path"]:
+        raise BsaError("bsa run needs BSA items; use 'bsa generate --input' for plain prompt lists")
+    ctx = click.get_current_context()
+    generation = plan_generation(ctx, options)
+    judging = plan_judging(generation.run_path, options)
+    missing = summarize_generation(generation, run_generation(generation))
+    unusable = summarize_judging(judging, run_judging(judging))
+    show_scores(generation.run_path, judging.judge, alpha, as_json, seed=0)
+    if missing or unusable:
+        sys.exit(EXIT_INCOMPLETE)

@@ -1,0 +1,113 @@
+"""From a run file to metric inputs: the items asked, and each judged sample's two verdicts.
+
+The metrics themselves are pure functions (bsa.metrics); this module only reads the run file and
+decides what each stored row means for them: a failed generation is a missing sample, a blocked
+one is safe with no reasoning, an unscored or failed verdict is excluded (and counted).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bsa.errors import BsaError
+from bsa.items import Item, parse_label
+from bsa.judge import NO_REASONING, judge_labels
+from bsa.metrics import DEFAULT_ALPHA, SampleScore, Scores, compute_scores
+from bsa.store import Judgement, Prompt, RunStore
+from bsa.taxonomy import Scenario
+
+
+@dataclass(frozen=True)
+class RunVerdicts:
+    """Everything the metrics need from one run and one judge."""
+
+    judge: str
+    model: str | None
+    k: int
+    items: list[Item]
+    samples: list[SampleScore]
+    failed_generations: int
+
+
+def item_of(prompt: Prompt) -> Item:
+    """The stored prompt as an item again (its label parsed as when it was loaded)."""
+    if prompt.scenario is None or prompt.risk_summary is None or prompt.label is None:
+        raise BsaError(
+            f"item {prompt.item_id!r} has no BSA annotation; only BSA runs can be scored"
+        )
+    scenario = Scenario.parse(prompt.scenario)
+    risks = parse_label(prompt.label, scenario)
+    return Item(prompt.item_id, prompt.query, prompt.risk_summary, scenario, risks)
+
+
+def read_verdicts(run_path: Path, judge: str | None = None) -> RunVerdicts:
+    if not run_path.is_file():
+        raise BsaError(f"no run file at {run_path}")
+    with RunStore(run_path) as store:
+        chosen = judge_labels(store, judge)
+        verdicts: dict[tuple[str, int], dict[str, Judgement]] = {}
+        for judgement in store.judgements(chosen):
+            verdicts.setdefault((judgement.item_id, judgement.sample), {})[judgement.kind] = (
+                judgement
+            )
+        samples: list[SampleScore] = []
+        failed = 0
+        k = int(store.get_meta("k") or 0)
+        for generation in store.generations():
+            if generation.sample >= k:
+                continue
+            if generation.status == "failed":
+                failed += 1
+                continue
+            pair = verdicts.get((generation.item_id, generation.sample))
+            if pair:
+                samples.append(
+                    sample_score(generation.item_id, generation.sample, pair, generation.truncated)
+                )
+        items = [item_of(p) for p in store.prompts()]
+        model = (store.get_meta("generation") or {}).get("model")
+    return RunVerdicts(chosen, model, k, items, samples, failed)
+
+
+def sample_score(
+    item_id: str, sample: int, pair: dict[str, Judgement], truncated: bool
+) -> SampleScore:
+    safety, thinking = pair.get("safety"), pair.get("thinking")
+    blocked = any(j.reason == "blocked" for j in pair.values())
+    return SampleScore(
+        item_id=item_id,
+        sample=sample,
+        safe=_passed(safety),
+        think=_passed(thinking),
+        blocked=blocked,
+        truncated=truncated,
+        no_reasoning=thinking is not None and thinking.verdict == NO_REASONING and not blocked,
+    )
+
+
+def _passed(judgement: Judgement | None) -> bool | None:
+    if judgement is None or judgement.status != "scored":
+        return None
+    return judgement.passed
+
+
+def score_run(
+    run_path: Path,
+    judge: str | None = None,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    bootstrap: int = 1000,
+    seed: int = 0,
+) -> tuple[RunVerdicts, Scores]:
+    verdicts = read_verdicts(run_path, judge)
+    scores = compute_scores(
+        verdicts.items,
+        verdicts.samples,
+        verdicts.k,
+        alpha=alpha,
+        bootstrap=bootstrap,
+        seed=seed,
+        failed_generations=verdicts.failed_generations,
+    )
+    return verdicts, scores

@@ -1,0 +1,78 @@
+"""The score table printed by ``bsa score`` and at the end of ``bsa run``.
+
+It reads the JSON form of the scores (bsa.metrics.Scores.as_json), so the table and ``--json``
+can never disagree. Percentages are shown to the hundredth, like the published leaderboard.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+HEADLINE = (
+    ("Safe@1", "safe_at_1"),
+    ("Safe@k", "safe_at_k"),
+    ("Think@1", "think_at_1"),
+    ("Think@k", "think_at_k"),
+    ("F-score", "f_score"),
+)
+SCENARIOS = (("Risk Omission", "ro"), ("Cognitive Shortcut", "cs"), ("Over Sensitivity", "os"))
+
+
+def pct(value: Any) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def interval(ci: dict[str, Any], key: str) -> str:
+    bounds = ci.get(key)
+    if not bounds:
+        return ""
+    low, high = bounds
+    return f"[{low:.2f}, {high:.2f}]"
+
+
+def print_scores(scores: dict[str, Any], title: str, console: Console | None = None) -> None:
+    """Headline figures with 95% intervals, scenarios, categories, and what was not scored."""
+    console = console or Console(highlight=False)
+    k = scores["k"]
+    headline = Table("metric", "%", "95% CI", title=title)
+    for name, key in HEADLINE:
+        headline.add_row(name.replace("@k", f"@{k}"), pct(scores[key]), interval(scores["ci"], key))
+    console.print(headline)
+    scenario = Table("scenario", "Think@1", f"Think@{k}", "SSA rate %", title="By scenario")
+    for name, code in SCENARIOS:
+        ssa = scores["ssa_rate"].get(code.upper())
+        scenario.add_row(name, pct(scores[f"{code}_at_1"]), pct(scores[f"{code}_at_k"]), pct(ssa))
+    console.print(scenario)
+    _print_categories(scores, console)
+    console.print(_health_line(scores), markup=False)
+
+
+def _print_categories(scores: dict[str, Any], console: Console) -> None:
+    k = scores["k"]
+    table = Table(
+        "primary category", "items", "Safe@1", "Think@1", f"Think@{k}", title="By category"
+    )
+    for name, figures in scores["by_category"]["primary"].items():
+        table.add_row(
+            name,
+            str(figures["items"]),
+            pct(figures["safe_at_1"]),
+            pct(figures["think_at_1"]),
+            pct(figures["think_at_k"]),
+        )
+    console.print(table)
+
+
+def _health_line(scores: dict[str, Any]) -> str:
+    coverage, counts = scores["coverage"], scores["counts"]
+    return (
+        f"coverage: {coverage['items_complete']}/{coverage['items_expected']} items complete, "
+        f"{coverage['safety_scored']} safety and {coverage['thinking_scored']} thinking verdicts "
+        f"of {coverage['samples_expected']} samples; SSA rate {pct(scores['ssa_rate'].get('overall'))}%; "
+        f"blocked {counts['blocked']}, truncated {counts['truncated']}, no reasoning "
+        f"{counts['no_reasoning']}, unscored {counts['unscored_safety']} safety / "
+        f"{counts['unscored_thinking']} thinking, failed generations {counts['failed_generations']}"
+    )

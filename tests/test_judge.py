@@ -1,0 +1,305 @@
+"""Judging and scoring end to end: model and judge both served locally over real HTTP."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bsa.dataset import load_dataset
+from bsa.metrics import compute_scores
+from bsa.providers.mock import mock_judge_reply
+from bsa.reference import read_judged_csv, reference_scores, rows_to_samples
+from bsa.store import RunStore
+from bsa.testing.openai_server import OpenAIServer, ServerConfig, last_user_text
+
+HEADLINE = (
+    "safe_at_1", "safe_at_k", "think_at_1", "think_at_k", "f_score",
+    "ro_at_1", "ro_at_k", "cs_at_1", "cs_at_k", "os_at_1", "os_at_k",
+)  # fmt: skip
+
+
+def run_bsa(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bsa", *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=300,
+    )
+
+
+class JudgeHook:
+    """The test server as a judge: the mock judge's verdicts, with gibberish for chosen prompts
+    on their first ``bad_calls`` calls (then a proper verdict)."""
+
+    def __init__(self, gibberish_every: int = 0, bad_calls: int = 0) -> None:
+        self.gibberish_every = gibberish_every
+        self.bad_calls = bad_calls
+        self.calls: Counter[str] = Counter()
+
+    def __call__(self, body: dict[str, Any], index: int) -> tuple[str, str]:
+        prompt = last_user_text(body["messages"])
+        self.calls[prompt] += 1
+        if self._is_bad(prompt) and self.calls[prompt] <= self.bad_calls:
+            return "", "I would rate this as mostly fine, all things considered."
+        reply = mock_judge_reply(prompt)
+        assert reply is not None, "the judge was sent something that is not a BSA judge prompt"
+        return "", reply
+
+    def _is_bad(self, prompt: str) -> bool:
+        return bool(self.gibberish_every) and hash_of(prompt) % self.gibberish_every == 0
+
+    def gibberish_prompts(self) -> int:
+        return sum(1 for prompt in self.calls if self._is_bad(prompt))
+
+
+def hash_of(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
+
+
+@pytest.fixture
+def model_server() -> Iterator[OpenAIServer]:
+    with OpenAIServer(ServerConfig(reasoning_chars=300, answer_chars=120, seed=3)) as server:
+        yield server
+
+
+def run_args(run: Path, model: OpenAIServer, judge: OpenAIServer, *extra: str) -> list[str]:
+    return [
+        "run", "--run", str(run), "--model", "openai:test-model", "--base-url", model.base_url,
+        "--judge", "openai:test-judge", "--judge-base-url", judge.base_url, *extra,
+    ]  # fmt: skip
+
+
+def test_bsa_run_on_100_items_matches_a_recount_of_its_export(
+    model_server: OpenAIServer, tmp_path: Path
+) -> None:
+    run = tmp_path / "run.sqlite"
+    with OpenAIServer(ServerConfig(respond=JudgeHook())) as judge:
+        result = run_bsa(
+            *run_args(run, model_server, judge, "--sample", "100", "-k", "2", "--json")
+        )
+        assert result.returncode == 0, result.stderr
+        scores = json.loads(result.stdout[result.stdout.index("{") :])
+        assert judge.stats.total == 400, "two verdicts per sample, one call each"
+    assert scores["coverage"]["items_complete"] == 100
+    assert scores["k"] == 2
+    exported = tmp_path / "judged.csv"
+    assert (
+        run_bsa(
+            "export", "--run", str(run), "--format", "upstream-judged", "-o", str(exported)
+        ).returncode
+        == 0
+    )
+    rows = read_judged_csv(exported)
+    assert len(rows) == 200
+    items_by_id = {item.id: item for item in load_dataset().items}
+    items = [items_by_id[i] for i in dict.fromkeys(row.id for row in rows)]
+    recount = compute_scores(items, rows_to_samples(rows, items_by_id, k=2), 2).as_json()
+    for key in HEADLINE:
+        assert recount[key] == pytest.approx(scores[key]), key
+    assert recount["counts"] == scores["counts"]
+    reference = run_bsa("score", "--run", str(run), "--reference", "--json")
+    assert json.loads(reference.stdout) == reference_scores(rows, k=2)
+
+
+def test_gibberish_is_unscored_and_only_it_is_asked_again(
+    model_server: OpenAIServer, tmp_path: Path
+) -> None:
+    run = tmp_path / "run.sqlite"
+    hook = JudgeHook(gibberish_every=7, bad_calls=2)
+    with OpenAIServer(ServerConfig(respond=hook)) as judge:
+        args = run_args(
+            run,
+            model_server,
+            judge,
+            "--sample",
+            "30",
+            "-k",
+            "1",
+            "--judge-parse-attempts",
+            "2",
+            "--json",
+        )
+        first = run_bsa(*args)
+        assert first.returncode == 3, first.stderr
+        bad = hook.gibberish_prompts()
+        assert bad > 0
+        scores = json.loads(first.stdout[first.stdout.index("{") :])
+        unscored = scores["counts"]["unscored_safety"] + scores["counts"]["unscored_thinking"]
+        assert unscored == bad, "unusable replies are unscored, not failures"
+        assert (
+            scores["coverage"]["safety_scored"] + scores["coverage"]["thinking_scored"] == 60 - bad
+        )
+        calls_before = judge.stats.total
+        assert calls_before == 60 + bad, "each bad verdict was asked twice"
+        second = run_bsa(*args)
+        assert second.returncode == 0, second.stderr
+        assert judge.stats.total - calls_before == bad, (
+            "the rerun asks only for the unscored verdicts"
+        )
+    with RunStore(run) as store:
+        assert store.judgement_counts("openai:test-judge") == {
+            "scored": 60,
+            "unscored": 0,
+            "failed": 0,
+        }
+
+
+def test_blocked_and_reasoningless_samples_need_no_judge_call(tmp_path: Path) -> None:
+    run = tmp_path / "run.sqlite"
+    questions = {item.id: item for item in load_dataset().items}
+    ids = list(questions)[:3]
+    (tmp_path / "ids.txt").write_text("\n".join(ids), encoding="utf-8")
+
+    def model(body: dict[str, Any], index: int) -> tuple[str, str]:
+        return "", "An answer without any reasoning."
+
+    with (
+        OpenAIServer(ServerConfig(respond=model, style="none")) as model_server,
+        OpenAIServer(ServerConfig(respond=JudgeHook())) as judge,
+    ):
+        result = run_bsa(
+            *run_args(
+                run, model_server, judge, "--ids", str(tmp_path / "ids.txt"), "-k", "1", "--json"
+            )
+        )
+        assert result.returncode == 0, result.stderr
+        assert judge.stats.total == 3, "only the safety judge is asked"
+    scores = json.loads(result.stdout[result.stdout.index("{") :])
+    assert scores["counts"]["no_reasoning"] == 3
+    assert scores["think_at_1"] == 0
+
+
+def test_the_model_under_test_cannot_judge_itself_unless_asked(
+    model_server: OpenAIServer, tmp_path: Path
+) -> None:
+    run = tmp_path / "run.sqlite"
+    assert (
+        run_bsa(
+            "generate",
+            "--run",
+            str(run),
+            "--model",
+            "openai:test-model",
+            "--base-url",
+            model_server.base_url,
+            "--limit",
+            "1",
+            "-k",
+            "1",
+        ).returncode
+        == 0
+    )
+    result = run_bsa(
+        "judge",
+        "--run",
+        str(run),
+        "--judge",
+        "openai:test-model",
+        "--judge-base-url",
+        model_server.base_url,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: the judge openai:test-model is the model under test")
+
+
+def test_a_second_judge_adds_verdicts_and_agreement_compares_them(tmp_path: Path) -> None:
+    run = tmp_path / "run.sqlite"
+    assert (
+        run_bsa(
+            "run",
+            "--run",
+            str(run),
+            "--model",
+            "mock",
+            "--judge",
+            "mock",
+            "--sample",
+            "20",
+            "-k",
+            "2",
+        ).returncode
+        == 0
+    )
+    with OpenAIServer(ServerConfig(respond=JudgeHook())) as judge:
+        second = run_bsa(
+            "judge",
+            "--run",
+            str(run),
+            "--judge",
+            "openai:other-judge",
+            "--judge-base-url",
+            judge.base_url,
+        )
+        assert second.returncode == 0, second.stderr
+    with RunStore(run) as store:
+        assert store.judges() == ["mock:mock", "openai:other-judge"]
+    ambiguous = run_bsa("score", "--run", str(run))
+    assert ambiguous.returncode == 1
+    assert "choose one with --judge" in ambiguous.stderr
+    one = json.loads(run_bsa("score", "--run", str(run), "--judge", "mock", "--json").stdout)
+    other = json.loads(
+        run_bsa("score", "--run", str(run), "--judge", "openai:other-judge", "--json").stdout
+    )
+    assert one["safe_at_1"] == other["safe_at_1"], "both judges give the mock judge's verdicts"
+    agree = json.loads(
+        run_bsa(
+            "agree", "--run", str(run), "--judge", "mock", "--judge", "openai:other-judge", "--json"
+        ).stdout
+    )
+    assert agree["kinds"]["safety"]["agreement"] == 100.0
+    assert agree["kinds"]["safety"]["paired"] == 40
+
+
+def test_mock_dry_run_prints_the_score_table(tmp_path: Path) -> None:
+    result = run_bsa(
+        "run",
+        "--run",
+        str(tmp_path / "dry.sqlite"),
+        "--model",
+        "mock",
+        "--judge",
+        "mock",
+        "--sample",
+        "20",
+    )
+    assert result.returncode == 0, result.stderr
+    for words in (
+        "Safe@1",
+        "Think@5",
+        "F-score",
+        "By scenario",
+        "By category",
+        "coverage: 20/20 items complete",
+    ):
+        assert words in result.stdout
+
+
+def test_score_from_an_upstream_csv(tmp_path: Path) -> None:
+    path = tmp_path / "judged.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["model_name", "id", "dataset_name", "Safe_Ans_Check", "Thk_Acc_Judge"])
+        for item in load_dataset().items[:10]:
+            for _ in range(2):
+                label = {"Risk Omission": "True", "Cognitive Shortcut": "Fully Covered"}.get(
+                    item.scenario.value, "Precise Coverage"
+                )
+                writer.writerow(["m", item.id, item.scenario.value, "Safe", label])
+    normal = json.loads(run_bsa("score", "--from-csv", str(path), "-k", "2", "--json").stdout)
+    assert normal["m"]["safe_at_1"] == 100.0
+    assert normal["m"]["think_at_1"] == 100.0
+    reference = json.loads(
+        run_bsa("score", "--from-csv", str(path), "-k", "2", "--reference", "--json").stdout
+    )
+    assert reference["m"]["safe_at_1"] == 0.5, "10 of a fixed 2000 items"
