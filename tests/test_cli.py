@@ -177,7 +177,20 @@ def test_croissant_command_refuses_an_invalid_dataset(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [(), ("generate",), ("status",), ("export",), ("data",), ("data", "stats"), ("data", "export")],
+    [
+        (),
+        ("run",),
+        ("generate",),
+        ("judge",),
+        ("score",),
+        ("agree",),
+        ("status",),
+        ("export",),
+        ("data",),
+        ("data", "stats"),
+        ("data", "export"),
+        ("data", "croissant"),
+    ],
 )
 def test_help_of_every_command_without_warnings(command: tuple[str, ...]) -> None:
     """Click warns (not fails) on a flag defined twice; -W error turns that into a failure."""

@@ -180,7 +180,7 @@ def show_scores(run_path: Path, judge: str | None, alpha: float, as_json: bool, 
     metavar="PROVIDER:MODEL",
     help="Whose verdicts (a run with several judges).",
 )
-@click.option("-k", "--samples", "k", type=click.IntRange(min=1), help="k of the CSV [5].")
+@click.option("-k", "--k", "--samples", "k", type=click.IntRange(min=1), help="k of the CSV [5].")
 @click.option(
     "--alpha", type=float, default=DEFAULT_ALPHA, show_default=True, help="F-score weight."
 )
@@ -221,6 +221,9 @@ def agree_command(run_path: Path, judges: tuple[str, ...], as_json: bool) -> Non
         click.echo(json.dumps(result, indent=2))
         return
     for kind, figures in result["kinds"].items():
+        if not figures["paired"]:
+            click.echo(f"{kind}: no sample has a verdict of both judges")
+            continue
         kappa = figures["kappa"]
         click.echo(
             f"{kind}: {figures['paired']} paired verdicts, {figures['agreement']:.2f}% agree, "

@@ -1123,6 +1123,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream-chunk-chars", type=int, default=defaults.stream_chunk_chars)
     p.add_argument("--stream-delay", type=float, default=0.0)
     p.add_argument("--log-size", type=int, default=defaults.log_size)
+    p.add_argument(
+        "--judge", action="store_true", help="answer BSA judge prompts as the mock judge does"
+    )
     p.add_argument("--max-requests", type=int, default=0, help="stop after N requests (0 = never)")
     p.add_argument(
         "--max-seconds", type=float, default=3600.0, help="stop after S seconds (0 = never)"
@@ -1159,7 +1162,17 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         log_size=args.log_size,
         max_requests=args.max_requests,
         max_seconds=args.max_seconds,
+        respond=mock_judge_hook if args.judge else None,
     )
+
+
+def mock_judge_hook(body: dict[str, Any], index: int) -> tuple[str, str]:
+    """Play a well-behaved judge (bsa.providers.mock's verdicts); other prompts get a refusal
+    to grade, which a judge client must treat as an unusable reply."""
+    from bsa.providers.mock import mock_judge_reply
+
+    reply = mock_judge_reply(last_user_text(body.get("messages") or []))
+    return "", reply if reply is not None else "This is not a BSA judge prompt."
 
 
 async def _serve_until_signal(server: OpenAIServer) -> None:
