@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bsa import sources
 from bsa.errors import DatasetError, MissingExtraError
@@ -58,6 +59,16 @@ class DatasetSource:
         return self.content_sha256 == OFFICIAL_CONTENT_SHA256 or (
             self.file_sha256 == sources.DATASET.sha256
         )
+
+    def as_json(self) -> dict[str, Any]:
+        """As run files and ``--json`` outputs record it."""
+        return {
+            "location": self.location,
+            "origin": self.origin,
+            "file_sha256": self.file_sha256,
+            "content_sha256": self.content_sha256,
+            "official": self.official,
+        }
 
     @property
     def notice(self) -> str | None:

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import bsa
-from bsa.dataset import DatasetSource
 from bsa.items import Item
 from bsa.providers.base import ContentBlocked, Provider
 from bsa.runner import JobResult, RateLimiter, RetryPolicy, RunCounters, Runner
@@ -198,16 +197,6 @@ def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> 
             yield from _differences(a, b, f"{prefix}{key}.")
         elif a != b:
             yield f"{prefix}{key}"
-
-
-def source_record(source: DatasetSource) -> dict[str, Any]:
-    return {
-        "location": source.location,
-        "origin": source.origin,
-        "file_sha256": source.file_sha256,
-        "content_sha256": source.content_sha256,
-        "official": source.official,
-    }
 
 
 async def generate(

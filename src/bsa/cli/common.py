@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,6 +22,10 @@ from bsa.taxonomy import Scenario
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_USER_ERROR = 1
+#: Some samples or verdicts are still missing after retries; rerunning retries them.
+EXIT_INCOMPLETE = 3
+EXIT_INTERRUPTED = 130
+T = TypeVar("T")
 
 
 def _stderr() -> Console:
@@ -121,3 +126,22 @@ def _debug() -> bool:
     ctx = click.get_current_context(silent=True)
     root = ctx.find_root() if ctx else None
     return bool(root and root.params.get("debug")) or os.environ.get("BSA_DEBUG") == "1"
+
+
+def run_stage(
+    label: str, run_path: Path, what: str, stage: Callable[[Any], Coroutine[Any, Any, T]]
+) -> T:
+    """Run one async stage with a progress display; Ctrl-C ends it with exit status 130 and the
+    promise the stage keeps (every finished ``what`` is already committed to the run file)."""
+    from bsa.progress import progress_for
+
+    try:
+        with progress_for(label) as progress:
+            return asyncio.run(stage(progress))
+    except KeyboardInterrupt:
+        click.echo(
+            f"interrupted: every finished {what} is saved in {run_path}; "
+            "rerun the same command to resume",
+            err=True,
+        )
+        sys.exit(EXIT_INTERRUPTED)

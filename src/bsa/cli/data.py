@@ -32,21 +32,10 @@ def data_stats(as_json: bool, **selection: Any) -> None:
     dataset = load_selected(**selection)
     stats = dataset_stats(dataset.items)
     if as_json:
-        payload = {"source": _source_json(dataset), **stats.as_json()}
+        payload = {"source": dataset.source.as_json(), **stats.as_json()}
         click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
         return
     _print_stats(stats, dataset)
-
-
-def _source_json(dataset: Dataset) -> dict[str, Any]:
-    source = dataset.source
-    return {
-        "location": source.location,
-        "origin": source.origin,
-        "file_sha256": source.file_sha256,
-        "content_sha256": source.content_sha256,
-        "official": source.official,
-    }
 
 
 def _print_stats(stats: DatasetStats, dataset: Dataset) -> None:

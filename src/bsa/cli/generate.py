@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from dataclasses import dataclass
@@ -13,7 +12,14 @@ import click
 
 from bsa.assets import load_safety_rules
 from bsa.batch_input import read_questions
-from bsa.cli.common import EXIT_USER_ERROR, dataset_options, handle_errors, load_selected
+from bsa.cli.common import (
+    EXIT_INCOMPLETE,
+    EXIT_USER_ERROR,
+    dataset_options,
+    handle_errors,
+    load_selected,
+    run_stage,
+)
 from bsa.errors import BsaError
 from bsa.generate import (
     SAFETY_RULES_MODES,
@@ -22,9 +28,7 @@ from bsa.generate import (
     GenerationSettings,
     generate,
     prompts_from_items,
-    source_record,
 )
-from bsa.progress import progress_for
 from bsa.providers import ProviderOptions, create_provider
 from bsa.run_export import RUN_EXPORT_FORMATS, export_run
 from bsa.run_status import run_status
@@ -32,9 +36,7 @@ from bsa.runner import RetryPolicy
 from bsa.types import Decoding
 from bsa.upstream_config import UpstreamConfig, load_upstream_config
 
-EXIT_INCOMPLETE = 3
 F = TypeVar("F", bound=Any)
-EXIT_INTERRUPTED = 130
 
 
 class OptionalNumber(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.2
@@ -297,32 +299,26 @@ def _prompts(
         options["sample"],
         options["seed"],
     )
-    return prompts_from_items(dataset.items), source_record(dataset.source)
+    return prompts_from_items(dataset.items), dataset.source.as_json()
 
 
 def run_generation(plan: GenerationPlan) -> GenerationReport:
     provider = create_provider(plan.settings.model, plan.provider_options, api_key=plan.api_key)
-    try:
-        with progress_for("generate") as progress:
-            return asyncio.run(
-                generate(
-                    plan.run_path,
-                    plan.prompts,
-                    provider,
-                    plan.settings,
-                    plan.execution,
-                    rules_text=plan.rules_text,
-                    source=plan.source,
-                    progress=progress,
-                )
-            )
-    except KeyboardInterrupt:
-        click.echo(
-            f"interrupted: every finished sample is saved in {plan.run_path}; "
-            "rerun the same command to resume",
-            err=True,
-        )
-        sys.exit(EXIT_INTERRUPTED)
+    return run_stage(
+        "generate",
+        plan.run_path,
+        "sample",
+        lambda progress: generate(
+            plan.run_path,
+            plan.prompts,
+            provider,
+            plan.settings,
+            plan.execution,
+            rules_text=plan.rules_text,
+            source=plan.source,
+            progress=progress,
+        ),
+    )
 
 
 def summarize_generation(plan: GenerationPlan, report: GenerationReport) -> int:

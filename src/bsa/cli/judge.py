@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from bsa.cli.common import handle_errors
+from bsa.cli.common import EXIT_INCOMPLETE, handle_errors, run_stage
 from bsa.errors import BsaError
 from bsa.generate import Execution
 from bsa.judge import JUDGE_DECODING, JudgeReport, judge_run
 from bsa.metrics import DEFAULT_ALPHA
-from bsa.progress import progress_for
 from bsa.providers import ProviderOptions, create_provider
 from bsa.runner import RetryPolicy
 from bsa.scoring import score_run
 from bsa.terminal_report import print_scores
 
 F = TypeVar("F", bound=Any)
-EXIT_INCOMPLETE = 3
-EXIT_INTERRUPTED = 130
 
 _JUDGE_OPTIONS = [
     click.option(
@@ -101,27 +97,21 @@ def run_judging(plan: JudgePlan) -> JudgeReport:
     if not plan.run_path.is_file():
         raise BsaError(f"no run file at {plan.run_path}; run 'bsa generate' first")
     provider = create_provider(plan.judge, plan.options)
-    decoding = JUDGE_DECODING.__class__(temperature=plan.temperature, top_p=None, top_k=None)
-    try:
-        with progress_for("judge") as progress:
-            return asyncio.run(
-                judge_run(
-                    plan.run_path,
-                    provider,
-                    plan.execution,
-                    decoding=decoding,
-                    max_parse_attempts=plan.parse_attempts,
-                    allow_self_judge=plan.allow_self_judge,
-                    progress=progress,
-                )
-            )
-    except KeyboardInterrupt:
-        click.echo(
-            f"interrupted: every finished verdict is saved in {plan.run_path}; "
-            "rerun the same command to resume",
-            err=True,
-        )
-        sys.exit(EXIT_INTERRUPTED)
+    decoding = replace(JUDGE_DECODING, temperature=plan.temperature)
+    return run_stage(
+        "judge",
+        plan.run_path,
+        "verdict",
+        lambda progress: judge_run(
+            plan.run_path,
+            provider,
+            plan.execution,
+            decoding=decoding,
+            max_parse_attempts=plan.parse_attempts,
+            allow_self_judge=plan.allow_self_judge,
+            progress=progress,
+        ),
+    )
 
 
 def summarize_judging(plan: JudgePlan, report: JudgeReport) -> int:

@@ -7,9 +7,8 @@ from typing import Any
 
 import click
 
-from bsa.cli.common import dataset_options, handle_errors
+from bsa.cli.common import EXIT_INCOMPLETE, dataset_options, handle_errors
 from bsa.cli.generate import (
-    EXIT_INCOMPLETE,
     generation_options,
     plan_generation,
     run_generation,
