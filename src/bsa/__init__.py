@@ -22,40 +22,72 @@ from bsa.errors import (
     SourceError,
     TemplateError,
 )
+from bsa.generate import Execution, GenerationSettings, generate, prompts_from_items
 from bsa.items import Item, Risk
+from bsa.judge import judge_run
+from bsa.metrics import DEFAULT_ALPHA, SampleScore, Scores, compute_scores
+from bsa.providers import ProviderOptions, create_provider
+from bsa.reference import read_judged_csv, reference_scores
+from bsa.runner import RetryPolicy, RunAborted
+from bsa.scoring import read_verdicts, score_run
 from bsa.selection import Selection, SelectionError, select, stratified_sample
 from bsa.stats import DatasetStats, dataset_stats
+from bsa.store import RunStore
 from bsa.taxonomy import CATEGORIES, PRIMARY_CATEGORIES, SUB_CATEGORIES, Scenario
+from bsa.types import Completion, Decoding, Message, Request, Usage
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CATEGORIES",
+    "DEFAULT_ALPHA",
     "PRIMARY_CATEGORIES",
     "SUB_CATEGORIES",
     "BsaError",
+    "Completion",
     "Dataset",
     "DatasetError",
     "DatasetSource",
     "DatasetStats",
+    "Decoding",
+    "Execution",
+    "GenerationSettings",
     "IntegrityError",
     "Item",
     "JudgeTemplate",
     "JudgeTemplates",
+    "Message",
     "MissingExtraError",
+    "ProviderOptions",
+    "Request",
+    "RetryPolicy",
     "Risk",
+    "RunAborted",
+    "RunStore",
     "SafetyRules",
+    "SampleScore",
     "Scenario",
+    "Scores",
     "Selection",
     "SelectionError",
     "SourceError",
     "TemplateError",
+    "Usage",
     "__version__",
+    "compute_scores",
+    "create_provider",
     "dataset_stats",
     "export_items",
+    "generate",
+    "judge_run",
     "load_dataset",
     "load_judge_templates",
     "load_safety_rules",
+    "prompts_from_items",
+    "read_judged_csv",
+    "read_verdicts",
+    "reference_scores",
+    "score_run",
     "select",
     "stratified_sample",
 ]
