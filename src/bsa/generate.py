@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import bsa
+from bsa.errors import BsaError
 from bsa.items import Item
 from bsa.providers.base import ContentBlocked, Provider
 from bsa.runner import JobResult, RateLimiter, RetryPolicy, RunCounters, Runner
@@ -211,6 +212,8 @@ async def generate(
     progress: Any = None,
 ) -> GenerationReport:
     """Generate every missing sample of ``prompts`` into the run file at ``run_path``."""
+    if execution.use_n and not provider.supports_n:
+        raise BsaError(f"{provider.label} cannot return several samples per request; drop --use-n")
     with RunStore(run_path) as store:
         record_settings(store, settings, source)
         store.set_meta("k", max(execution.k, int(store.get_meta("k") or 0)))

@@ -22,7 +22,7 @@ from bsa.providers.base import (
     TransientError,
 )
 
-PROVIDERS = ("openai", "mock")
+PROVIDERS = ("openai", "zhipuai", "mock")
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 #: vLLM's documented placeholder key, for local servers that check none.
 LOCAL_PLACEHOLDER_KEY = "EMPTY"
@@ -80,6 +80,18 @@ def create_provider(spec: str, options: ProviderOptions, *, api_key: str | None 
             max_connections=options.max_connections,
             use_n=options.use_n,
             stream=options.stream,
+        )
+    if provider == "zhipuai":
+        from bsa.providers.zhipuai_sdk import DEFAULT_API_KEY_ENV, ZhipuAIProvider
+
+        env = options.api_key_env or DEFAULT_API_KEY_ENV
+        return ZhipuAIProvider(
+            model,
+            api_key=api_key or resolve_api_key(env, options.api_key_file, options.base_url),
+            api_key_env=env,
+            base_url=options.base_url,
+            timeout=options.timeout_s,
+            max_connections=options.max_connections,
         )
     if provider == "mock":
         from bsa.providers.mock import MockProvider
