@@ -37,6 +37,8 @@ class GenerationSettings:
     #: sha256 of the Safe_Rules.md put in the prompts, so edited rules are a different setup.
     safety_rules_sha256: str | None = None
     system_prompt: str | None = None
+    #: Anthropic extended thinking budget; None for providers without one.
+    thinking_budget: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -151,6 +151,13 @@ _GENERATION_OPTIONS = [
     click.option("--use-n", is_flag=True, help="Ask for the k samples in one request (n=k)."),
     click.option("--stream", is_flag=True, help="Stream responses."),
     click.option(
+        "--thinking-budget",
+        type=click.IntRange(min=0),
+        default=8192,
+        show_default=True,
+        help="Anthropic extended thinking budget in tokens (0: off).",
+    ),
+    click.option(
         "--safety-rules", type=click.Choice(SAFETY_RULES_MODES), default="none", show_default=True
     ),
     click.option("--system-prompt", help="A system message for every prompt."),
@@ -215,6 +222,7 @@ def plan_generation(ctx: click.Context, options: dict[str, Any]) -> GenerationPl
         safety_rules=options["safety_rules"],
         safety_rules_sha256=rules.file.sha256 if rules else None,
         system_prompt=pick("system_prompt", "system_prompt"),
+        thinking_budget=options["thinking_budget"] if model.startswith("anthropic:") else None,
     )
     runtime = config.runtime if config else None
     execution = Execution(
@@ -236,6 +244,7 @@ def plan_generation(ctx: click.Context, options: dict[str, Any]) -> GenerationPl
         max_connections=execution.concurrency,
         use_n=options["use_n"],
         stream=options["stream"],
+        thinking_budget=options["thinking_budget"],
     )
     return GenerationPlan(
         run_path,

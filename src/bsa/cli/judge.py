@@ -47,6 +47,13 @@ _JUDGE_OPTIONS = [
         show_default=True,
         help="Calls per verdict while the judge's reply holds no usable verdict.",
     ),
+    click.option(
+        "--judge-thinking-budget",
+        type=click.IntRange(min=0),
+        default=8192,
+        show_default=True,
+        help="An Anthropic judge's thinking budget (0: off).",
+    ),
     click.option("--allow-self-judge", is_flag=True, help="Let the model under test judge itself."),
 ]
 
@@ -86,6 +93,7 @@ def plan_judging(run_path: Path, options: dict[str, Any]) -> JudgePlan:
         api_key_file=options["judge_api_key_file"],
         timeout_s=options["judge_timeout"],
         max_connections=options["judge_concurrency"],
+        thinking_budget=options["judge_thinking_budget"],
     )
     return JudgePlan(
         run_path, options["judge_model"], provider_options, execution,

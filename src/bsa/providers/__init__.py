@@ -22,7 +22,7 @@ from bsa.providers.base import (
     TransientError,
 )
 
-PROVIDERS = ("openai", "zhipuai", "mock")
+PROVIDERS = ("openai", "zhipuai", "anthropic", "mock")
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 #: vLLM's documented placeholder key, for local servers that check none.
 LOCAL_PLACEHOLDER_KEY = "EMPTY"
@@ -39,6 +39,8 @@ class ProviderOptions:
     max_connections: int = 64
     use_n: bool = False
     stream: bool = False
+    #: Anthropic extended thinking budget in tokens (0 turns thinking off).
+    thinking_budget: int = 8192
 
 
 def split_model(spec: str) -> tuple[str, str]:
@@ -92,6 +94,19 @@ def create_provider(spec: str, options: ProviderOptions, *, api_key: str | None 
             base_url=options.base_url,
             timeout=options.timeout_s,
             max_connections=options.max_connections,
+        )
+    if provider == "anthropic":
+        from bsa.providers.anthropic_sdk import AnthropicProvider
+
+        env = options.api_key_env or "ANTHROPIC_API_KEY"
+        return AnthropicProvider(
+            model,
+            api_key=api_key or resolve_api_key(env, options.api_key_file, options.base_url),
+            api_key_env=env,
+            base_url=options.base_url,
+            timeout=options.timeout_s,
+            max_connections=options.max_connections,
+            thinking_budget=options.thinking_budget,
         )
     if provider == "mock":
         from bsa.providers.mock import MockProvider

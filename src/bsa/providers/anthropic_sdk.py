@@ -1,0 +1,299 @@
+"""Anthropic's Messages API with extended thinking, through the official ``anthropic`` SDK.
+
+Claude returns its reasoning as ``thinking`` content blocks beside the ``text`` blocks of the answer,
+so the split is structural (source ``thinking_blocks``), not a guess from tags. Three choices follow
+from how the API treats thinking:
+
+- Sampling settings are never sent. With thinking on, Anthropic requires temperature 1 and rejects
+  top_k and a changed top_p; the SDK of API version 2026-10-21 no longer has these parameters at
+  all. The run file still records the requested decoding, so a reader can see what was asked.
+- ``redacted_thinking`` blocks (reasoning the safety systems encrypted) have no readable text: the
+  reasoning gets the line :data:`REDACTED_MARKER` where each one was, so the thinking judge and a
+  reader know part of the trace is hidden, and the raw response keeps the encrypted blocks.
+- ``display: "summarized"`` is asked for explicitly: newer models (Opus 4.7 and later) default to
+  ``omitted``, which returns empty thinking blocks and would leave nothing to grade.
+
+As in :mod:`bsa.providers.openai_compat`, the SDK's own retries are off (the runner retries) and the
+response body is read as raw JSON, which is also what the run file keeps.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+try:
+    import anthropic
+except ImportError:  # pragma: no cover - exercised by patching, see the tests
+    anthropic = None  # type: ignore[assignment]
+
+from bsa.errors import BsaError, MissingExtraError
+from bsa.providers.base import (
+    ContextOverflow,
+    FatalError,
+    Provider,
+    ProviderError,
+    RateLimited,
+    TransientError,
+)
+from bsa.types import Completion, Message, Request, Usage
+
+DEFAULT_THINKING_BUDGET = 8192
+#: Anthropic's smallest thinking budget; 0 turns thinking off instead.
+MIN_THINKING_BUDGET = 1024
+#: Tokens left for the answer on top of the thinking budget, unless the request asks for more.
+ANSWER_TOKENS = 4096
+REDACTED_MARKER = "[redacted thinking]"
+#: stop_reason -> the finish reasons the rest of the pipeline (and the OpenAI provider) use.
+FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "refusal": "content_filter",
+}
+CONTEXT_PHRASES = (
+    "prompt is too long",
+    "context limit",
+    "context window",
+    "context length",
+    "too many tokens",
+)
+
+
+class AnthropicProvider(Provider):
+    """``anthropic:MODEL``: one Messages API call per sample (the API has no ``n``)."""
+
+    name = "anthropic"
+    supports_n = False
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str,
+        api_key_env: str = "ANTHROPIC_API_KEY",
+        base_url: str | None = None,
+        timeout: float = 600.0,
+        max_connections: int = 64,
+        thinking_budget: int = DEFAULT_THINKING_BUDGET,
+    ) -> None:
+        if anthropic is None:
+            raise MissingExtraError("the anthropic provider", "anthropic")
+        if thinking_budget != 0 and thinking_budget < MIN_THINKING_BUDGET:
+            raise BsaError(
+                f"--thinking-budget {thinking_budget} is too small: Anthropic needs at least "
+                f"{MIN_THINKING_BUDGET} tokens (or 0 to turn thinking off)"
+            )
+        self.model = model
+        self.api_key_env = api_key_env
+        self.base_url = base_url or "https://api.anthropic.com"
+        self.thinking_budget = thinking_budget
+        self._client = anthropic.AsyncAnthropic(
+            api_key=api_key,
+            base_url=self.base_url,
+            max_retries=0,
+            timeout=timeout,
+            http_client=_http_client(max_connections, timeout),
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def complete(self, request: Request) -> list[Completion]:
+        if request.n != 1:
+            raise FatalError(
+                f"{self.label} returns one sample per request; asked for n={request.n} "
+                "(run without --use-n)"
+            )
+        try:
+            # bytes: the response body as received, not parsed into the SDK's models first.
+            content = await self._client.post(
+                "/v1/messages", cast_to=bytes, body=self.request_body(request)
+            )
+        except anthropic.APIStatusError as error:
+            raise self._classify(error) from error
+        except anthropic.APIConnectionError as error:  # includes APITimeoutError
+            raise self._transport_error(error) from error
+        try:
+            data = json.loads(content)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise TransientError(f"malformed response body ({error})") from error
+        return [parse_message(data)]
+
+    def request_body(self, request: Request) -> dict[str, Any]:
+        """The Messages API body: system messages go to the top-level ``system`` parameter, and
+        ``decoding.extra_body`` is merged last, the way to send what this provider does not."""
+        system, messages = _split_system(request.messages)
+        body: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": self.max_tokens(request.decoding.max_tokens),
+            "messages": messages,
+            "thinking": self.thinking(),
+        }
+        if system:
+            body["system"] = system
+        body.update(request.decoding.extra_body)
+        return body
+
+    def thinking(self) -> dict[str, Any]:
+        if not self.thinking_budget:
+            return {"type": "disabled"}
+        return {"type": "enabled", "budget_tokens": self.thinking_budget, "display": "summarized"}
+
+    def max_tokens(self, requested: int | None) -> int:
+        """Room for the whole budget plus an answer: thinking tokens count toward ``max_tokens``,
+        which must exceed the budget."""
+        return max(self.thinking_budget + ANSWER_TOKENS, requested or 0)
+
+    def _classify(self, error: anthropic.APIStatusError) -> ProviderError:
+        """Map an HTTP status and Anthropic error body to what the runner should do."""
+        status = error.status_code
+        text = _error_text(error.body, error.message)
+        retry_after = _retry_after(error.response.headers)
+        if status == 413 or (status == 400 and _mentions_context(text)):
+            return ContextOverflow(text)
+        if status == 429:
+            return RateLimited(f"rate limited (HTTP 429): {text}", retry_after=retry_after)
+        if status in (408, 409) or status >= 500:  # 529 is Anthropic's "overloaded"
+            return TransientError(f"HTTP {status}: {text}", retry_after=retry_after)
+        return FatalError(self._fatal_message(status, text))
+
+    def _fatal_message(self, status: int, text: str) -> str:
+        where = f"at {self.base_url} (HTTP {status})"
+        if status == 401:
+            return f"authentication failed {where}: check the API key in ${self.api_key_env}"
+        if status == 403:
+            return f"permission denied {where} for model {self.model!r}: {text}"
+        if status == 404:
+            return f"model {self.model!r} not found {where}: check --model and --base-url ({text})"
+        return f"request rejected {where}: {text}"
+
+    def _transport_error(self, error: anthropic.APIConnectionError) -> TransientError:
+        """Name a refused or unreachable endpoint as such, whatever the transport called it (the
+        aiohttp transport reports a refused connection as a connect *timeout*)."""
+        cause: BaseException | None = error
+        while cause is not None:
+            if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
+                return TransientError(f"cannot connect to {self.base_url} ({cause})")
+            cause = cause.__cause__ or cause.__context__
+        if isinstance(error, anthropic.APITimeoutError):
+            return TransientError("request timed out")
+        return TransientError(f"connection to {self.base_url} failed ({error.__cause__ or error})")
+
+
+def parse_message(data: object) -> Completion:
+    """A completion from a Messages API response body."""
+    if not isinstance(data, Mapping) or not isinstance(data.get("content"), list):
+        raise TransientError("malformed response body (no content blocks)")
+    stop_reason = data.get("stop_reason")
+    finish_reason = FINISH_REASONS.get(stop_reason, stop_reason) if stop_reason else None
+    usage = _usage(data.get("usage"))
+    raw = dict(data)
+    if finish_reason == "content_filter":
+        # A refusal stopped the reply mid-way: whatever came before is not the model's answer.
+        return Completion("", None, "none", finish_reason, False, usage, raw)
+    reasoning = _reasoning(data["content"])
+    answer = _answer(data["content"])
+    source = "none" if reasoning is None else "thinking_blocks"
+    truncated = finish_reason == "length"
+    return Completion(answer, reasoning, source, finish_reason, truncated, usage, raw)
+
+
+def _reasoning(blocks: Sequence[Any]) -> str | None:
+    """Thinking texts and a marker per redacted block, in order; None when there are neither.
+
+    Empty thinking blocks (display "omitted") carry only a signature and add nothing.
+    """
+    parts = []
+    for block in blocks:
+        if not isinstance(block, Mapping):
+            continue
+        if block.get("type") == "redacted_thinking":
+            parts.append(REDACTED_MARKER)
+        elif block.get("type") == "thinking" and str(block.get("thinking") or "").strip():
+            parts.append(str(block["thinking"]).strip())
+    return "\n\n".join(parts) if parts else None
+
+
+def _answer(blocks: Sequence[Any]) -> str:
+    """The text blocks joined as they are: citations split one sentence into several blocks."""
+    texts = [
+        block["text"]
+        for block in blocks
+        if isinstance(block, Mapping) and block.get("type") == "text"
+        if isinstance(block.get("text"), str)
+    ]
+    return "".join(texts).strip()
+
+
+def _usage(usage: object) -> Usage:
+    """Input tokens include cache reads and writes, which Anthropic counts apart."""
+    if not isinstance(usage, Mapping):
+        return Usage()
+    inputs = [
+        usage.get(k)
+        for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    ]
+    counted = [n for n in inputs if isinstance(n, int)]
+    output = usage.get("output_tokens")
+    details = usage.get("output_tokens_details")
+    thinking = details.get("thinking_tokens") if isinstance(details, Mapping) else None
+    return Usage(
+        sum(counted) if counted else None,
+        output if isinstance(output, int) else None,
+        thinking if isinstance(thinking, int) else None,
+    )
+
+
+def _split_system(messages: Sequence[Message]) -> tuple[str, list[dict[str, str]]]:
+    """The Messages API accepts only user and assistant turns; system text is a parameter."""
+    system = "\n\n".join(m.content for m in messages if m.role == "system")
+    return system, [m.as_dict() for m in messages if m.role != "system"]
+
+
+def _http_client(max_connections: int, timeout: float) -> Any:
+    """The SDK's aiohttp transport, as the OpenAI provider uses (httpx's pool costs CPU at high
+    concurrency); its default httpx one when the aiohttp transport cannot load."""
+    import httpx2
+
+    limits = httpx2.Limits(
+        max_connections=max_connections, max_keepalive_connections=max_connections
+    )
+    try:
+        return anthropic.DefaultAioHttpClient(limits=limits, timeout=timeout)
+    except RuntimeError:  # pragma: no cover - the SDK's aiohttp transport is missing
+        return anthropic.DefaultAsyncHttpxClient(limits=limits, timeout=timeout)
+
+
+def _mentions_context(text: str) -> bool:
+    lowered = text.lower()
+    return any(phrase in lowered for phrase in CONTEXT_PHRASES)
+
+
+def _error_text(body: object, fallback: str) -> str:
+    """``error.message`` of Anthropic's ``{"type": "error", "error": {...}}`` body."""
+    if isinstance(body, Mapping):
+        inner = body.get("error")
+        if isinstance(inner, Mapping) and isinstance(inner.get("message"), str):
+            kind = inner.get("type")
+            return f"{kind}: {inner['message']}" if isinstance(kind, str) else inner["message"]
+    return fallback
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from ``retry-after`` (seconds or an HTTP date)."""
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            parsed = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, parsed.timestamp() - time.time())

@@ -1,0 +1,354 @@
+"""The Anthropic provider against a loopback Messages API server (tests/fake_anthropic.py).
+
+The contract first (request shape, how a reply's blocks become reasoning and answer, each error
+class), then the real pipeline: generation with resume, and the provider as the judge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("anthropic")
+
+import bsa
+from bsa.errors import BsaError, MissingExtraError
+from bsa.generate import (
+    Execution,
+    GenerationReport,
+    GenerationSettings,
+    generate,
+    prompts_from_items,
+)
+from bsa.judge import judge_run
+from bsa.providers import anthropic_sdk
+from bsa.providers.anthropic_sdk import REDACTED_MARKER, AnthropicProvider
+from bsa.providers.base import (
+    ContextOverflow,
+    FatalError,
+    ProviderError,
+    RateLimited,
+    TransientError,
+)
+from bsa.providers.mock import mock_judge_reply
+from bsa.runner import RetryPolicy
+from bsa.store import Prompt, RunStore
+from bsa.types import Completion, Decoding, Message, Request
+from tests.fake_anthropic import (
+    TEST_KEY,
+    FakeAnthropic,
+    Reply,
+    error,
+    expected_texts,
+    message,
+    redacted,
+    text,
+    thinking,
+)
+
+FAST = RetryPolicy(max_attempts=2, timeout_s=10.0, base_delay_s=0.0)
+QUESTION = "How do I store cleaning products safely?"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeAnthropic]:
+    server = FakeAnthropic()
+    with server.serve():
+        yield server
+
+
+def make_provider(base_url: str, model: str = "claude-test", **options: Any) -> AnthropicProvider:
+    settings = {"api_key": TEST_KEY, "base_url": base_url, "timeout": 5, **options}
+    return AnthropicProvider(model, **settings)
+
+
+def ask(
+    base_url: str,
+    *messages: Message,
+    decoding: Decoding | None = None,
+    n: int = 1,
+    **options: Any,
+) -> Completion:
+    async def call() -> Completion:
+        provider = make_provider(base_url, **options)
+        try:
+            (completion,) = await provider.complete(
+                Request(messages or (Message("user", QUESTION),), decoding or Decoding(), n)
+            )
+        finally:
+            await provider.aclose()
+        return completion
+
+    return asyncio.run(call())
+
+
+def answer_with(fake: FakeAnthropic, *replies: Reply, **options: Any) -> Completion:
+    fake.script(QUESTION, *replies)
+    return ask(fake.base_url, **options)
+
+
+# ---------------------------------------------------------------- the request
+
+
+def test_request_turns_thinking_on_and_sends_no_sampling_settings(fake: FakeAnthropic) -> None:
+    decoding = Decoding(temperature=0.6, top_p=0.95, top_k=20)
+    ask(fake.base_url, Message("system", "Be safe."), Message("user", QUESTION), decoding=decoding)
+    (received,) = fake.requests
+    body = received.body
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 8192, "display": "summarized"}
+    assert body["max_tokens"] == 8192 + 4096
+    assert body["system"] == "Be safe."
+    assert body["messages"] == [{"role": "user", "content": QUESTION}]
+    assert not {"temperature", "top_p", "top_k"} & set(body)
+    assert received.headers["anthropic-version"]
+
+
+def test_budget_and_max_tokens(fake: FakeAnthropic) -> None:
+    ask(fake.base_url, decoding=Decoding(max_tokens=20_000), thinking_budget=2048)
+    ask(fake.base_url, decoding=Decoding(max_tokens=1000), thinking_budget=2048)
+    ask(fake.base_url, thinking_budget=0)
+    bodies = [r.body for r in fake.requests]
+    assert [b["max_tokens"] for b in bodies] == [20_000, 2048 + 4096, 4096]
+    assert bodies[0]["thinking"]["budget_tokens"] == 2048
+    assert bodies[2]["thinking"] == {"type": "disabled"}
+
+
+@pytest.mark.parametrize("budget", [-1, 1, 1023])
+def test_a_budget_below_anthropics_minimum_is_refused(budget: int) -> None:
+    with pytest.raises(BsaError, match="at least 1024"):
+        make_provider("http://127.0.0.1:9", thinking_budget=budget)
+
+
+def test_missing_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(anthropic_sdk, "anthropic", None)
+    with pytest.raises(MissingExtraError, match=r"bsa-bench\[anthropic\]"):
+        make_provider("http://127.0.0.1:9")
+
+
+def test_several_samples_per_request_are_refused(fake: FakeAnthropic) -> None:
+    with pytest.raises(FatalError, match="n=2"):
+        ask(fake.base_url, n=2)
+    assert fake.requests == []
+
+
+# ---------------------------------------------------------------- the reply
+
+
+def test_thinking_blocks_are_the_reasoning(fake: FakeAnthropic) -> None:
+    completion = answer_with(
+        fake, message(thinking(" First thought. "), thinking("Second."), text("The answer."))
+    )
+    assert completion.reasoning == "First thought.\n\nSecond."
+    assert completion.reasoning_source == "thinking_blocks"
+    assert completion.answer == "The answer."
+    assert (completion.finish_reason, completion.truncated, completion.blocked) == (
+        "stop",
+        False,
+        False,
+    )
+    assert completion.raw["content"][0]["signature"].startswith("sig-")
+
+
+def test_redacted_thinking_is_marked_and_kept_raw(fake: FakeAnthropic) -> None:
+    completion = answer_with(
+        fake, message(thinking("Visible part."), redacted("SECRET=="), text("Answer."))
+    )
+    assert completion.reasoning == f"Visible part.\n\n{REDACTED_MARKER}"
+    assert completion.raw["content"][1] == {"type": "redacted_thinking", "data": "SECRET=="}
+
+
+def test_a_reply_without_thinking_has_no_reasoning(fake: FakeAnthropic) -> None:
+    completion = answer_with(fake, message(text("Just "), text("an answer.")))
+    assert (completion.reasoning, completion.reasoning_source) == (None, "none")
+    assert completion.answer == "Just an answer."
+
+
+def test_omitted_thinking_adds_nothing(fake: FakeAnthropic) -> None:
+    completion = answer_with(fake, message(thinking(""), text("Answer.")))
+    assert (completion.reasoning, completion.reasoning_source) == (None, "none")
+
+
+def test_usage_counts_cached_input_and_thinking_tokens(fake: FakeAnthropic) -> None:
+    reply = message(text("Hi."), input_tokens=10, output_tokens=300)
+    assert isinstance(reply.body, dict)
+    reply.body["usage"].update(
+        cache_read_input_tokens=5, output_tokens_details={"thinking_tokens": 250}
+    )
+    usage = answer_with(fake, reply).usage
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.reasoning_tokens) == (15, 300, 250)
+
+
+def test_max_tokens_is_flagged_truncated(fake: FakeAnthropic) -> None:
+    completion = answer_with(
+        fake, message(thinking("Thinking on and on"), stop_reason="max_tokens")
+    )
+    assert (completion.finish_reason, completion.truncated) == ("length", True)
+    assert (completion.answer, completion.reasoning) == ("", "Thinking on and on")
+
+
+def test_refusal_is_blocked_not_text(fake: FakeAnthropic) -> None:
+    details = {"type": "refusal", "category": "general_harms", "explanation": None}
+    reply = message(text("Partial"), stop_reason="refusal", stop_details=details)
+    completion = answer_with(fake, reply)
+    assert completion.blocked
+    assert (completion.answer, completion.reasoning) == ("", None)
+    assert completion.raw["stop_details"] == details
+
+
+def test_a_malformed_body_is_transient(fake: FakeAnthropic) -> None:
+    with pytest.raises(TransientError, match="malformed"):
+        answer_with(fake, Reply(200, b"{not json"))
+    with pytest.raises(TransientError, match="malformed"):
+        answer_with(fake, Reply(200, {"type": "message"}))
+
+
+# ---------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    ("reply", "kind", "words"),
+    [
+        (error(529, "overloaded_error", "Overloaded"), TransientError, "529"),
+        (error(500, "api_error", "Internal server error"), TransientError, "500"),
+        (error(503, "api_error", "Unavailable"), TransientError, "503"),
+        (error(401, "authentication_error", "invalid x-api-key"), FatalError, "$ANTHROPIC_API_KEY"),
+        (error(403, "permission_error", "no access"), FatalError, "claude-test"),
+        (error(404, "not_found_error", "model: claude-test"), FatalError, "--model"),
+        (
+            error(
+                400, "invalid_request_error", "prompt is too long: 210000 tokens > 200000 maximum"
+            ),
+            ContextOverflow,
+            "prompt is too long",
+        ),
+        (
+            error(
+                400, "invalid_request_error", "input length and `max_tokens` exceed context limit"
+            ),
+            ContextOverflow,
+            "context limit",
+        ),
+        (error(400, "invalid_request_error", "thinking: unsupported"), FatalError, "HTTP 400"),
+    ],
+)
+def test_error_classes(
+    fake: FakeAnthropic, reply: Reply, kind: type[ProviderError], words: str
+) -> None:
+    with pytest.raises(kind) as caught:
+        answer_with(fake, reply)
+    assert type(caught.value) is kind
+    assert words in caught.value.message
+    assert "\n" not in caught.value.message
+
+
+def test_rate_limit_carries_retry_after(fake: FakeAnthropic) -> None:
+    with pytest.raises(RateLimited) as caught:
+        answer_with(fake, error(429, "rate_limit_error", "Slow down", retry_after="7"))
+    assert caught.value.retry_after == 7.0
+    assert "rate_limit_error: Slow down" in caught.value.message
+
+
+def test_a_wrong_key_and_an_unknown_model_are_fatal(fake: FakeAnthropic) -> None:
+    with pytest.raises(FatalError, match=r"HTTP 401.*\$ANTHROPIC_API_KEY"):
+        ask(fake.base_url, api_key_env="ANTHROPIC_API_KEY", api_key="sk-ant-wrong")
+    fake.models = ("claude-known",)
+    with pytest.raises(FatalError, match="'claude-test' not found"):
+        ask(fake.base_url)
+
+
+def test_a_hang_times_out_as_transient(fake: FakeAnthropic) -> None:
+    with pytest.raises(TransientError, match="timed out"):
+        answer_with(fake, Reply(200, b"{}", delay=1.0), timeout=0.2)
+
+
+def test_a_dropped_connection_is_transient(fake: FakeAnthropic) -> None:
+    with pytest.raises(TransientError):
+        answer_with(fake, Reply(200, b"", drop=True))
+
+
+def test_a_closed_port_is_transient() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(TransientError, match=r"127\.0\.0\.1"):
+        ask(f"http://127.0.0.1:{port}")
+
+
+# ---------------------------------------------------------------- the pipeline
+
+
+def bsa_prompts() -> list[Prompt]:
+    return prompts_from_items(bsa.load_dataset().items[:3])
+
+
+def run_generate(
+    fake: FakeAnthropic, run: Path, prompts: list[Prompt], k: int = 2
+) -> GenerationReport:
+    provider = make_provider(fake.base_url)
+    settings = GenerationSettings("anthropic:claude-test", Decoding())
+    execution = Execution(k=k, concurrency=4, policy=FAST)
+    return asyncio.run(generate(run, prompts, provider, settings, execution))
+
+
+def test_generation_stores_thinking_and_resumes_without_calls(
+    fake: FakeAnthropic, tmp_path: Path
+) -> None:
+    run, prompts = tmp_path / "run.sqlite", bsa_prompts()
+    first = run_generate(fake, run, prompts)
+    assert first.status == {"ok": 6, "blocked": 0, "failed": 0}
+    assert len(fake.requests) == 6
+    second = run_generate(fake, run, prompts)
+    assert second.counters.total == 0
+    assert len(fake.requests) == 6, "a resumed run pays for nothing twice"
+    queries = {p.item_id: p.query for p in prompts}
+    with RunStore(run) as store:
+        samples = list(store.generations())
+    for sample in samples:
+        reasoning, answer = expected_texts(queries[sample.item_id])
+        assert (sample.reasoning, sample.answer) == (reasoning, answer)
+        assert sample.reasoning_source == "thinking_blocks"
+        assert json.loads(sample.raw or "{}")["content"][0]["type"] == "thinking"
+
+
+def test_refusals_are_stored_blocked_and_overloads_retried(
+    fake: FakeAnthropic, tmp_path: Path
+) -> None:
+    run, prompts = tmp_path / "run.sqlite", bsa_prompts()
+    fake.script(prompts[0].query, message(text("I"), stop_reason="refusal"))
+    fake.script(prompts[1].query, error(429, "rate_limit_error", "Slow down", retry_after="0"))
+    fake.script(prompts[2].query, error(529, "overloaded_error", "Overloaded"))
+    report = run_generate(fake, run, prompts, k=1)
+    assert report.status == {"ok": 2, "blocked": 1, "failed": 0}
+    with RunStore(run) as store:
+        samples = {g.item_id: g for g in store.generations()}
+    blocked = samples[prompts[0].item_id]
+    assert (blocked.status, blocked.finish_reason, blocked.attempts) == (
+        "blocked",
+        "content_filter",
+        1,
+    )
+    assert [samples[p.item_id].attempts for p in prompts[1:]] == [2, 2]
+
+
+def test_the_provider_judges_a_run(fake: FakeAnthropic, tmp_path: Path) -> None:
+    run = tmp_path / "run.sqlite"
+    run_generate(fake, run, bsa_prompts())
+    judge = make_provider(fake.base_url, model="claude-judge")
+    report = asyncio.run(judge_run(run, judge, Execution(concurrency=4, policy=FAST)))
+    assert report.status["scored"] == 12, "two verdicts for each of the 6 samples"
+    judge_requests = fake.requests[6:]
+    assert len(judge_requests) == 12
+    served = {mock_judge_reply(r.prompt) for r in judge_requests}
+    assert None not in served
+    with RunStore(run) as store:
+        stored = {j.raw for j in store.judgements("anthropic:claude-judge")}
+    assert stored == served
+    again = make_provider(fake.base_url, model="claude-judge")
+    asyncio.run(judge_run(run, again, Execution(concurrency=4, policy=FAST)))
+    assert len(fake.requests) == 18, "a rerun asks for no verdict it has"

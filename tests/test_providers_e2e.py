@@ -1,0 +1,65 @@
+"""``bsa run`` end to end with each SDK provider as the model under test and as the judge, each
+against its loopback fake server (no network, no real key)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("anthropic")
+pytest.importorskip("zhipuai")
+
+from bsa.providers.mock import mock_judge_reply
+
+from .fake_anthropic import TEST_KEY as ANTHROPIC_KEY
+from .fake_anthropic import FakeAnthropic
+from .fake_zhipu import TEST_KEY as ZHIPU_KEY
+from .fake_zhipu import FakeZhipu, last_user_text
+
+
+def zhipu_judge(body: dict[str, Any]) -> str | None:
+    return mock_judge_reply(last_user_text(body.get("messages")))
+
+
+def bsa_run(run: Path, *args: str) -> dict[str, Any]:
+    env = {**os.environ, "ANTHROPIC_API_KEY": ANTHROPIC_KEY, "ZHIPUAI_API_KEY": ZHIPU_KEY}
+    result = subprocess.run(
+        [sys.executable, "-m", "bsa", "run", "--run", str(run), "--sample", "6", "-k", "2",
+         "--json", *args],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    scores: dict[str, Any] = json.loads(result.stdout[result.stdout.index("{") :])
+    assert scores["coverage"]["items_complete"] == 6
+    return scores
+
+
+@pytest.mark.parametrize("model_side", ["anthropic", "zhipuai"])
+def test_bsa_run_with_sdk_providers(tmp_path: Path, model_side: str) -> None:
+    anthropic, zhipu = FakeAnthropic(), FakeZhipu(respond=zhipu_judge)
+    with anthropic.serve() as anthropic_url, zhipu.serve() as zhipu_url:
+        endpoints = {
+            "anthropic": ("anthropic:claude-test", anthropic_url),
+            "zhipuai": ("zhipuai:glm-z1-air", zhipu_url),
+        }
+        judge_side = "zhipuai" if model_side == "anthropic" else "anthropic"
+        model, model_url = endpoints[model_side]
+        judge, judge_url = endpoints[judge_side]
+        scores = bsa_run(
+            tmp_path / "run.sqlite", "--model", model, "--base-url", model_url,
+            "--judge", judge, "--judge-base-url", judge_url,
+        )  # fmt: skip
+        assert scores["judge"] == judge
+        assert scores["counts"]["no_reasoning"] == 0, "both providers return reasoning"
+        again = bsa_run(
+            tmp_path / "run.sqlite", "--model", model, "--base-url", model_url,
+            "--judge", judge, "--judge-base-url", judge_url,
+        )  # fmt: skip
+        assert again["safe_at_1"] == scores["safe_at_1"], "the rerun resumes, it does not redo"
+    assert sum(anthropic.calls().values()) + zhipu.calls == 12 + 24, "no call twice"
