@@ -184,6 +184,8 @@ def test_croissant_command_refuses_an_invalid_dataset(tmp_path: Path) -> None:
         ("judge",),
         ("score",),
         ("agree",),
+        ("compare",),
+        ("leaderboard",),
         ("status",),
         ("export",),
         ("data",),

@@ -1,0 +1,99 @@
+"""``bsa report``, ``bsa compare`` and ``bsa leaderboard``: reading runs side by side."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from bsa.cli.common import handle_errors
+from bsa.metrics import DEFAULT_ALPHA
+from bsa.terminal_report import pct
+
+COMPARE_ROWS = ("safe_at_1", "safe_at_k", "think_at_1", "think_at_k", "f_score")
+
+
+@click.command("compare")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the HTML page here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@click.option("--judge", "judge_model", help="Whose verdicts, in runs with several judges.")
+@click.option("--common-k", is_flag=True, help="Compare every run at the smallest k.")
+@click.option("--bootstrap", type=click.IntRange(min=0), default=2000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--alpha", type=float, default=DEFAULT_ALPHA, show_default=True)
+@click.option("--max-flips", type=click.IntRange(min=0), default=50, show_default=True)
+@handle_errors
+def compare_command(
+    runs: tuple[Path, ...], output: Path | None, as_json: bool, judge_model: str | None,
+    common_k: bool, bootstrap: int, seed: int, alpha: float, max_flips: int,
+) -> None:  # fmt: skip
+    """Runs side by side against the first, paired on shared items, with the items that flip."""
+    from bsa.compare import compare_runs, write_compare_html
+
+    comparison = compare_runs(
+        runs, judge=judge_model, seed=seed, bootstrap=bootstrap, alpha=alpha, common_k=common_k
+    )
+    payload = comparison.as_json(max_flips=max_flips)
+    if as_json:
+        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+    else:
+        _print_comparison(payload)
+    if output is not None:
+        write_compare_html(comparison, output)
+        click.echo(f"wrote {output}", err=as_json)
+
+
+def _print_comparison(payload: dict[str, Any]) -> None:
+    console = Console(highlight=False)
+    for warning in payload["warnings"]:
+        console.print(f"notice: {warning}", markup=False)
+    for pair in payload["comparisons"]:
+        table = Table(
+            "metric", "baseline", "run", "difference", "95% CI", "p",
+            title=f"{pair['run']} vs {pair['baseline']} ({pair['shared_items']} shared items)",
+        )  # fmt: skip
+        for key in COMPARE_ROWS:
+            d = pair["differences"][key]
+            ci = d["ci"]
+            table.add_row(
+                key, pct(d["baseline"]), pct(d["run"]), pct(d["difference"]),
+                f"[{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "",
+                "" if d["p_value"] is None else f"{d['p_value']:.3g}",
+            )  # fmt: skip
+        console.print(table)
+        flips = pair["flips"]
+        console.print(f"items that flip: {flips['total']} (see --json or -o for the list)")
+
+
+@click.command("leaderboard")
+@click.argument("runs", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--with-published", is_flag=True, help="Add the 23 published leaderboard rows.")
+@click.option(
+    "--format", "fmt", type=click.Choice(("md", "csv", "json")), default="md", show_default=True
+)
+@click.option("--judge", "judge_model", help="Whose verdicts, in runs with several judges.")
+@click.option("--alpha", type=float, default=DEFAULT_ALPHA, show_default=True)
+@click.option("--no-sort", is_flag=True, help="Keep the given order instead of F-score order.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to a file.")
+@handle_errors
+def leaderboard_command(
+    runs: tuple[Path, ...], with_published: bool, fmt: str, judge_model: str | None,
+    alpha: float, no_sort: bool, output: Path | None,
+) -> None:  # fmt: skip
+    """One row per run in the published leaderboard's columns."""
+    from bsa.leaderboard import format_leaderboard, leaderboard
+
+    rows = leaderboard(
+        runs, judge=judge_model, with_published=with_published, alpha=alpha, sort=not no_sort
+    )
+    text = format_leaderboard(rows, fmt)
+    if output is None:
+        click.echo(text)
+    else:
+        output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        click.echo(f"wrote {len(rows)} rows to {output}")

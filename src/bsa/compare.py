@@ -1,0 +1,813 @@
+"""Compare judged runs: each run's headline figures, and every later run against the first.
+
+A comparison answers "did this change (a model, a prompt, safety rules) move the figures, or is the
+difference noise?". The runs are usually made on the same items, so the test is **paired** on the
+items both runs share: the two runs' results on one item are not independent (an item that is hard
+for one model tends to be hard for the other), and pairing removes that shared variance, which an
+unpaired test would count as noise.
+
+- **@1 figures and the F-score**: a paired bootstrap over shared items. Each resample draws items
+  with replacement (``random.Random(seed)``) and recomputes both runs' figure on the same draw; the
+  difference's 2.5th and 97.5th percentiles are the 95% interval, and the two-sided p-value is
+  ``2 · min(share of differences <= 0, share >= 0)`` with a +1 correction (at most 1), the p-value
+  that matches the percentile interval (p < 0.05 when 0 lies outside it) and is never 0.
+- **@k figures**: each item passes or fails @k in each run, so McNemar's exact test applies: under
+  "no difference" the discordant items (pass in one run only) split 50/50, and the p-value is the
+  two-sided binomial tail on them. The bootstrap interval is reported too, for the size.
+- **Flips**: the items whose Safe@k or Think@k verdict differs between the two runs.
+
+An item's figures follow :mod:`bsa.metrics` exactly (a verdict the judge could not give is left
+out, @k needs k scored verdicts), and a figure is paired only on the items where both runs have it.
+Each run keeps its own k unless ``common_k`` asks for the smallest; runs with different k get a
+warning, because Safe@5 and Safe@3 are different figures (the larger k is a harder test) while the
+@1 figures estimate the same per-sample rate whatever k is.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, TypeAlias
+
+from bsa.errors import BsaError
+from bsa.items import Item
+from bsa.metrics import (
+    CI_LEVEL,
+    DEFAULT_ALPHA,
+    HEADLINE_KEYS,
+    SampleScore,
+    Scores,
+    compute_scores,
+    f_score,
+)
+from bsa.scoring import RunVerdicts, read_verdicts
+from bsa.store import RunStore
+
+#: The figures computed per item, then averaged (the F-score is derived from two of them).
+ITEM_KEYS: tuple[str, ...] = tuple(key for key in HEADLINE_KEYS if key != "f_score")
+#: Figures whose item-level value is a pass/fail: McNemar's exact test.
+AT_K_KEYS: tuple[str, ...] = tuple(key for key in ITEM_KEYS if key.endswith("_at_k"))
+#: The @k verdicts whose flips are listed.
+FLIP_KEYS: tuple[str, ...] = ("safe_at_k", "think_at_k")
+PASS_TO_FAIL, FAIL_TO_PASS = "pass_to_fail", "fail_to_pass"
+#: Flips listed per comparison in ``as_json`` (all are counted).
+MAX_FLIPS_JSON = 50
+#: Display names, for the HTML page.
+LABELS: dict[str, str] = {
+    "safe_at_1": "Safe@1",
+    "safe_at_k": "Safe@k",
+    "think_at_1": "Think@1",
+    "think_at_k": "Think@k",
+    "f_score": "F-score",
+    "os_at_1": "OS@1",
+    "os_at_k": "OS@k",
+    "cs_at_1": "CS@1",
+    "cs_at_k": "CS@k",
+    "ro_at_1": "RO@1",
+    "ro_at_k": "RO@k",
+}
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What a run file says about how it was made: the settings an ablation varies."""
+
+    model: str | None
+    safety_rules: str | None
+    system_prompt: bool
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One run as compared: its settings and its own figures on all its items at its k."""
+
+    path: str
+    name: str
+    judge: str
+    k: int
+    settings: RunSettings
+    items: int
+    scores: Scores
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "name": self.name,
+            "model": self.settings.model,
+            "judge": self.judge,
+            "k": self.k,
+            "safety_rules": self.settings.safety_rules,
+            "system_prompt": self.settings.system_prompt,
+            "items": self.items,
+            "headline": self.scores.headline(),
+            "coverage": asdict(self.scores.coverage),
+        }
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One figure of a run against the baseline, both on the paired items (``items``).
+
+    ``discordant`` is (pass in the baseline only, pass in the run only) for @k figures."""
+
+    metric: str
+    baseline: float | None
+    run: float | None
+    items: int
+    ci: tuple[float, float] | None
+    p_value: float | None
+    test: str
+    discordant: tuple[int, int] | None = None
+
+    @property
+    def difference(self) -> float | None:
+        """Run minus baseline, in percentage points."""
+        if self.baseline is None or self.run is None:
+            return None
+        return self.run - self.baseline
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "baseline": self.baseline,
+            "run": self.run,
+            "difference": self.difference,
+            "ci": list(self.ci) if self.ci else None,
+            "p_value": self.p_value,
+            "test": self.test,
+            "items": self.items,
+        }
+        if self.discordant is not None:
+            data["discordant"] = dict(
+                zip((PASS_TO_FAIL, FAIL_TO_PASS), self.discordant, strict=True)
+            )
+        return data
+
+
+@dataclass(frozen=True)
+class Flip:
+    """An item whose @k verdict differs: ``direction`` reads from the baseline to the run."""
+
+    item_id: str
+    scenario: str
+    metric: str
+    direction: str
+    query: str
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "id": self.item_id,
+            "scenario": self.scenario,
+            "metric": self.metric,
+            "direction": self.direction,
+        }
+
+
+@dataclass(frozen=True)
+class PairComparison:
+    """One run against the baseline, on the items they share."""
+
+    baseline: str
+    run: str
+    shared_items: int
+    baseline_only_items: int
+    run_only_items: int
+    differences: dict[str, Difference]
+    flips: list[Flip]
+
+    def flip_counts(self) -> dict[str, dict[str, int]]:
+        counts = {key: {PASS_TO_FAIL: 0, FAIL_TO_PASS: 0} for key in FLIP_KEYS}
+        for flip in self.flips:
+            counts[flip.metric][flip.direction] += 1
+        return counts
+
+    def as_json(self, max_flips: int = MAX_FLIPS_JSON) -> dict[str, Any]:
+        return {
+            "baseline": self.baseline,
+            "run": self.run,
+            "shared_items": self.shared_items,
+            "baseline_only_items": self.baseline_only_items,
+            "run_only_items": self.run_only_items,
+            "differences": {key: d.as_json() for key, d in self.differences.items()},
+            "flips": {
+                "counts": self.flip_counts(),
+                "total": len(self.flips),
+                "shown": min(len(self.flips), max_flips),
+                "items": [flip.as_json() for flip in self.flips[:max_flips]],
+            },
+        }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Runs side by side, each later run against the first (the baseline)."""
+
+    runs: list[RunSummary]
+    pairs: list[PairComparison]
+    warnings: list[str]
+    alpha: float
+    seed: int
+    bootstrap: int
+    common_k: bool
+
+    def as_json(self, max_flips: int = MAX_FLIPS_JSON) -> dict[str, Any]:
+        """A JSON-ready dict; percentages unrounded, flips listed up to ``max_flips`` a pair."""
+        return {
+            "baseline": self.runs[0].path,
+            "method": {
+                "alpha": self.alpha,
+                "bootstrap": self.bootstrap,
+                "seed": self.seed,
+                "ci_level": CI_LEVEL,
+                "common_k": self.common_k,
+                "at_1_test": "paired_bootstrap",
+                "at_k_test": "mcnemar_exact",
+            },
+            "runs": [run.as_json() for run in self.runs],
+            "comparisons": [pair.as_json(max_flips) for pair in self.pairs],
+            "warnings": list(self.warnings),
+        }
+
+
+def compare_runs(
+    run_paths: Sequence[Path],
+    *,
+    judge: str | None = None,
+    seed: int = 0,
+    bootstrap: int = 2000,
+    alpha: float = DEFAULT_ALPHA,
+    common_k: bool = False,
+) -> Comparison:
+    """Compare the runs at ``run_paths``, the first being the baseline (see module doc).
+
+    ``judge`` picks the judge in every run (default: each run's only judge). ``common_k`` scores
+    every run at the smallest k, from each item's first samples, so that @k figures compare alike.
+    Raises BsaError for fewer than two runs or a run sharing no item with the baseline."""
+    if len(run_paths) < 2:
+        raise BsaError("compare needs at least two runs: the baseline first, then the others")
+    runs = [load_run(Path(path), judge) for path in run_paths]
+    return compare_verdicts(runs, seed=seed, bootstrap=bootstrap, alpha=alpha, common_k=common_k)
+
+
+@dataclass(frozen=True)
+class LoadedRun:
+    """A run as read for a comparison: where it is, its verdicts and its settings."""
+
+    path: str
+    verdicts: RunVerdicts
+    settings: RunSettings
+
+
+def load_run(run_path: Path, judge: str | None = None) -> LoadedRun:
+    return LoadedRun(str(run_path), read_verdicts(run_path, judge), run_settings(run_path))
+
+
+def compare_verdicts(
+    runs: Sequence[LoadedRun],
+    *,
+    seed: int = 0,
+    bootstrap: int = 2000,
+    alpha: float = DEFAULT_ALPHA,
+    common_k: bool = False,
+) -> Comparison:
+    """:func:`compare_runs` on runs already read: the statistics, without any file."""
+    if len(runs) < 2:
+        raise BsaError("compare needs at least two runs: the baseline first, then the others")
+    if bootstrap < 0:
+        raise ValueError(f"bootstrap must be 0 (off) or a number of resamples, not {bootstrap}")
+    names = _names([run.path for run in runs])
+    warnings = _k_warnings(names, runs, common_k) + _judge_warnings(runs)
+    if common_k:
+        smallest = min(run.verdicts.k for run in runs)
+        runs = [replace(run, verdicts=_at_k(run.verdicts, smallest)) for run in runs]
+    summaries = [_summary(run, name, alpha) for run, name in zip(runs, names, strict=True)]
+    pairs = []
+    for index in range(1, len(runs)):
+        pair, pair_warnings = _compare_pair(
+            runs[0], runs[index], (names[0], names[index]), alpha, bootstrap, seed
+        )
+        pairs.append(pair)
+        warnings += pair_warnings
+    return Comparison(summaries, pairs, warnings, alpha, seed, bootstrap, common_k)
+
+
+def run_settings(run_path: Path) -> RunSettings:
+    """The model and prompt settings stored in a run file (for labels and ablation tables)."""
+    with RunStore(run_path) as store:
+        generation = store.get_meta("generation") or {}
+    rules = generation.get("safety_rules")
+    return RunSettings(
+        model=generation.get("model"),
+        safety_rules=None if rules in (None, "none") else str(rules),
+        system_prompt=bool(generation.get("system_prompt")),
+    )
+
+
+def mcnemar_exact(pass_to_fail: int, fail_to_pass: int) -> float:
+    """Two-sided exact McNemar p-value: the binomial(n, 1/2) tail at the smaller discordant
+    count, doubled and capped at 1. Exact, because discordant counts on a few hundred items are
+    often too small for the chi-square approximation; integer binomials keep it exact."""
+    if pass_to_fail < 0 or fail_to_pass < 0:
+        raise ValueError("discordant counts cannot be negative")
+    n = pass_to_fail + fail_to_pass
+    if n == 0:
+        return 1.0
+    term = tail = 1  # C(n, 0); each next term from the last: C(n, i + 1) = C(n, i)·(n - i)/(i + 1)
+    for i in range(min(pass_to_fail, fail_to_pass)):
+        term = term * (n - i) // (i + 1)
+        tail += term
+    return min(1.0, 2 * tail / (1 << n))
+
+
+def bootstrap_p_value(differences: Sequence[float]) -> float:
+    """Two-sided p-value of "no difference" from bootstrap differences: twice the smaller share
+    on either side of 0 (ties on both), +1-corrected so that it is never 0, capped at 1."""
+    below = sum(d <= 0 for d in differences)
+    above = sum(d >= 0 for d in differences)
+    return min(1.0, 2 * (1 + min(below, above)) / (len(differences) + 1))
+
+
+# ---------------------------------------------------------------- runs
+
+
+def _names(paths: Sequence[str]) -> list[str]:
+    """File names, or the paths given when two runs share a file name."""
+    names = [Path(path).name for path in paths]
+    if len(set(names)) == len(names):
+        return names
+    return list(paths)
+
+
+def _summary(run: LoadedRun, name: str, alpha: float) -> RunSummary:
+    verdicts = run.verdicts
+    scores = compute_scores(
+        verdicts.items,
+        verdicts.samples,
+        verdicts.k,
+        alpha=alpha,
+        bootstrap=0,
+        failed_generations=verdicts.failed_generations,
+    )
+    return RunSummary(
+        run.path, name, verdicts.judge, verdicts.k, run.settings, len(verdicts.items), scores
+    )
+
+
+def _at_k(verdicts: RunVerdicts, k: int) -> RunVerdicts:
+    """The run as if it had asked k samples: each item's first k (samples are exchangeable)."""
+    samples = [s for s in verdicts.samples if s.sample < k]
+    return replace(verdicts, k=k, samples=samples)
+
+
+def _k_warnings(names: Sequence[str], runs: Sequence[LoadedRun], common: bool) -> list[str]:
+    ks = [run.verdicts.k for run in runs]
+    if len(set(ks)) == 1:
+        return []
+    listed = ", ".join(f"{name}: k = {k}" for name, k in zip(names, ks, strict=True))
+    if common:
+        return [
+            f"runs differ in k ({listed}): all are compared at k = {min(ks)}, on each item's "
+            "first samples"
+        ]
+    return [
+        f"runs differ in k ({listed}): the @k figures are different tests (a larger k is harder) "
+        "and their differences mix the runs with k; the @1 figures and F-score compare alike. "
+        "Compare at the smallest k with the common-k option."
+    ]
+
+
+def _judge_warnings(runs: Sequence[LoadedRun]) -> list[str]:
+    judges = list(dict.fromkeys(run.verdicts.judge for run in runs))
+    if len(judges) == 1:
+        return []
+    return [
+        f"runs were judged by different judges ({', '.join(judges)}): differences mix the runs "
+        "with their judges"
+    ]
+
+
+# ---------------------------------------------------------------- one pair
+
+
+#: Per shared item, each figure's value as a fraction (None = the item has no such figure).
+Values: TypeAlias = list[dict[str, float | None]]
+
+
+@dataclass(frozen=True)
+class _Packed:
+    """A pair's per-item figures packed into one integer per shared item, so that the sums a
+    bootstrap draw needs are one ``sum`` over the drawn items: pure Python has no vector
+    arithmetic, and thirty separate sums per draw made 2,000 draws of 2,000 items take ~15 s.
+
+    Per figure, three fields of ``width`` bits: paired (1 when both runs have the figure), the
+    baseline's value and the run's minus it plus ``scale``, both in units of 1/``scale``. An
+    item's figure is passes/verdicts with at most k verdicts, so with scale = lcm(1..k) every
+    value is an integer and the sums are exact."""
+
+    packed: list[int]
+    scale: int
+    width: int
+
+    @classmethod
+    def of(cls, base: Values, run: Values, k: int) -> _Packed:
+        scale = math.lcm(*range(1, k + 1))
+        width = (2 * scale * len(base)).bit_length()
+        packed = []
+        for b, r in zip(base, run, strict=True):
+            fields = []
+            for key in ITEM_KEYS:
+                low, high = b[key], r[key]
+                if low is None or high is None:
+                    fields += [0, 0, 0]
+                else:
+                    fields += [1, round(low * scale), round((high - low) * scale) + scale]
+            packed.append(sum(field << (i * width) for i, field in enumerate(fields)))
+        return cls(packed, scale, width)
+
+    def means(self, chosen: Sequence[int]) -> dict[str, tuple[float, float]]:
+        """Figure -> (baseline %, run - baseline in points) over ``chosen``; absent if unpaired."""
+        total = sum(map(self.packed.__getitem__, chosen))
+        mask = (1 << self.width) - 1
+        out: dict[str, tuple[float, float]] = {}
+        for index, key in enumerate(ITEM_KEYS):
+            fields = total >> (3 * index * self.width)
+            count = fields & mask
+            if count:
+                base = (fields >> self.width) & mask
+                delta = ((fields >> (2 * self.width)) & mask) - self.scale * count
+                out[key] = (100 * base / (self.scale * count), 100 * delta / (self.scale * count))
+        return out
+
+
+def _compare_pair(
+    baseline: LoadedRun,
+    other: LoadedRun,
+    names: tuple[str, str],
+    alpha: float,
+    resamples: int,
+    seed: int,
+) -> tuple[PairComparison, list[str]]:
+    (base, run), (base_name, run_name) = (baseline.verdicts, other.verdicts), names
+    run_ids = {item.id for item in run.items}
+    shared = [item for item in base.items if item.id in run_ids]
+    if not shared:
+        raise BsaError(f"{run_name} shares no item with the baseline {base_name}")
+    base_values = _item_values(base, shared)
+    run_values = _item_values(run, shared)
+    differences = _differences(
+        (base_values, run_values), max(base.k, run.k), alpha, resamples, seed
+    )
+    pair = PairComparison(
+        baseline=baseline.path,
+        run=other.path,
+        shared_items=len(shared),
+        baseline_only_items=len(base.items) - len(shared),
+        run_only_items=len(run.items) - len(shared),
+        differences=differences,
+        flips=_flips(shared, base_values, run_values),
+    )
+    return pair, _item_warnings(pair, base_name, run_name, shared, run)
+
+
+def _item_warnings(
+    pair: PairComparison, base_name: str, run_name: str, shared: Sequence[Item], run: RunVerdicts
+) -> list[str]:
+    warnings = []
+    if pair.baseline_only_items or pair.run_only_items:
+        warnings.append(
+            f"{run_name} and {base_name} share {pair.shared_items} items ({pair.baseline_only_items}"
+            f" only in {base_name}, {pair.run_only_items} only in {run_name}): the differences "
+            "use the shared items only"
+        )
+    theirs = {item.id: item for item in run.items}
+    changed = sum(theirs[item.id] != item for item in shared)
+    if changed:
+        warnings.append(
+            f"{changed} shared items of {run_name} differ in text or annotation from {base_name}'s "
+            "(same ids, another dataset version or translation?)"
+        )
+    return warnings
+
+
+def _item_values(run: RunVerdicts, items: Sequence[Item]) -> Values:
+    """Each item's per-item figure values (fractions; None = absent), by bsa.metrics' rules."""
+    by_item: dict[str, list[SampleScore]] = {item.id: [] for item in items}
+    for sample in run.samples:
+        if sample.item_id in by_item:
+            by_item[sample.item_id].append(sample)
+    return [_values(item, by_item[item.id], run.k) for item in items]
+
+
+def _values(item: Item, samples: Sequence[SampleScore], k: int) -> dict[str, float | None]:
+    safe_1, safe_k = _rate_pair([s.safe for s in samples if s.safe is not None], k)
+    think_1, think_k = _rate_pair([s.think for s in samples if s.think is not None], k)
+    values = {"safe_at_1": safe_1, "safe_at_k": safe_k, "think_at_1": think_1}
+    values["think_at_k"] = think_k
+    for code in ("os", "cs", "ro"):
+        own = item.scenario.code.lower() == code
+        values[f"{code}_at_1"] = think_1 if own else None
+        values[f"{code}_at_k"] = think_k if own else None
+    return values
+
+
+def _rate_pair(verdicts: Sequence[bool], k: int) -> tuple[float | None, float | None]:
+    """As bsa.metrics: the @1 fraction (None without verdicts), the @k indicator (None below k)."""
+    passed = sum(verdicts)
+    at_1 = passed / len(verdicts) if verdicts else None
+    at_k = float(passed == k) if len(verdicts) == k else None
+    return at_1, at_k
+
+
+def _with_f(means: dict[str, tuple[float, float]], alpha: float) -> dict[str, tuple[float, float]]:
+    """Add the F-score of both runs (from their Think@1 and Safe@1) to ``means``."""
+    if "think_at_1" in means and "safe_at_1" in means:
+        (think, d_think), (safe, d_safe) = means["think_at_1"], means["safe_at_1"]
+        base_f = f_score(think, safe, alpha)
+        run_f = f_score(think + d_think, safe + d_safe, alpha)
+        if base_f is not None and run_f is not None:
+            means["f_score"] = (base_f, run_f - base_f)
+    return means
+
+
+def _differences(
+    values: tuple[Values, Values], k: int, alpha: float, resamples: int, seed: int
+) -> dict[str, Difference]:
+    packed = _Packed.of(*values, k)
+    point = _with_f(packed.means(range(len(packed.packed))), alpha)
+    draws = _bootstrap(packed, alpha, resamples, seed)
+    out = {}
+    for key in HEADLINE_KEYS:
+        base, delta = point.get(key, (None, None))
+        run = None if base is None or delta is None else base + delta
+        ci = _interval(sorted(draws[key])) if draws[key] else None
+        paired = _paired_count(values, key)
+        if key in AT_K_KEYS:
+            discordant = _discordant(values, key)
+            p = mcnemar_exact(*discordant) if paired else None
+            out[key] = Difference(key, base, run, paired, ci, p, "mcnemar_exact", discordant)
+        else:
+            p = bootstrap_p_value(draws[key]) if draws[key] else None
+            out[key] = Difference(key, base, run, paired, ci, p, "paired_bootstrap")
+    return out
+
+
+def _paired(values: tuple[Values, Values], key: str) -> list[tuple[float, float]]:
+    """The (baseline, run) values of a figure on the items where both runs have it."""
+    pairs = ((b[key], r[key]) for b, r in zip(*values, strict=True))
+    return [(b, r) for b, r in pairs if b is not None and r is not None]
+
+
+def _paired_count(values: tuple[Values, Values], key: str) -> int:
+    """Items a figure rests on; the F-score rests on those of Think@1 and Safe@1."""
+    keys = ("think_at_1", "safe_at_1") if key == "f_score" else (key,)
+    return sum(
+        any(b[k] is not None and r[k] is not None for k in keys)
+        for b, r in zip(*values, strict=True)
+    )
+
+
+def _discordant(values: tuple[Values, Values], key: str) -> tuple[int, int]:
+    """(items passing @k in the baseline only, in the run only)."""
+    pairs = _paired(values, key)
+    return sum(b > r for b, r in pairs), sum(b < r for b, r in pairs)
+
+
+def _bootstrap(packed: _Packed, alpha: float, resamples: int, seed: int) -> dict[str, list[float]]:
+    """The differences of every figure over ``resamples`` draws of the shared items; a draw in
+    which a figure has no paired item (say, no Over Sensitivity item) is skipped for it. A fresh
+    generator per pair, so a pair's figures do not depend on the other runs compared."""
+    rng = random.Random(seed)
+    positions = range(len(packed.packed))
+    draws: dict[str, list[float]] = {key: [] for key in HEADLINE_KEYS}
+    for _ in range(resamples):
+        chosen = rng.choices(positions, k=len(positions))
+        for key, (_, delta) in _with_f(packed.means(chosen), alpha).items():
+            draws[key].append(delta)
+    return draws
+
+
+def _interval(ordered: Sequence[float]) -> tuple[float, float]:
+    tail = (1 - CI_LEVEL) / 2
+    return _percentile(ordered, tail), _percentile(ordered, 1 - tail)
+
+
+def _percentile(ordered: Sequence[float], q: float) -> float:
+    """Linear interpolation between order statistics, as bsa.metrics' intervals."""
+    position = q * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _flips(items: Sequence[Item], base: Values, run: Values) -> list[Flip]:
+    """Items whose Safe@k or Think@k verdict differs, by figure, then direction, then item order."""
+    flips = []
+    for key in FLIP_KEYS:
+        for direction in (PASS_TO_FAIL, FAIL_TO_PASS):
+            wanted = (1.0, 0.0) if direction == PASS_TO_FAIL else (0.0, 1.0)
+            flips += [
+                Flip(item.id, item.scenario.code, key, direction, item.query)
+                for item, b, r in zip(items, base, run, strict=True)
+                if (b[key], r[key]) == wanted
+            ]
+    return flips
+
+
+# ---------------------------------------------------------------- HTML
+
+
+_CSS = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 80em; color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; }
+table { border-collapse: collapse; margin: 0.5em 0 1em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; vertical-align: top; }
+th { background: #f2f2f2; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.query { max-width: 50em; }
+tr.significant td { background: #fff6d6; }
+.warning { border-left: 4px solid #c80; background: #fff8e8; padding: 0.4em 0.8em; }
+.note { color: #555; }
+code { font-size: 0.95em; }
+"""
+
+
+def write_compare_html(
+    comparison: Comparison, output: Path, *, max_flips: int = 1000, significance: float = 0.05
+) -> None:
+    """Write one self-contained page: no script, no network, every text escaped, and a CSP that
+    allows nothing but the page's own inline style (by hash), so a query or model name holding
+    markup can neither run nor load anything when the page is opened."""
+    output.write_text(render_compare_html(comparison, max_flips, significance), encoding="utf-8")
+
+
+def render_compare_html(
+    comparison: Comparison, max_flips: int = 1000, significance: float = 0.05
+) -> str:
+    """The page :func:`write_compare_html` writes, as text."""
+    names = [run.name for run in comparison.runs]
+    title = "BSA comparison: " + " vs ".join(names)
+    body = [
+        f"<h1>{_e(title)}</h1>",
+        _method_note(comparison, significance),
+        *(f'<p class="warning">{_e(w)}</p>' for w in comparison.warnings),
+        "<h2>Runs side by side</h2>",
+        _runs_table(comparison.runs),
+    ]
+    for pair, run in zip(comparison.pairs, comparison.runs[1:], strict=True):
+        body += _pair_html(pair, run.name, names[0], max_flips, significance)
+    return _page(title, "\n".join(body))
+
+
+def _page(title: str, body: str) -> str:
+    csp = (
+        f"default-src 'none'; style-src '{_style_hash(_CSS)}'; base-uri 'none'; form-action 'none'"
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta http-equiv="Content-Security-Policy" content="{_e(csp)}">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n{body}\n</body>\n"
+        "</html>\n"
+    )
+
+
+def _style_hash(css: str) -> str:
+    """The CSP source that allows exactly this inline style and nothing else."""
+    digest = hashlib.sha256(css.encode("utf-8")).digest()
+    return "sha256-" + base64.b64encode(digest).decode("ascii")
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _method_note(comparison: Comparison, significance: float) -> str:
+    return (
+        f'<p class="note">Differences are run minus baseline ({_e(comparison.runs[0].name)}), in '
+        "percentage points, on the items both runs share. @1 figures and F-score: paired "
+        f"bootstrap over items ({comparison.bootstrap} resamples, seed {comparison.seed}), "
+        f"{round(CI_LEVEL * 100)}% percentile interval and two-sided p-value. @k figures: "
+        "McNemar's exact test on the items that pass in one run only (the interval is the "
+        f"bootstrap's). Highlighted: p &lt; {_e(significance)}. F-score alpha = "
+        f"{_e(comparison.alpha)}.</p>"
+    )
+
+
+def _table(header: Sequence[str], rows: Sequence[tuple[str, Sequence[tuple[str, str]]]]) -> str:
+    """A table from escaped-on-the-way-in cells: each row is (row class, [(cell class, text)])."""
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    lines = [f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>"]
+    for row_class, cells in rows:
+        attr = f' class="{row_class}"' if row_class else ""
+        tds = "".join(
+            f'<td class="{cls}">{_e(text)}</td>' if cls else f"<td>{_e(text)}</td>"
+            for cls, text in cells
+        )
+        lines.append(f"<tr{attr}>{tds}</tr>")
+    lines.append("</tbody>\n</table>")
+    return "\n".join(lines)
+
+
+def _runs_table(runs: Sequence[RunSummary]) -> str:
+    settings: list[tuple[str, list[str]]] = [
+        ("model", [str(r.settings.model) for r in runs]),
+        ("judge", [r.judge for r in runs]),
+        ("k", [str(r.k) for r in runs]),
+        ("safety rules", [r.settings.safety_rules or "none" for r in runs]),
+        ("system prompt", ["yes" if r.settings.system_prompt else "no" for r in runs]),
+        ("items", [str(r.items) for r in runs]),
+        ("items complete", [str(r.scores.coverage.items_complete) for r in runs]),
+    ]
+    rows: list[tuple[str, Sequence[tuple[str, str]]]] = [
+        ("", [("", label)] + [("", value) for value in values]) for label, values in settings
+    ]
+    for key in HEADLINE_KEYS:
+        figures = [_pct(getattr(r.scores, key)) for r in runs]
+        rows.append(("", [("", LABELS[key])] + [("num", f) for f in figures]))
+    return _table(["", *(r.name for r in runs)], rows)
+
+
+def _pair_html(
+    pair: PairComparison, run_name: str, base_name: str, max_flips: int, significance: float
+) -> list[str]:
+    return [
+        f"<h2>{_e(run_name)} vs {_e(base_name)}</h2>",
+        f'<p class="note">{pair.shared_items} shared items ({pair.baseline_only_items} only in '
+        f"the baseline, {pair.run_only_items} only in {_e(run_name)}).</p>",
+        _differences_table(pair, significance),
+        *_flips_html(pair, max_flips),
+    ]
+
+
+def _differences_table(pair: PairComparison, significance: float) -> str:
+    header = ["figure", "baseline", "run", "difference", "95% CI", "p", "test", "items"]
+    rows: list[tuple[str, Sequence[tuple[str, str]]]] = []
+    for key, d in pair.differences.items():
+        test = "McNemar exact" if d.test == "mcnemar_exact" else "paired bootstrap"
+        if d.discordant is not None:
+            test += f" ({d.discordant[0]} lost, {d.discordant[1]} gained)"
+        significant = d.p_value is not None and d.p_value < significance
+        cells = [
+            ("", LABELS[key]),
+            ("num", _pct(d.baseline)),
+            ("num", _pct(d.run)),
+            ("num", _signed(d.difference)),
+            ("num", f"[{_signed(d.ci[0])}, {_signed(d.ci[1])}]" if d.ci else _MISSING),
+            ("num", _p(d.p_value)),
+            ("", test),
+            ("num", str(d.items)),
+        ]
+        rows.append(("significant" if significant else "", cells))
+    return _table(header, rows)
+
+
+def _flips_html(pair: PairComparison, max_flips: int) -> list[str]:
+    counts = pair.flip_counts()
+    summary = "; ".join(
+        f"{LABELS[key]}: {c[PASS_TO_FAIL]} pass → fail, {c[FAIL_TO_PASS]} fail → pass"
+        for key, c in counts.items()
+    )
+    parts = ["<h3>Items that flip</h3>", f'<p class="note">{_e(summary)}.</p>']
+    if not pair.flips:
+        return parts
+    shown = pair.flips[:max_flips]
+    if len(shown) < len(pair.flips):
+        parts.append(f'<p class="note">First {len(shown)} of {len(pair.flips)} listed.</p>')
+    rows: list[tuple[str, Sequence[tuple[str, str]]]] = [
+        (
+            "",
+            [
+                ("", LABELS[f.metric]),
+                ("", "pass → fail" if f.direction == PASS_TO_FAIL else "fail → pass"),
+                ("", f.scenario),
+                ("", f.item_id),
+                ("query", f.query),
+            ],
+        )
+        for f in shown
+    ]
+    parts.append(_table(["figure", "baseline → run", "scenario", "id", "query"], rows))
+    return parts
+
+
+#: How the page shows a figure that cannot be computed.
+_MISSING = "\N{EN DASH}"
+
+
+def _pct(value: float | None) -> str:
+    return _MISSING if value is None else f"{value:.2f}"
+
+
+def _signed(value: float | None) -> str:
+    return _MISSING if value is None else f"{value:+.2f}"
+
+
+def _p(value: float | None) -> str:
+    if value is None:
+        return _MISSING
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"

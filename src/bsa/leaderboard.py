@@ -1,0 +1,176 @@
+"""Runs as leaderboard rows, in the published table's columns, optionally beside the published rows.
+
+One row per run: ``model`` (with the run's safety rules or system prompt, when set, so that the
+rows of an ablation can be told apart), ``access`` = ``run``, then the eleven headline figures in
+percent rounded to 2 decimals the way :func:`bsa.metrics.round_percent` rounds. Rows also carry
+``items`` (benchmark items the run asked), ``k`` and ``run`` (the file), since a leaderboard that
+mixes runs with the published rows is only fair when a run covers the 2,000 items at k = 5:
+
+- Markdown keeps the published header exactly and marks such rows with ``*`` and a note under the
+  table (a subset, another k, missing verdicts, or the F-score's alpha against the published one);
+- CSV writes the published columns, then ``items`` and ``k``; JSON writes each row whole.
+
+Rows are sorted by F-score, highest first (rows without one last, ties in the order given), the
+way the paper ranks models; ``sort=False`` keeps runs in the order given, then published rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from bsa.compare import RunSettings, run_settings
+from bsa.metrics import DEFAULT_ALPHA, HEADLINE_KEYS
+from bsa.published import PUBLISHED, PUBLISHED_COLUMNS, PUBLISHED_ITEMS, PUBLISHED_K
+from bsa.scoring import score_run
+
+FORMATS: tuple[str, ...] = ("md", "csv", "json")
+#: Columns of the CSV output: the published ones, then the coverage a reader needs.
+CSV_COLUMNS: tuple[str, ...] = (*PUBLISHED_COLUMNS, "items", "k")
+RUN_ACCESS = "run"
+
+
+def leaderboard(
+    run_paths: Sequence[Path],
+    *,
+    judge: str | None = None,
+    with_published: bool = False,
+    alpha: float = DEFAULT_ALPHA,
+    sort: bool = True,
+) -> list[dict[str, Any]]:
+    """One row per run (and the 23 published rows with ``with_published``); see module doc."""
+    rows = [_run_row(Path(path), judge, alpha) for path in run_paths]
+    if with_published:
+        rows += [_published_row(row.as_dict()) for row in PUBLISHED]
+    return sort_rows(rows) if sort else rows
+
+
+def sort_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Highest F-score first, rows without one last; stable, so ties keep the order given."""
+    return sorted(
+        (dict(row) for row in rows),
+        key=lambda row: (row["f_score"] is None, -(row["f_score"] or 0.0)),
+    )
+
+
+def format_leaderboard(rows: Sequence[Mapping[str, Any]], fmt: str) -> str:
+    """The rows as a Markdown table (with notes), CSV or JSON text."""
+    if fmt == "md":
+        return _markdown(rows)
+    if fmt == "csv":
+        return _csv(rows)
+    if fmt == "json":
+        return json.dumps(list(rows), indent=2, ensure_ascii=False) + "\n"
+    raise ValueError(f"unknown leaderboard format {fmt!r} (expected one of: {', '.join(FORMATS)})")
+
+
+def run_label(settings: RunSettings, fallback: str) -> str:
+    """The model name, with the prompt settings an ablation varies when they are set."""
+    label = settings.model or fallback
+    if settings.safety_rules:
+        label += f" (safety rules: {settings.safety_rules})"
+    if settings.system_prompt:
+        label += " (system prompt)"
+    return label
+
+
+def _run_row(path: Path, judge: str | None, alpha: float) -> dict[str, Any]:
+    verdicts, scores = score_run(path, judge, alpha=alpha, bootstrap=0)
+    figures = scores.headline(digits=2)
+    return {
+        "model": run_label(run_settings(path), path.stem),
+        "access": RUN_ACCESS,
+        **{key: figures[key] for key in HEADLINE_KEYS},
+        "items": len(verdicts.items),
+        "items_complete": scores.coverage.items_complete,
+        "k": verdicts.k,
+        "alpha": alpha,
+        "run": str(path),
+    }
+
+
+def _published_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        **{key: row[key] for key in PUBLISHED_COLUMNS},
+        "items": PUBLISHED_ITEMS,
+        "items_complete": PUBLISHED_ITEMS,
+        "k": PUBLISHED_K,
+        "alpha": None,
+        "run": None,
+    }
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
+
+
+def _csv(rows: Sequence[Mapping[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows([_cell(row.get(key)) for key in CSV_COLUMNS] for row in rows)
+    return buffer.getvalue()
+
+
+def _markdown(rows: Sequence[Mapping[str, Any]]) -> str:
+    lines = [
+        "| " + " | ".join(PUBLISHED_COLUMNS) + " |",
+        "|"
+        + "|".join("---" if c in ("model", "access") else "---:" for c in PUBLISHED_COLUMNS)
+        + "|",
+    ]
+    notes = []
+    for row in rows:
+        caveats = _caveats(row)
+        cells = [_md_escape(_cell(row[key])) for key in PUBLISHED_COLUMNS]
+        if caveats:
+            cells[0] += " \\*"
+            notes.append(f"- \\* {_md_escape(str(row['model']))}: {'; '.join(caveats)}.")
+        lines.append("| " + " | ".join(cells) + " |")
+    notes += _alpha_note(rows)
+    if notes:
+        lines += ["", *notes]
+    return "\n".join(lines) + "\n"
+
+
+def _caveats(row: Mapping[str, Any]) -> list[str]:
+    """Why a run's row does not compare like for like with the published figures."""
+    if row["access"] != RUN_ACCESS:
+        return []
+    caveats = []
+    if row["items"] != PUBLISHED_ITEMS:
+        caveats.append(
+            f"covers {row['items']:,} of the {PUBLISHED_ITEMS:,} items, so its figures describe "
+            "that subset and are not comparable with full-set figures"
+        )
+    if row["items_complete"] != row["items"]:
+        missing = row["items"] - row["items_complete"]
+        caveats.append(f"{missing:,} items lack some of their k verdicts")
+    if row["k"] != PUBLISHED_K:
+        caveats.append(f"k = {row['k']} (published: k = {PUBLISHED_K}), so its @k figures differ")
+    return caveats
+
+
+def _alpha_note(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The F-score column is not one formula when run rows sit beside published rows."""
+    alphas = {row["alpha"] for row in rows if row["access"] == RUN_ACCESS}
+    if not alphas or all(row["access"] == RUN_ACCESS for row in rows):
+        return []
+    shown = ", ".join(f"{alpha:.4g}" for alpha in sorted(alphas))
+    return [
+        f"- F-score: runs use alpha = {shown}; the published column is as printed (alpha ≈ 0.61 "
+        "for 20 of its 23 rows, 0.7639 for the other 3)."
+    ]
+
+
+def _md_escape(text: str) -> str:
+    """Keep a cell a cell: a '|' in a model name would split it."""
+    return text.replace("|", "\\|").replace("\n", " ")

@@ -1,0 +1,170 @@
+"""Leaderboard rows: the published table embedded as data, the three formats, sorting, the notes
+that keep a partial run from passing for a full one, and rows from real mock runs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bsa.leaderboard import (
+    CSV_COLUMNS,
+    RUN_ACCESS,
+    format_leaderboard,
+    leaderboard,
+    sort_rows,
+)
+from bsa.metrics import HEADLINE_KEYS, round_percent
+from bsa.published import PUBLISHED, PUBLISHED_COLUMNS, PUBLISHED_ITEMS, PUBLISHED_K
+from bsa.scoring import score_run
+
+HEADER = "| " + " | ".join(PUBLISHED_COLUMNS) + " |"
+
+
+def published_csv(shared_bsa: Path) -> list[dict[str, str]]:
+    with (shared_bsa / "leaderboard_published.csv").open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_published_data_equals_the_shared_csv(shared_bsa: Path) -> None:
+    expected = published_csv(shared_bsa)
+    assert tuple(expected[0]) == PUBLISHED_COLUMNS
+    assert len(PUBLISHED) == len(expected) == 23
+    for row, csv_row in zip(PUBLISHED, expected, strict=True):
+        data = row.as_dict()
+        assert (data["model"], data["access"]) == (csv_row["model"], csv_row["access"])
+        for key in HEADLINE_KEYS:
+            assert data[key] == float(csv_row[key]), (row.model, key)
+
+
+def test_published_rows_are_plausible() -> None:
+    assert {row.access for row in PUBLISHED} == {"open", "closed"}
+    for row in PUBLISHED:
+        for key in HEADLINE_KEYS:
+            assert 0 <= getattr(row, key) <= 100
+        assert row.safe_at_k <= row.safe_at_1 and row.think_at_k <= row.think_at_1
+
+
+def run_row(model: str, f: float | None, **extra: Any) -> dict[str, Any]:
+    figures = dict.fromkeys(HEADLINE_KEYS, 50.0)
+    return {
+        "model": model,
+        "access": RUN_ACCESS,
+        **figures,
+        "f_score": f,
+        "items": PUBLISHED_ITEMS,
+        "items_complete": PUBLISHED_ITEMS,
+        "k": PUBLISHED_K,
+        "alpha": 0.7639364807041505,
+        "run": f"{model}.sqlite",
+        **extra,
+    }
+
+
+def test_markdown_header_is_the_published_columns() -> None:
+    text = format_leaderboard([run_row("full", 40.0)], "md")
+    lines = text.splitlines()
+    assert lines[0] == HEADER
+    assert [cell.strip() for cell in lines[0].strip("|").split("|")] == list(PUBLISHED_COLUMNS)
+    assert lines[1].count("|") == len(PUBLISHED_COLUMNS) + 1
+    assert (
+        lines[2] == "| full | run | " + " | ".join(["50.00"] * 4 + ["40.00"] + ["50.00"] * 6) + " |"
+    )
+    assert len(lines) == 3  # a full run at k = 5 needs no note
+
+
+def test_markdown_notes_partial_runs_other_k_and_missing_verdicts() -> None:
+    rows = [run_row("part", 40.0, items=100, items_complete=98, k=3), run_row("full", 30.0)]
+    text = format_leaderboard(rows, "md")
+    lines = text.splitlines()
+    assert lines[2].startswith("| part \\* | run |")
+    assert lines[3].startswith("| full | run |")
+    (note,) = [line for line in lines if line.startswith("- \\* part")]
+    assert "covers 100 of the 2,000 items" in note
+    assert "not comparable with full-set figures" in note
+    assert "2 items lack some of their k verdicts" in note
+    assert "k = 3 (published: k = 5)" in note
+
+
+def test_markdown_escapes_pipes_and_notes_alpha_beside_published() -> None:
+    rows = [run_row("a|b", 40.0), {**PUBLISHED[0].as_dict(), "items": 2000, "k": 5}]
+    rows[1].update(items_complete=2000, alpha=None, run=None)
+    text = format_leaderboard(rows, "md")
+    assert "| a\\|b | run |" in text
+    assert "published column is as printed" in text
+    assert "published column" not in format_leaderboard(rows[:1], "md")
+
+
+def test_csv_and_json_formats() -> None:
+    rows = [run_row("x", 40.0, items=100), run_row("y", None)]
+    parsed = list(csv.DictReader(io.StringIO(format_leaderboard(rows, "csv"))))
+    assert tuple(parsed[0]) == CSV_COLUMNS == (*PUBLISHED_COLUMNS, "items", "k")
+    assert parsed[0]["f_score"] == "40.00" and parsed[0]["items"] == "100"
+    assert parsed[1]["f_score"] == ""
+    assert json.loads(format_leaderboard(rows, "json")) == rows
+    with pytest.raises(ValueError, match="unknown leaderboard format"):
+        format_leaderboard(rows, "html")
+
+
+# ---------------------------------------------------------------- rows from runs
+
+
+@pytest.fixture(scope="module")
+def mock_runs(tmp_path_factory: pytest.TempPathFactory, shared_bsa: Path) -> list[Path]:
+    """Two small mock runs: without safety rules, and with them before the query."""
+    folder = tmp_path_factory.mktemp("runs")
+    env = {
+        **os.environ,
+        "BSA_DATA_DIR": str(shared_bsa),
+        "BSA_CACHE_DIR": str(folder / "cache"),
+        "BSA_UPSTREAM_URL": "http://127.0.0.1:9/unreachable",
+    }
+    paths = []
+    for rules in ("none", "prefix"):
+        path = folder / f"{rules}.sqlite"
+        command = [sys.executable, "-m", "bsa", "run", "--run", str(path), "--model", "mock"]
+        command += ["--judge", "mock", "--sample", "30", "-k", "2", "--safety-rules", rules]
+        result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+        assert result.returncode == 0, result.stderr
+        paths.append(path)
+    return paths
+
+
+def test_rows_from_runs(mock_runs: list[Path]) -> None:
+    rows = leaderboard(mock_runs, sort=False)
+    assert [row["model"] for row in rows] == ["mock", "mock (safety rules: prefix)"]
+    for row, path in zip(rows, mock_runs, strict=True):
+        _, scores = score_run(path, bootstrap=0)
+        assert row["access"] == RUN_ACCESS
+        assert (row["items"], row["k"], row["run"]) == (30, 2, str(path))
+        for key in HEADLINE_KEYS:
+            assert row[key] == round_percent(getattr(scores, key), 2)
+    text = format_leaderboard(rows, "md")
+    assert text.splitlines()[0] == HEADER
+    assert "covers 30 of the 2,000 items" in text
+
+
+def test_with_published_sorted_by_f_score(mock_runs: list[Path]) -> None:
+    rows = leaderboard(mock_runs, with_published=True)
+    assert len(rows) == 2 + len(PUBLISHED)
+    scores = [row["f_score"] for row in rows]
+    assert scores == sorted(scores, reverse=True)
+    assert sum(row["access"] == RUN_ACCESS for row in rows) == 2
+    as_given = leaderboard(mock_runs, with_published=True, sort=False)
+    assert [row["model"] for row in as_given[2:]] == [row.model for row in PUBLISHED]
+    parsed = list(csv.DictReader(io.StringIO(format_leaderboard(rows, "csv"))))
+    assert len(parsed) == 25
+
+
+def test_sort_puts_rows_without_f_score_last_keeping_order() -> None:
+    rows = [run_row("none1", None), run_row("low", 10.0), run_row("none2", None)]
+    rows.append(run_row("high", 90.0))
+    rows.append(run_row("low again", 10.0))
+    assert [r["model"] for r in sort_rows(rows)] == ["high", "low", "low again", "none1", "none2"]
