@@ -197,7 +197,11 @@ def plan_generation(ctx: click.Context, options: dict[str, Any]) -> GenerationPl
         click.echo(
             f"notice: {', '.join(config.ignored)} not used (bsa commits every result)", err=True
         )
-    pick = _picker(ctx, options, config)
+    model_section = config.model if config else None
+
+    def pick(flag: str, key: str) -> Any:
+        return _flag_or_config(ctx, options, flag, model_section, key)
+
     model = options["model"] or (f"openai:{config.model.model_name}" if config else None)
     if not model:
         raise BsaError("name the model under test with --model PROVIDER:MODEL (or --config FILE)")
@@ -227,10 +231,11 @@ def plan_generation(ctx: click.Context, options: dict[str, Any]) -> GenerationPl
     runtime = config.runtime if config else None
     execution = Execution(
         k=options["k"],
-        concurrency=_from_runtime(ctx, options, "concurrency", runtime, "max_concurrent"),
+        concurrency=_flag_or_config(ctx, options, "concurrency", runtime, "max_concurrent"),
         policy=RetryPolicy(
             max_attempts=_attempts(ctx, options, runtime),
             timeout_s=options["timeout"],
+            base_delay_s=_retry_delay(runtime),
         ),
         rpm=options["rpm"],
         tpm=options["tpm"],
@@ -259,25 +264,14 @@ def plan_generation(ctx: click.Context, options: dict[str, Any]) -> GenerationPl
     )
 
 
-def _picker(ctx: click.Context, options: dict[str, Any], config: UpstreamConfig | None) -> Any:
-    """A flag's value if given on the command line, else the config's if set, else the default."""
-
-    def pick(flag: str, key: str) -> Any:
-        explicit = ctx.get_parameter_source(flag) is not click.core.ParameterSource.DEFAULT
-        if explicit or config is None or getattr(config.model, key) is None:
-            return options[flag]
-        return getattr(config.model, key)
-
-    return pick
-
-
-def _from_runtime(
-    ctx: click.Context, options: dict[str, Any], flag: str, runtime: Any, key: str
+def _flag_or_config(
+    ctx: click.Context, options: dict[str, Any], flag: str, section: Any, key: str
 ) -> Any:
+    """A flag given on the command line wins; else the upstream config's value if it sets one;
+    else the flag's default."""
     explicit = ctx.get_parameter_source(flag) is not click.core.ParameterSource.DEFAULT
-    if explicit or runtime is None or getattr(runtime, key) is None:
-        return options[flag]
-    return getattr(runtime, key)
+    value = None if section is None else getattr(section, key)
+    return options[flag] if explicit or value is None else value
 
 
 def _attempts(ctx: click.Context, options: dict[str, Any], runtime: Any) -> int:
@@ -286,6 +280,13 @@ def _attempts(ctx: click.Context, options: dict[str, Any], runtime: Any) -> int:
     if explicit or runtime is None or runtime.retry_times is None:
         return int(options["max_attempts"])
     return int(runtime.retry_times) + 1
+
+
+def _retry_delay(runtime: Any) -> float:
+    """Upstream ``retry_delay`` becomes the backoff's base delay (it still doubles and jitters)."""
+    if runtime is None or runtime.retry_delay is None:
+        return RetryPolicy().base_delay_s
+    return float(runtime.retry_delay)
 
 
 def _default_run(config: UpstreamConfig | None) -> Path:
