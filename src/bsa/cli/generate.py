@@ -151,6 +151,13 @@ _GENERATION_OPTIONS = [
     click.option("--use-n", is_flag=True, help="Ask for the k samples in one request (n=k)."),
     click.option("--stream", is_flag=True, help="Stream responses."),
     click.option(
+        "--batch-size",
+        type=click.IntRange(min=1),
+        default=8,
+        show_default=True,
+        help="Sequences generated together by a local hf: model.",
+    ),
+    click.option(
         "--thinking-budget",
         type=click.IntRange(min=0),
         default=8192,
@@ -250,6 +257,7 @@ def plan_generation(ctx: click.Context, options: dict[str, Any]) -> GenerationPl
         use_n=options["use_n"],
         stream=options["stream"],
         thinking_budget=options["thinking_budget"],
+        batch_size=options["batch_size"],
     )
     return GenerationPlan(
         run_path,

@@ -22,7 +22,7 @@ from bsa.providers.base import (
     TransientError,
 )
 
-PROVIDERS = ("openai", "zhipuai", "anthropic", "mock")
+PROVIDERS = ("openai", "zhipuai", "anthropic", "hf", "mock")
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 #: vLLM's documented placeholder key, for local servers that check none.
 LOCAL_PLACEHOLDER_KEY = "EMPTY"
@@ -41,6 +41,8 @@ class ProviderOptions:
     stream: bool = False
     #: Anthropic extended thinking budget in tokens (0 turns thinking off).
     thinking_budget: int = 8192
+    #: Sequences generated together by the local (hf) provider.
+    batch_size: int = 8
 
 
 def split_model(spec: str) -> tuple[str, str]:
@@ -108,6 +110,10 @@ def create_provider(spec: str, options: ProviderOptions, *, api_key: str | None 
             max_connections=options.max_connections,
             thinking_budget=options.thinking_budget,
         )
+    if provider == "hf":
+        from bsa.providers.local_hf import LocalHF
+
+        return LocalHF(model, batch_size=options.batch_size)
     if provider == "mock":
         from bsa.providers.mock import MockProvider
 
