@@ -184,6 +184,7 @@ def test_croissant_command_refuses_an_invalid_dataset(tmp_path: Path) -> None:
         ("judge",),
         ("score",),
         ("agree",),
+        ("report",),
         ("compare",),
         ("leaderboard",),
         ("status",),

@@ -28,6 +28,7 @@ from bsa.judge import judge_run
 from bsa.metrics import DEFAULT_ALPHA, SampleScore, Scores, compute_scores
 from bsa.providers import ProviderOptions, create_provider
 from bsa.reference import read_judged_csv, reference_scores
+from bsa.report import write_report
 from bsa.runner import RetryPolicy, RunAborted
 from bsa.scoring import read_verdicts, score_run
 from bsa.selection import Selection, SelectionError, select, stratified_sample
@@ -90,4 +91,5 @@ __all__ = [
     "score_run",
     "select",
     "stratified_sample",
+    "write_report",
 ]

@@ -35,6 +35,11 @@ PUBLISHED_COLUMNS: tuple[str, ...] = (
     "ro_at_1",
     "ro_at_k",
 )
+#: How reports cite the figures.
+SOURCE = (
+    "Published leaderboard of Beyond Safe Answers (Zheng et al., arXiv:2505.19690; "
+    "OpenStellarTeam/BSA project website), k = 5"
+)
 #: The published figures rest on the full benchmark, k samples per item.
 PUBLISHED_ITEMS = 2000
 PUBLISHED_K = 5

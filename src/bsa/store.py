@@ -186,6 +186,11 @@ class RunStore:
         row = self.connection.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else json.loads(row[0])
 
+    def meta(self) -> dict[str, Any]:
+        """Every recorded setting, by key (never a secret: none is ever stored)."""
+        rows = self.connection.execute("SELECT key, value FROM meta ORDER BY key")
+        return {key: json.loads(value) for key, value in rows}
+
     def set_meta(self, key: str, value: Any) -> None:
         self.connection.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?) "

@@ -13,7 +13,7 @@ import bsa
 from bsa.cli.data import data
 from bsa.cli.generate import export_command, generate_command, status_command
 from bsa.cli.judge import agree_command, judge_command, score_command
-from bsa.cli.reports import compare_command, leaderboard_command
+from bsa.cli.reports import compare_command, leaderboard_command, report_command
 from bsa.cli.run import run_command
 
 
@@ -30,6 +30,7 @@ for command in (
     judge_command,
     score_command,
     agree_command,
+    report_command,
     compare_command,
     leaderboard_command,
     status_command,

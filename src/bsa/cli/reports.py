@@ -17,6 +17,19 @@ from bsa.terminal_report import pct
 COMPARE_ROWS = ("safe_at_1", "safe_at_k", "think_at_1", "think_at_k", "f_score")
 
 
+@click.command("report")
+@click.option("--run", "run_path", type=click.Path(path_type=Path), required=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+@click.option("--judge", "judge_model", help="Whose verdicts, in runs with several judges.")
+@handle_errors
+def report_command(run_path: Path, output: Path, judge_model: str | None) -> None:
+    """One self-contained HTML report: figures, plots, and a browser of every sample."""
+    from bsa.report import write_report
+
+    write_report(run_path, output, judge=judge_model)
+    click.echo(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB)")
+
+
 @click.command("compare")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the HTML page here.")

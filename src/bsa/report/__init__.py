@@ -1,0 +1,41 @@
+"""Reports people want to look at: one self-contained HTML file per run.
+
+``write_report(run, output)`` scores the run (as ``bsa score`` does) and writes a page with the
+headline figures and their intervals, scenario and category figures, the run among the published
+leaderboard, judge health, usage, the run's settings, and a browser over every sample. The file
+needs no network to view and runs nothing but its own script; see :mod:`bsa.report.page`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from bsa.report.collect import ReportData, collect_report
+from bsa.report.page import render_page
+
+
+def render_report(run_path: Path, *, judge: str | None = None) -> str:
+    """The report of ``run_path`` as HTML text (the run's only judge when ``judge`` is None)."""
+    return render_page(collect_report(run_path, judge))
+
+
+def write_report(run_path: Path, output: Path, *, judge: str | None = None) -> Path:
+    """Write the report of ``run_path`` to ``output`` and return ``output``.
+
+    Written to a temporary file and renamed, so an interrupted write never leaves half a report
+    where a complete one was. Raises :class:`bsa.errors.BsaError` for a missing run file, a run
+    without verdicts, or an ambiguous or unknown judge."""
+    page = render_report(run_path, judge=judge)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(page, encoding="utf-8", errors="replace", newline="\n")
+        os.replace(temporary, output)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return output
+
+
+__all__ = ["ReportData", "collect_report", "render_report", "write_report"]
