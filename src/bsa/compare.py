@@ -45,6 +45,7 @@ from bsa.metrics import (
     Scores,
     compute_scores,
     f_score,
+    percentile_interval,
 )
 from bsa.scoring import RunVerdicts, read_verdicts
 from bsa.store import RunStore
@@ -544,7 +545,7 @@ def _differences(
     for key in HEADLINE_KEYS:
         base, delta = point.get(key, (None, None))
         run = None if base is None or delta is None else base + delta
-        ci = _interval(sorted(draws[key])) if draws[key] else None
+        ci = percentile_interval(sorted(draws[key])) if draws[key] else None
         paired = _paired_count(values, key)
         if key in AT_K_KEYS:
             discordant = _discordant(values, key)
@@ -589,19 +590,6 @@ def _bootstrap(packed: _Packed, alpha: float, resamples: int, seed: int) -> dict
         for key, (_, delta) in _with_f(packed.means(chosen), alpha).items():
             draws[key].append(delta)
     return draws
-
-
-def _interval(ordered: Sequence[float]) -> tuple[float, float]:
-    tail = (1 - CI_LEVEL) / 2
-    return _percentile(ordered, tail), _percentile(ordered, 1 - tail)
-
-
-def _percentile(ordered: Sequence[float], q: float) -> float:
-    """Linear interpolation between order statistics, as bsa.metrics' intervals."""
-    position = q * (len(ordered) - 1)
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def _flips(items: Sequence[Item], base: Values, run: Values) -> list[Flip]:

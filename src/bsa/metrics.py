@@ -436,7 +436,7 @@ def _bootstrap_ci(
         for key, value in columns.resample(chosen, alpha).items():
             if value is not None:
                 draws[key].append(value)
-    return {key: _percentile_interval(sorted(v)) for key, v in draws.items() if v}
+    return {key: percentile_interval(sorted(v)) for key, v in draws.items() if v}
 
 
 _RATE_ATTRS = {
@@ -479,7 +479,8 @@ def _indicators(column: Sequence[float | None]) -> list[int] | None:
     return None if all(indicators) else indicators
 
 
-def _percentile_interval(ordered: Sequence[float]) -> tuple[float, float]:
+def percentile_interval(ordered: Sequence[float]) -> tuple[float, float]:
+    """The central CI_LEVEL interval of sorted bootstrap draws."""
     tail = (1 - CI_LEVEL) / 2
     return _percentile(ordered, tail), _percentile(ordered, 1 - tail)
 

@@ -19,22 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from bsa.metrics import HEADLINE_KEYS
+
 #: Columns of the published table, in its order (the website's, with the access group as a column).
-PUBLISHED_COLUMNS: tuple[str, ...] = (
-    "model",
-    "access",
-    "safe_at_1",
-    "safe_at_k",
-    "think_at_1",
-    "think_at_k",
-    "f_score",
-    "os_at_1",
-    "os_at_k",
-    "cs_at_1",
-    "cs_at_k",
-    "ro_at_1",
-    "ro_at_k",
-)
+PUBLISHED_COLUMNS: tuple[str, ...] = ("model", "access", *HEADLINE_KEYS)
 #: How reports cite the figures.
 SOURCE = (
     "Published leaderboard of Beyond Safe Answers (Zheng et al., arXiv:2505.19690; "
