@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -309,6 +308,3 @@ def judge_labels(store: RunStore, judge: str | None) -> str:
     if len(judges) > 1:
         raise BsaError(f"{store.path} has verdicts of {', '.join(judges)}; choose one with --judge")
     return judges[0]
-
-
-__all__: Sequence[str] = ("JudgeSettings", "judge_labels", "judge_run", "plan_judging")

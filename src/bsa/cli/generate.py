@@ -14,7 +14,6 @@ from bsa.assets import load_safety_rules
 from bsa.batch_input import read_questions
 from bsa.cli.common import (
     EXIT_INCOMPLETE,
-    EXIT_USER_ERROR,
     dataset_options,
     handle_errors,
     load_selected,
@@ -391,6 +390,3 @@ def export_command(run_path: Path, fmt: str, output: Path, judge_model: str | No
     """Write the run's samples (jsonl, csv, upstream-csv) or verdicts (upstream-judged)."""
     count = export_run(run_path, output, fmt, judge=judge_model)
     click.echo(f"wrote {count} rows to {output}")
-
-
-__all__ = ["EXIT_USER_ERROR", "export_command", "generate_command", "status_command"]
