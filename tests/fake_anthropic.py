@@ -23,10 +23,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from bsa.providers.mock import mock_judge_reply
+
+from .loopback import serve_loopback
 
 TEST_KEY = "sk-ant-test-key"
 MIN_BUDGET = 1024
@@ -213,17 +215,9 @@ class FakeAnthropic:
     @contextmanager
     def serve(self) -> Iterator[str]:
         """Listen on an ephemeral loopback port for the duration; yield the base URL."""
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        server.daemon_threads = True
-        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-        thread.start()
-        self.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-        try:
+        with serve_loopback(_handler_for(self)) as root:
+            self.base_url = root
             yield self.base_url
-        finally:
-            server.shutdown()
-            server.server_close()
-            thread.join(timeout=5)
 
 
 def _handler_for(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:

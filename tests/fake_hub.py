@@ -25,8 +25,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import unquote, urlsplit
+
+from .loopback import serve_loopback
 
 
 @dataclass
@@ -146,17 +148,9 @@ class FakeHub:
     @contextmanager
     def serve(self) -> Iterator[str]:
         """Listen on an ephemeral loopback port for the duration; yield the endpoint URL."""
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        server.daemon_threads = True
-        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-        thread.start()
-        self.url = f"http://127.0.0.1:{server.server_address[1]}"
-        try:
+        with serve_loopback(_handler_for(self)) as root:
+            self.url = root
             yield self.url
-        finally:
-            server.shutdown()
-            server.server_close()
-            thread.join(timeout=5)
 
 
 def _error(status: int, code: str, message: str) -> Answer:

@@ -42,8 +42,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from .loopback import serve_loopback
 
 API_PATH = "/api/paas/v4"
 TEST_KEY = "fake-id.fake-secret"
@@ -239,17 +241,9 @@ class FakeZhipu:
     @contextmanager
     def serve(self) -> Iterator[str]:
         """Listen on an ephemeral loopback port for the duration; yield the SDK's base URL."""
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        server.daemon_threads = True
-        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-        thread.start()
-        self.base_url = f"http://127.0.0.1:{server.server_address[1]}{API_PATH}"
-        try:
+        with serve_loopback(_handler_for(self)) as root:
+            self.base_url = f"{root}{API_PATH}"
             yield self.base_url
-        finally:
-            server.shutdown()
-            server.server_close()
-            thread.join(timeout=5)
 
 
 def _due(spec: str, number: int) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from bsa.errors import BsaError
@@ -74,42 +75,17 @@ def create_provider(spec: str, options: ProviderOptions, *, api_key: str | None 
     if provider == "openai":
         from bsa.providers.openai_compat import OpenAICompatible
 
-        env = options.api_key_env or "OPENAI_API_KEY"
-        return OpenAICompatible(
-            model,
-            api_key=api_key or resolve_api_key(env, options.api_key_file, options.base_url),
-            api_key_env=env,
-            base_url=options.base_url,
-            timeout=options.timeout_s,
-            max_connections=options.max_connections,
-            use_n=options.use_n,
-            stream=options.stream,
-        )
+        remote = _remote(options, "OPENAI_API_KEY", api_key)
+        return OpenAICompatible(model, **remote, use_n=options.use_n, stream=options.stream)
     if provider == "zhipuai":
         from bsa.providers.zhipuai_sdk import DEFAULT_API_KEY_ENV, ZhipuAIProvider
 
-        env = options.api_key_env or DEFAULT_API_KEY_ENV
-        return ZhipuAIProvider(
-            model,
-            api_key=api_key or resolve_api_key(env, options.api_key_file, options.base_url),
-            api_key_env=env,
-            base_url=options.base_url,
-            timeout=options.timeout_s,
-            max_connections=options.max_connections,
-        )
+        return ZhipuAIProvider(model, **_remote(options, DEFAULT_API_KEY_ENV, api_key))
     if provider == "anthropic":
         from bsa.providers.anthropic_sdk import AnthropicProvider
 
-        env = options.api_key_env or "ANTHROPIC_API_KEY"
-        return AnthropicProvider(
-            model,
-            api_key=api_key or resolve_api_key(env, options.api_key_file, options.base_url),
-            api_key_env=env,
-            base_url=options.base_url,
-            timeout=options.timeout_s,
-            max_connections=options.max_connections,
-            thinking_budget=options.thinking_budget,
-        )
+        remote = _remote(options, "ANTHROPIC_API_KEY", api_key)
+        return AnthropicProvider(model, **remote, thinking_budget=options.thinking_budget)
     if provider == "hf":
         from bsa.providers.local_hf import LocalHF
 
@@ -119,6 +95,19 @@ def create_provider(spec: str, options: ProviderOptions, *, api_key: str | None 
 
         return MockProvider(model)
     raise AssertionError(provider)  # split_model admits only known providers
+
+
+def _remote(options: ProviderOptions, default_env: str, api_key: str | None) -> dict[str, Any]:
+    """The connection arguments every remote provider takes: key, its variable's name (for error
+    messages), endpoint, timeout and pool size."""
+    env = options.api_key_env or default_env
+    return {
+        "api_key": api_key or resolve_api_key(env, options.api_key_file, options.base_url),
+        "api_key_env": env,
+        "base_url": options.base_url,
+        "timeout": options.timeout_s,
+        "max_connections": options.max_connections,
+    }
 
 
 def resolve_api_key(env: str, key_file: Path | None, base_url: str | None) -> str:
