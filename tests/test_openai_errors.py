@@ -16,7 +16,8 @@ from bsa.providers.base import (
     RateLimited,
     TransientError,
 )
-from bsa.providers.openai_compat import OpenAICompatible, _retry_after
+from bsa.providers.base import retry_after_seconds as _retry_after
+from bsa.providers.openai_compat import OpenAICompatible
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,7 @@ response body is read as raw JSON, which is also what the run file keeps.
 
 from __future__ import annotations
 
-import email.utils
 import json
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -38,6 +36,7 @@ from bsa.providers.base import (
     ProviderError,
     RateLimited,
     TransientError,
+    retry_after_seconds,
 )
 from bsa.types import Completion, Message, Request, Usage
 
@@ -153,7 +152,7 @@ class AnthropicProvider(Provider):
         """Map an HTTP status and Anthropic error body to what the runner should do."""
         status = error.status_code
         text = _error_text(error.body, error.message)
-        retry_after = _retry_after(error.response.headers)
+        retry_after = retry_after_seconds(error.response.headers)
         if status == 413 or (status == 400 and _mentions_context(text)):
             return ContextOverflow(text)
         if status == 429:
@@ -282,18 +281,3 @@ def _error_text(body: object, fallback: str) -> str:
             kind = inner.get("type")
             return f"{kind}: {inner['message']}" if isinstance(kind, str) else inner["message"]
     return fallback
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait from ``retry-after`` (seconds or an HTTP date)."""
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            parsed = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        return max(0.0, parsed.timestamp() - time.time())

@@ -7,7 +7,10 @@ retries, and decides what a failure means for the run (inspect_ai's layering, sh
 
 from __future__ import annotations
 
+import email.utils
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 
 from bsa.types import Completion, Request
 
@@ -71,3 +74,26 @@ class Provider(ABC):
     @property
     def label(self) -> str:
         return f"{self.name}:{self.model}"
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """Seconds a server asks us to wait: ``retry-after-ms`` (OpenAI), else ``retry-after`` as
+    seconds or an HTTP date; None when it says nothing usable."""
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds:
+        try:
+            return max(0.0, float(milliseconds) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, parsed.timestamp() - time.time())

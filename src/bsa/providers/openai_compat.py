@@ -9,9 +9,7 @@ thousands of calls.
 
 from __future__ import annotations
 
-import email.utils
 import json
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +28,7 @@ from bsa.providers.base import (
     ProviderError,
     RateLimited,
     TransientError,
+    retry_after_seconds,
 )
 from bsa.reasoning import split_reasoning
 from bsa.types import Completion, Request, Usage
@@ -221,7 +220,7 @@ class OpenAICompatible(Provider):
         text = _error_text(body, message)
         code = _error_code(body)
         lowered = text.lower()
-        retry_after = _retry_after(headers or {})
+        retry_after = retry_after_seconds(headers or {})
         if code in CONTENT_FILTER_CODES or any(p in lowered for p in CONTENT_FILTER_PHRASES):
             return ContentBlocked(text)
         if code == "context_length_exceeded" or any(p in lowered for p in CONTEXT_PHRASES):
@@ -336,21 +335,3 @@ def _error_code(body: object) -> str | None:
     if isinstance(inner_error, Mapping) and inner_error.get("code"):
         return "content_filter" if "ResponsibleAI" in str(inner_error["code"]) else str(code)
     return None if code is None else str(code)
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
-    milliseconds = headers.get("retry-after-ms")
-    if milliseconds:
-        try:
-            return max(0.0, float(milliseconds) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None

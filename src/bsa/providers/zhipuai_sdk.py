@@ -35,8 +35,8 @@ from bsa.providers.base import (
     ProviderError,
     RateLimited,
     TransientError,
+    retry_after_seconds,
 )
-from bsa.providers.openai_compat import _retry_after
 from bsa.reasoning import split_reasoning
 from bsa.types import Completion, Request, Usage
 
@@ -200,10 +200,10 @@ class ZhipuAIProvider(Provider):
             return FatalError(f"{self._hint(code)} ({where}: {message})")
         if code in RATE_LIMIT_CODES or status == 429:
             return RateLimited(
-                f"rate limited ({where}): {message}", retry_after=_retry_after(headers)
+                f"rate limited ({where}): {message}", retry_after=retry_after_seconds(headers)
             )
         if code in TRANSIENT_CODES or status in (408, 409) or status >= 500:
-            return TransientError(f"{where}: {message}", retry_after=_retry_after(headers))
+            return TransientError(f"{where}: {message}", retry_after=retry_after_seconds(headers))
         if status == 404:
             return FatalError(
                 f"endpoint or model {self.model!r} not found at {self.base_url} ({where}): check "
