@@ -92,7 +92,7 @@ def upstream_judged_records(store: RunStore, judge: str) -> Iterator[dict[str, A
     verdicts: dict[tuple[str, int], dict[str, Judgement]] = {}
     for judgement in store.judgements(judge):
         verdicts.setdefault((judgement.item_id, judgement.sample), {})[judgement.kind] = judgement
-    for generation in store.generations():
+    for generation in store.outcomes():
         pair = verdicts.get((generation.item_id, generation.sample))
         if not pair:
             continue

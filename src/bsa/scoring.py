@@ -54,7 +54,7 @@ def read_verdicts(run_path: Path, judge: str | None = None) -> RunVerdicts:
         samples: list[SampleScore] = []
         failed = 0
         k = int(store.get_meta("k") or 0)
-        for generation in store.generations():
+        for generation in store.outcomes():
             if generation.sample >= k:
                 continue
             if generation.status == "failed":

@@ -126,6 +126,16 @@ GENERATION_COLUMNS: tuple[str, ...] = tuple(Generation.__dataclass_fields__)
 
 
 @dataclass(frozen=True)
+class SampleOutcome:
+    """A stored sample without its texts: which one it is and how it ended."""
+
+    item_id: str
+    sample: int
+    status: str
+    truncated: bool
+
+
+@dataclass(frozen=True)
 class Judgement:
     """One stored verdict; mirrors a row of ``judgements``."""
 
@@ -258,6 +268,17 @@ class RunStore:
         ):
             counts[status] = count
         return counts
+
+    def outcomes(self) -> Iterator[SampleOutcome]:
+        """Every stored sample's id and outcome, in prompt then sample order, without its texts:
+        scoring needs only these, and reading every reasoning and raw body would cost more I/O
+        than the scoring itself."""
+        rows = self.connection.execute(
+            "SELECT g.item_id, g.sample, g.status, g.truncated FROM generations g "
+            "JOIN prompts p USING (item_id) ORDER BY p.position, g.sample"
+        )
+        for item_id, sample, status, truncated in rows:
+            yield SampleOutcome(item_id, sample, status, bool(truncated))
 
     def generations(self) -> Iterator[Generation]:
         """Every stored sample, in prompt order then sample order."""
