@@ -17,7 +17,15 @@ from bsa.providers.base import (
     RateLimited,
     TransientError,
 )
-from bsa.runner import JobResult, RateLimiter, RetryPolicy, RunAborted, Runner
+from bsa.runner import (
+    SETUP_FAILURE_PROMPTS,
+    JobResult,
+    RateLimiter,
+    RetryPolicy,
+    RunAborted,
+    RunCounters,
+    Runner,
+)
 from bsa.types import Completion, Usage
 
 FAST = RetryPolicy(max_attempts=4, timeout_s=5.0, base_delay_s=0.0)
@@ -43,6 +51,8 @@ class Script:
             raise outcome
         if outcome == "hang":
             await asyncio.sleep(3600)
+        if outcome == "sleep":
+            await asyncio.sleep(0.2)
         return [completion(job)]
 
 
@@ -94,13 +104,32 @@ def test_fatal_error_stops_the_run() -> None:
     assert sum(script.calls.values()) == 1
 
 
-def test_nothing_works_yet_stops_the_run_after_one_jobs_retries() -> None:
+def test_distinct_prompts_failing_alike_with_nothing_working_stop_the_run() -> None:
     script = Script({f"j{n}": [TransientError("cannot connect")] for n in range(50)})
     with pytest.raises(
-        RunAborted, match="the first calls all failed after 4 attempts: cannot connect"
+        RunAborted,
+        match="5 different prompts failed the same way and no call has worked yet; check the "
+        "setup: cannot connect",
     ):
         run(script, [f"j{n}" for n in range(50)], concurrency=2)
-    assert sum(script.calls.values()) <= 2 * FAST.max_attempts
+    assert sum(script.calls.values()) <= (SETUP_FAILURE_PROMPTS + 2) * FAST.max_attempts
+
+
+def test_one_fast_failing_prompt_does_not_stop_a_healthy_run() -> None:
+    """The rule "the first job to finish failed before anything succeeded" used to stop here."""
+    failing = {"bad": [TransientError("HTTP 500: broken prompt")] * FAST.max_attempts}
+    script = Script({**failing, **{f"slow{n}": ["sleep"] for n in range(58)}})
+    results = run(script, ["bad"] + [f"slow{n}" for n in range(58)], concurrency=59)
+    assert results["bad"].error is not None
+    assert sum(1 for r in results.values() if r.completions is not None) == 58
+
+
+def test_the_samples_of_one_prompt_are_not_distinct_prompts() -> None:
+    """Five failing samples of one prompt say nothing about the setup; the run goes on."""
+    jobs = [f"bad#{n}" for n in range(5)] + ["good"]
+    script = Script({job: [TransientError("HTTP 500")] * FAST.max_attempts for job in jobs[:5]})
+    results = run(script, jobs, concurrency=6, job_key=lambda job: job.split("#")[0])
+    assert results["good"].completions is not None
 
 
 def test_timeout_is_transient() -> None:
@@ -117,6 +146,35 @@ def test_retry_after_is_a_floor() -> None:
     delays = [policy.backoff(3, None, rng) for _ in range(1000)]
     assert min(delays) >= 0 and max(delays) <= 2.0  # full jitter below 0.5 * 2**2
     assert max(policy.backoff(30, None, rng) for _ in range(100)) <= 60
+
+
+def test_retry_after_is_capped() -> None:
+    """A server asking for 28 hours gets the policy's ceiling, not its wish."""
+    policy = RetryPolicy(base_delay_s=0.5, max_delay_s=60, max_retry_after_s=300)
+    rng = random.Random(1)
+    assert all(policy.backoff(1, 100_000.0, rng) == 300 for _ in range(100))
+    assert all(policy.backoff(1, 7.0, rng) >= 7.0 for _ in range(100))
+
+
+def test_a_long_wait_is_counted_while_it_lasts() -> None:
+    seen: list[tuple[int, float]] = []
+
+    class Watch:
+        def update(self, counters: RunCounters) -> None:
+            seen.append((counters.waiting, counters.waiting_until - time.monotonic()))
+
+    policy = RetryPolicy(max_attempts=2, base_delay_s=0.0, max_retry_after_s=0.3)
+    runner: Runner[str] = Runner(
+        Script({"a": [RateLimited("slow down", retry_after=1000.0), "ok"]}),
+        lambda job, result: None,
+        policy=policy,
+        progress=Watch(),
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("bsa.runner.SHOWN_WAIT_S", 0.2)
+        counters = asyncio.run(runner.run(["a"]))
+    assert counters.ok == 1 and counters.waiting == 0
+    assert any(waiting == 1 and 0 < left <= 0.3 for waiting, left in seen)
 
 
 def test_concurrency_is_respected() -> None:

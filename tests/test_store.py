@@ -127,10 +127,15 @@ def test_writer_commits_everything_and_failed_samples_are_replaced(tmp_path: Pat
     assert len(GENERATION_COLUMNS) == 15
 
 
-def test_writer_surfaces_a_database_error(tmp_path: Path) -> None:
+def test_a_refused_row_is_counted_and_takes_no_other_row_with_it(tmp_path: Path) -> None:
     path = tmp_path / "run.sqlite"
-    RunStore(path).close()
+    with RunStore(path) as store:
+        store.add_prompts([Prompt("a", "q")])
     writer = ResultWriter(path)
+    writer.put(INSERT_GENERATION, generation_row(sample("a", 0)))
     writer.put(INSERT_GENERATION, generation_row(sample("unknown-prompt", 0)))
-    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
-        writer.close()
+    writer.put(INSERT_GENERATION, generation_row(sample("a", 1)))
+    writer.close()
+    assert len(writer.rejected) == 1 and "FOREIGN KEY" in writer.rejected[0]
+    with RunStore(path) as store:
+        assert sorted(g.sample for g in store.generations()) == [0, 1]

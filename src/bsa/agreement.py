@@ -24,7 +24,7 @@ def judge_agreement(run_path: Path, first: str, second: str) -> dict[str, Any]:
     """
     if not run_path.is_file():
         raise BsaError(f"no run file at {run_path}")
-    with RunStore(run_path) as store:
+    with RunStore(run_path, read_only=True) as store:
         labels = [_labels(store, judge_labels(store, judge)) for judge in (first, second)]
     kinds: dict[str, Any] = {}
     for kind in KINDS:

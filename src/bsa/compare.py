@@ -299,7 +299,7 @@ def compare_verdicts(
 
 def run_settings(run_path: Path) -> RunSettings:
     """The model and prompt settings stored in a run file (for labels and ablation tables)."""
-    with RunStore(run_path) as store:
+    with RunStore(run_path, read_only=True) as store:
         generation = store.get_meta("generation") or {}
     rules = generation.get("safety_rules")
     return RunSettings(

@@ -19,8 +19,17 @@ import bsa
 from bsa.errors import BsaError
 from bsa.items import Item
 from bsa.providers.base import ContentBlocked, Provider
+from bsa.run_lock import run_lock
 from bsa.runner import JobResult, RateLimiter, RetryPolicy, RunCounters, Runner
-from bsa.store import INSERT_GENERATION, Generation, Prompt, RunFileError, RunStore, generation_row
+from bsa.store import (
+    INSERT_GENERATION,
+    Generation,
+    Prompt,
+    RunFileError,
+    RunStore,
+    generation_row,
+    raw_json,
+)
 from bsa.types import Decoding, Message, Request
 from bsa.writer import ResultWriter
 
@@ -73,6 +82,8 @@ class GenerationReport:
     status: dict[str, int]
     expected: int
     dropped_parameters: tuple[str, ...]
+    #: Why each result the run file refused was refused (their samples stay missing).
+    unstored: tuple[str, ...] = ()
 
     @property
     def missing(self) -> int:
@@ -146,7 +157,7 @@ def generation_rows(job: GenerationJob, result: JobResult) -> list[Generation]:
                 latency_s=result.latency_s,
                 attempts=result.attempts,
                 error=None,
-                raw=json.dumps(completion.raw, ensure_ascii=False),
+                raw=raw_json(completion.raw),
             )
             for sample, completion in zip(job.samples, result.completions, strict=False)
         ]
@@ -216,7 +227,7 @@ async def generate(
     """Generate every missing sample of ``prompts`` into the run file at ``run_path``."""
     if execution.use_n and not provider.supports_n:
         raise BsaError(f"{provider.label} cannot return several samples per request; drop --use-n")
-    with RunStore(run_path) as store:
+    with run_lock(run_path), RunStore(run_path) as store:
         record_settings(store, settings, source)
         store.set_meta("k", max(execution.k, int(store.get_meta("k") or 0)))
         store.add_prompts(prompts)
@@ -234,6 +245,7 @@ async def generate(
             policy=execution.policy,
             limiter=RateLimiter(execution.rpm, execution.tpm),
             progress=progress,
+            job_key=lambda job: job.prompt.item_id,
         )
         try:
             counters = await runner.run(jobs)
@@ -244,7 +256,9 @@ async def generate(
         dropped = tuple(sorted(getattr(provider, "dropped_parameters", ())))
         if dropped:
             store.set_meta("dropped_parameters", list(dropped))
-    return GenerationReport(counters, status, len(prompts) * execution.k, dropped)
+    return GenerationReport(
+        counters, status, len(prompts) * execution.k, dropped, tuple(writer.rejected)
+    )
 
 
 def _status_for(store: RunStore, prompts: Sequence[Prompt], k: int) -> dict[str, int]:

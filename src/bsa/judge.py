@@ -28,6 +28,7 @@ from bsa.errors import BsaError
 from bsa.generate import Execution
 from bsa.providers import canonical_model, split_model
 from bsa.providers.base import ContentBlocked, Provider
+from bsa.run_lock import run_lock
 from bsa.runner import JobResult, RateLimiter, RunCounters, Runner
 from bsa.store import (
     INSERT_JUDGEMENT,
@@ -83,6 +84,8 @@ class JudgeReport:
     counters: RunCounters
     status: dict[str, int]
     direct: int  # verdicts that needed no call (blocked, no reasoning)
+    #: Why each verdict the run file refused was refused (they stay missing).
+    unstored: tuple[str, ...] = ()
 
 
 def has_reasoning(generation: Generation) -> bool:
@@ -267,7 +270,7 @@ async def judge_run(
     """Ask ``provider`` for every verdict the run lacks; store each as it arrives."""
     templates = templates or load_judge_templates()
     settings = JudgeSettings(provider.label, decoding, tuple(f.sha256 for f in templates.files))
-    with RunStore(run_path) as store:
+    with run_lock(run_path), RunStore(run_path) as store:
         record_judge(store, settings, allow_self_judge)
         jobs, direct = plan_judging(store, settings.judge, templates)
         writer = ResultWriter(run_path)
@@ -285,13 +288,19 @@ async def judge_run(
         runner: Runner[JudgeJob] = Runner(
             call, on_done, concurrency=execution.concurrency, policy=execution.policy,
             limiter=RateLimiter(execution.rpm, execution.tpm), progress=progress,
+            job_key=lambda job: job.item_id,
         )  # fmt: skip
         try:
             counters = await runner.run(jobs)
         finally:
             writer.close()
             await provider.aclose()
-        return JudgeReport(counters, store.judgement_counts(settings.judge), len(direct))
+        return JudgeReport(
+            counters,
+            store.judgement_counts(settings.judge),
+            len(direct),
+            tuple(writer.rejected),
+        )
 
 
 def judge_labels(store: RunStore, judge: str | None) -> str:

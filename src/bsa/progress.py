@@ -27,8 +27,17 @@ def describe(counters: RunCounters) -> str:
     return (
         f"{counters.done}/{counters.total} ({share:.1f}%), {rate:.1f}/s, ETA {eta}, "
         f"in flight {counters.in_flight}, tokens {tokens:,}, retries {counters.retries}, "
-        f"blocked {counters.blocked}, failed {counters.failed}"
+        f"blocked {counters.blocked}, failed {counters.failed}{waiting_note(counters)}"
     )
+
+
+def waiting_note(counters: RunCounters) -> str:
+    """``, N waiting up to S s (Retry-After)`` while jobs sit out a long backoff, else empty: a
+    run that is waiting must say so, not look stuck."""
+    if not counters.waiting:
+        return ""
+    left = max(0.0, counters.waiting_until - time.monotonic())
+    return f", {counters.waiting} waiting up to {left:,.0f} s (server Retry-After or backoff)"
 
 
 class LogProgress:
@@ -79,7 +88,7 @@ class BarProgress:
         tokens = counters.prompt_tokens + counters.completion_tokens
         details = (
             f"{counters.done / elapsed:.1f}/s · tokens {tokens:,} · retries {counters.retries} "
-            f"· blocked {counters.blocked} · failed {counters.failed}"
+            f"· blocked {counters.blocked} · failed {counters.failed}{waiting_note(counters)}"
         )
         self._progress.update(
             self._task, total=counters.total, completed=counters.done, details=details

@@ -112,7 +112,7 @@ def export_run(run_path: Path, output: Path, fmt: str, judge: str | None = None)
         raise BsaError(f"unknown format {fmt!r} (expected one of: {', '.join(RUN_EXPORT_FORMATS)})")
     if not run_path.is_file():
         raise BsaError(f"no run file at {run_path}")
-    with RunStore(run_path) as store:
+    with RunStore(run_path, read_only=True) as store:
         if fmt == "upstream-judged":
             from bsa.judge import judge_labels
 

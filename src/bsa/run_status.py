@@ -14,7 +14,7 @@ def run_status(run_path: Path) -> dict[str, Any]:
     failed and due for a retry)."""
     if not run_path.is_file():
         raise BsaError(f"no run file at {run_path}")
-    with RunStore(run_path) as store:
+    with RunStore(run_path, read_only=True) as store:
         settings = store.get_meta("generation") or {}
         k = int(store.get_meta("k") or 0)
         prompts = len(store.prompts())

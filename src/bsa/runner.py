@@ -7,9 +7,13 @@ honours Retry-After. Providers only classify (bsa.providers.base); the runner de
 - rate limits and transient errors are retried up to ``max_attempts``, then the job is failed;
 - a content-filter block or a context overflow ends the job at once (retrying pays for the same
   refusal);
-- a fatal error (bad key, unknown model, wrong URL) stops the run at once, as does a job that
-  exhausts its retries before any call has succeeded: with nothing working yet, the problem is
-  the setup, and waiting out every job's retries would only hide it.
+- a fatal error (bad key, unknown model, wrong URL) stops the run at once;
+- so does evidence that the setup is broken although no single error says so: several distinct
+  prompts (:data:`SETUP_FAILURE_PROMPTS`) exhausted their retries with the same kind of error and
+  no call has worked yet. One prompt failing fast while healthy calls are still in flight is not
+  such evidence: it is stored as failed and the run goes on;
+- a server's Retry-After is honoured up to ``RetryPolicy.max_retry_after_s`` (default 300 s): a
+  server that asks for hours must not stall a run in silence. Long waits show in the progress line.
 """
 
 from __future__ import annotations
@@ -18,14 +22,13 @@ import asyncio
 import collections
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from bsa.errors import BsaError
 from bsa.providers.base import (
     ContentBlocked,
-    ContextOverflow,
     FatalError,
     ProviderError,
     TransientError,
@@ -33,6 +36,12 @@ from bsa.providers.base import (
 from bsa.types import Completion
 
 J = TypeVar("J")
+
+#: Distinct prompts that must fail the same way, with nothing working yet, to stop the run (all
+#: of them when a run asks fewer).
+SETUP_FAILURE_PROMPTS = 5
+#: Waits at least this long are shown in the progress line.
+SHOWN_WAIT_S = 5.0
 
 
 class RunAborted(BsaError):
@@ -45,16 +54,20 @@ class RetryPolicy:
     timeout_s: float = 600.0
     base_delay_s: float = 0.5
     max_delay_s: float = 60.0
+    #: The longest a server's Retry-After may make one job wait before its next attempt.
+    max_retry_after_s: float = 300.0
 
     def backoff(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based).
 
         Full jitter spreads retries of many workers that failed together; a server's Retry-After
-        is a floor, never shortened.
+        is a floor, never shortened, up to ``max_retry_after_s``.
         """
         ceiling = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
         delay = rng.uniform(0, ceiling)
-        return max(delay, retry_after) if retry_after is not None else delay
+        if retry_after is None:
+            return delay
+        return max(delay, min(retry_after, self.max_retry_after_s))
 
 
 @dataclass(frozen=True)
@@ -78,6 +91,10 @@ class RunCounters:
     failed: int = 0
     retries: int = 0
     in_flight: int = 0
+    #: Jobs waiting out a long backoff (at least SHOWN_WAIT_S), and when the last of them ends
+    #: (``time.monotonic()``), for the progress line.
+    waiting: int = 0
+    waiting_until: float = 0.0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     started_at: float = field(default_factory=time.monotonic)
@@ -136,7 +153,10 @@ class Runner(Generic[J]):
         limiter: RateLimiter | None = None,
         progress: Progress | None = None,
         rng: random.Random | None = None,
+        job_key: Callable[[J], Hashable] | None = None,
     ) -> None:
+        """``job_key`` names the prompt a job asks (several jobs may ask one prompt): the setup
+        is judged broken only when distinct prompts fail, never by the samples of one."""
         self._call = call
         self._on_done = on_done
         self._concurrency = max(1, concurrency)
@@ -144,11 +164,18 @@ class Runner(Generic[J]):
         self._limiter = limiter or RateLimiter()
         self._progress = progress
         self._rng = rng or random.Random()
+        self._job_key: Callable[[J], Hashable] = job_key or id
+        #: Error kind -> prompts that failed with it while nothing had worked yet.
+        self._early_failures: dict[str, set[Hashable]] = {}
+        self._setup_failure_prompts = SETUP_FAILURE_PROMPTS
         self.counters = RunCounters()
 
     async def run(self, jobs: Sequence[J]) -> RunCounters:
         """Process all jobs; raise RunAborted on a fatal error (finished results are kept)."""
         self.counters = RunCounters(total=len(jobs))
+        self._setup_failure_prompts = min(
+            SETUP_FAILURE_PROMPTS, len({self._job_key(job) for job in jobs})
+        )
         self._report()
         pending: collections.deque[J] = collections.deque(jobs)
         workers = [asyncio.ensure_future(self._worker(pending)) for _ in range(self._concurrency)]
@@ -188,8 +215,22 @@ class Runner(Generic[J]):
             if not outcome.retryable or attempt >= self._policy.max_attempts:
                 return JobResult(None, outcome, attempt, None)
             self.counters.retries += 1
+            await self._wait(self._policy.backoff(attempt, outcome.retry_after, self._rng))
+
+    async def _wait(self, seconds: float) -> None:
+        """Sleep before a retry; a long wait is counted so the progress line can show it."""
+        if seconds < SHOWN_WAIT_S:
             self._report()
-            await asyncio.sleep(self._policy.backoff(attempt, outcome.retry_after, self._rng))
+            await asyncio.sleep(seconds)
+            return
+        counters = self.counters
+        counters.waiting += 1
+        counters.waiting_until = max(counters.waiting_until, time.monotonic() + seconds)
+        self._report()
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            counters.waiting -= 1
 
     def _finish(self, job: J, result: JobResult) -> None:
         counters = self.counters
@@ -204,13 +245,24 @@ class Runner(Generic[J]):
             counters.blocked += 1
         else:
             counters.failed += 1
-            if counters.ok == 0 and not isinstance(result.error, ContextOverflow):
-                self._on_done(job, result)
-                raise RunAborted(
-                    f"the first calls all failed after {result.attempts} attempts: {result.error}"
-                )
         self._on_done(job, result)
         self._report()
+        if result.error is not None and not isinstance(result.error, ContentBlocked):
+            self._check_setup(job, result.error)
+
+    def _check_setup(self, job: J, error: ProviderError) -> None:
+        """Stop when distinct prompts keep failing the same way and nothing has worked yet."""
+        if self.counters.ok or self.counters.blocked:
+            self._early_failures.clear()
+            return
+        kind = type(error).__name__
+        prompts = self._early_failures.setdefault(kind, set())
+        prompts.add(self._job_key(job))
+        if len(prompts) >= self._setup_failure_prompts:
+            which = "the only prompt" if len(prompts) == 1 else f"{len(prompts)} different prompts"
+            raise RunAborted(
+                f"{which} failed the same way and no call has worked yet; check the setup: {error}"
+            )
 
     def _report(self) -> None:
         if self._progress is not None:

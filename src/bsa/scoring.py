@@ -44,7 +44,7 @@ def item_of(prompt: Prompt) -> Item:
 def read_verdicts(run_path: Path, judge: str | None = None) -> RunVerdicts:
     if not run_path.is_file():
         raise BsaError(f"no run file at {run_path}")
-    with RunStore(run_path) as store:
+    with RunStore(run_path, read_only=True) as store:
         chosen = judge_labels(store, judge)
         verdicts: dict[tuple[str, int], dict[str, Judgement]] = {}
         for judgement in store.judgements(chosen):

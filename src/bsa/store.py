@@ -82,6 +82,11 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
+#: ``PRAGMA application_id`` of a run file ("BSA!"): another application's SQLite file is refused,
+#: never adopted. Files made before it was set have 0 and are recognised by their tables.
+APPLICATION_ID = 0x42534121
+RUN_TABLES = frozenset({"meta", "prompts", "generations"})
+
 STATUSES = ("ok", "blocked", "failed")
 JUDGEMENT_STATUSES = ("scored", "unscored", "failed")
 
@@ -160,26 +165,61 @@ JUDGEMENT_COLUMNS: tuple[str, ...] = tuple(Judgement.__dataclass_fields__)
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """A connection in WAL mode. ``synchronous=NORMAL`` keeps every committed result through a
-    process crash or kill -9 (only a power cut can lose the last commits) at a fraction of the
-    cost of an fsync per commit."""
+    """A writing connection in WAL mode. ``synchronous=NORMAL`` keeps every committed result
+    through a process crash or kill -9 (only a power cut can lose the last commits) at a fraction
+    of the cost of an fsync per commit."""
     connection = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")
-    connection.execute("PRAGMA foreign_keys=ON")
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute("PRAGMA foreign_keys=ON")
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that never writes: not the file, not its WAL, not the folder.
+
+    ``mode=ro`` still needs to create the WAL index (``-shm``) when no writer has one open; on a
+    read-only file or folder that fails, and then the file is opened ``immutable`` (SQLite reads
+    it as it is on disk, which is right when nobody can be writing it)."""
+    uri = path.resolve().as_uri()
+    connection = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30.0, isolation_level=None)
+    try:
+        connection.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        connection.close()
+        connection = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
     return connection
 
 
 class RunStore:
     """Reads and small writes of one run file. Bulk results go through :class:`bsa.writer.ResultWriter`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        """Open (and, unless ``read_only``, create or upgrade) the run file at ``path``.
+
+        Writing commands hold :func:`bsa.run_lock.run_lock` around this; readers need no lock.
+        Every way the file can be unusable (a folder, another application's database, a damaged
+        or read-only file) is a :class:`RunFileError` naming the file.
+        """
         self.path = path
-        if path.exists() and not _is_sqlite(path):
-            raise RunFileError(f"{path} is not a bsa run file (not an SQLite database)")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.connection = connect(path)
-        migrate(self.connection, path)
+        self.read_only = read_only
+        _check_path(path, must_exist=read_only)
+        try:
+            if read_only:
+                self.connection = connect_read_only(path)
+                _check_schema(self.connection, path, writable=False)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.connection = connect(path)
+                migrate(self.connection, path)
+        except sqlite3.Error as error:
+            raise unusable_run_file(path, error) from None
+        except OSError as error:
+            raise RunFileError(f"cannot open {path}: {error.strerror or error}") from None
 
     def close(self) -> None:
         self.connection.close()
@@ -205,7 +245,7 @@ class RunStore:
         self.connection.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?) "
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (key, json.dumps(value, ensure_ascii=False, sort_keys=True)),
+            (key, storable(json.dumps(value, ensure_ascii=False, sort_keys=True))),
         )
 
     # --- prompts --------------------------------------------------------------------------
@@ -344,50 +384,158 @@ class _Transaction:
         self.connection.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
-INSERT_GENERATION = (
-    f"INSERT OR REPLACE INTO generations ({', '.join(GENERATION_COLUMNS)}, created_at) "
-    f"VALUES ({', '.join('?' for _ in GENERATION_COLUMNS)}, ?)"
+def _upsert(table: str, columns: tuple[str, ...], key: tuple[str, ...], done: str) -> str:
+    """An insert that replaces a stored row only while that row is not ``done``: a late result
+    (a retry that raced, a second process) never overwrites a result that was paid for."""
+    names = (*columns, "created_at")
+    updates = ", ".join(f"{c} = excluded.{c}" for c in names if c not in key)
+    return (
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)}) "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates} WHERE {table}.{done}"
+    )
+
+
+#: A stored ``ok`` or ``blocked`` sample is final; only a ``failed`` one is replaced.
+INSERT_GENERATION = _upsert(
+    "generations", GENERATION_COLUMNS, ("item_id", "sample"), "status = 'failed'"
 )
 
 
 def generation_row(generation: Generation) -> tuple[Any, ...]:
     values: Mapping[str, Any] = asdict(generation)
-    return (*(values[c] for c in GENERATION_COLUMNS), time.time())
+    return (*(storable(values[c]) for c in GENERATION_COLUMNS), time.time())
 
 
-INSERT_JUDGEMENT = (
-    f"INSERT OR REPLACE INTO judgements ({', '.join(JUDGEMENT_COLUMNS)}, created_at) "
-    f"VALUES ({', '.join('?' for _ in JUDGEMENT_COLUMNS)}, ?)"
+#: A ``scored`` verdict is final; unscored and failed ones are asked again and replaced.
+INSERT_JUDGEMENT = _upsert(
+    "judgements", JUDGEMENT_COLUMNS, ("item_id", "sample", "kind", "judge"), "status != 'scored'"
 )
 
 
 def judgement_row(judgement: Judgement) -> tuple[Any, ...]:
     values: Mapping[str, Any] = asdict(judgement)
-    return (*(values[c] for c in JUDGEMENT_COLUMNS), time.time())
+    return (*(storable(values[c]) for c in JUDGEMENT_COLUMNS), time.time())
 
 
 def migrate(connection: sqlite3.Connection, path: Path) -> None:
-    """Bring the schema up to date, one numbered migration per transaction."""
-    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    """Bring the schema up to date in one transaction.
+
+    The version is read inside the same ``BEGIN IMMEDIATE`` that applies the migrations, so two
+    processes opening a new file at once cannot both create its tables."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        version = _check_schema(connection, path, writable=True)
+        for number in range(version, len(MIGRATIONS)):
+            for statement in _statements(MIGRATIONS[number]):
+                connection.execute(statement)
+        if version < len(MIGRATIONS):
+            connection.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+            connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+
+
+def _check_schema(connection: sqlite3.Connection, path: Path, *, writable: bool) -> int:
+    """The file's schema version, after making sure it is a run file this tool can use."""
+    version = int(connection.execute("PRAGMA user_version").fetchone()[0])
+    application = int(connection.execute("PRAGMA application_id").fetchone()[0])
+    tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+    ours = application == APPLICATION_ID or (application == 0 and tables >= RUN_TABLES)
+    if not ours and (tables or version or application):
+        raise RunFileError(
+            f"{path} is an SQLite database of another application, not a bsa run file; "
+            "choose another --run path"
+        )
     if version > len(MIGRATIONS):
         raise RunFileError(
             f"{path} was written by a newer bsa-bench (schema {version}, this one knows "
             f"{len(MIGRATIONS)}); upgrade bsa-bench to use it"
         )
-    for number in range(version, len(MIGRATIONS)):
-        script = (
-            f"BEGIN IMMEDIATE;\n{MIGRATIONS[number]};\nPRAGMA user_version = {number + 1};\nCOMMIT;"
+    if not writable and version < len(MIGRATIONS):
+        raise RunFileError(
+            f"{path} is empty or from an older bsa-bench (schema {version}); a writing command "
+            "(bsa generate, bsa judge) upgrades it"
         )
+    return version
+
+
+def _statements(script: str) -> list[str]:
+    """The SQL statements of a migration script, split where SQLite's own parser says a
+    statement is complete (so a ';' inside a comment or string does not split)."""
+    statements: list[str] = []
+    current = ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        raise ValueError(f"incomplete SQL statement in a migration: {current.strip()[:60]!r}")
+    return statements
+
+
+def storable(value: Any) -> Any:
+    """``value`` as SQLite can store it. Model and judge text may hold lone UTF-16 surrogates
+    (valid JSON such as ``"A\\ud800B"``), which UTF-8 cannot encode: each becomes U+FFFD in
+    the text columns. The ``raw`` column keeps them exactly, as JSON escapes (see
+    :func:`raw_json`)."""
+    if isinstance(value, str) and not value.isascii():
         try:
-            connection.executescript(script)  # SQLite's own parser splits the statements
-        except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return value
+
+
+def raw_json(value: Any) -> str:
+    """A provider's response as stored: JSON, with non-ASCII text as is, except that a lone
+    surrogate is kept as its ``\\uXXXX`` escape so the raw body stays exact."""
+    text = json.dumps(value, ensure_ascii=False)
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, ensure_ascii=True)
+    return text
+
+
+def unusable_run_file(path: Path, error: sqlite3.Error) -> RunFileError:
+    """One line for an SQLite error that makes the run file unusable."""
+    text = str(error)
+    lowered = text.lower()
+    if "readonly" in lowered or "read-only" in lowered:
+        why = "it or its folder is read-only (reading commands such as bsa status still work)"
+    elif "not a database" in lowered or "malformed" in lowered:
+        why = "it is damaged or not an SQLite database"
+    elif "full" in lowered:
+        why = "the disk is full; free space and rerun to resume"
+    elif "locked" in lowered or "busy" in lowered:
+        why = "another process kept it locked for too long"
+    else:
+        why = text
+    return RunFileError(f"cannot use the run file {path}: {why} ({text})")
+
+
+def _check_path(path: Path, *, must_exist: bool) -> None:
+    if path.is_dir():
+        raise RunFileError(f"{path} is a folder; --run needs a file path such as {path}/run.sqlite")
+    if not path.exists():
+        if must_exist:
+            raise RunFileError(f"no run file at {path}")
+        return
+    if not _is_sqlite(path):
+        raise RunFileError(f"{path} is not a bsa run file (not an SQLite database)")
 
 
 def _is_sqlite(path: Path) -> bool:
-    if path.stat().st_size == 0:
-        return True
-    with closing(path.open("rb")) as handle:
-        return handle.read(16) == b"SQLite format 3\x00"
+    try:
+        if path.stat().st_size == 0:
+            return True
+        with closing(path.open("rb")) as handle:
+            return handle.read(16) == b"SQLite format 3\x00"
+    except OSError as error:
+        raise RunFileError(f"cannot read {path}: {error.strerror or error}") from None

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import sys
 import traceback
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -103,6 +104,38 @@ def load_selected(
     if dataset.source.notice:
         _stderr().print(dataset.source.notice, markup=False)
     return select(dataset, selection)
+
+
+def wait_option(command: F) -> F:
+    """``--wait``, for the commands that write a run file (one writer per file at a time)."""
+    return click.option(
+        "--wait",
+        "wait_for_run",
+        is_flag=True,
+        help="If another process is writing the run file, wait for it instead of stopping.",
+    )(command)
+
+
+@contextlib.contextmanager
+def holding_run(run_path: Path, wait: bool) -> Iterator[None]:
+    """Hold the run file's write lock for a whole command (``bsa run`` spans several stages)."""
+    from bsa.run_lock import run_lock
+
+    def tell(message: str) -> None:
+        click.echo(f"notice: {message}", err=True)
+
+    with run_lock(run_path, wait=wait, on_wait=tell):
+        yield
+
+
+def warn_unstored(what: str, reasons: tuple[str, ...]) -> None:
+    """Say that results were received but refused by the run file (they stay missing)."""
+    if reasons:
+        click.echo(
+            f"warning: {len(reasons)} {what} could not be stored ({reasons[0]}); rerun the "
+            "same command to ask for them again",
+            err=True,
+        )
 
 
 def handle_errors(command: F) -> F:

@@ -16,8 +16,11 @@ from bsa.cli.common import (
     EXIT_INCOMPLETE,
     dataset_options,
     handle_errors,
+    holding_run,
     load_selected,
     run_stage,
+    wait_option,
+    warn_unstored,
 )
 from bsa.errors import BsaError
 from bsa.generate import (
@@ -126,6 +129,13 @@ _GENERATION_OPTIONS = [
         help="Seconds per request.",
     ),
     click.option("--max-attempts", type=click.IntRange(min=1), default=6, show_default=True),
+    click.option(
+        "--max-retry-wait",
+        type=click.FloatRange(min=0),
+        default=RetryPolicy().max_retry_after_s,
+        show_default=True,
+        help="Longest wait in seconds before a retry, whatever the server's Retry-After asks.",
+    ),
     click.option("--temperature", type=OptionalNumber(float), default=0.6, show_default=True),
     click.option("--top-p", type=OptionalNumber(float), default=0.95, show_default=True),
     click.option(
@@ -173,12 +183,14 @@ _GENERATION_OPTIONS = [
 @click.command("generate")
 @generation_options
 @dataset_options
+@wait_option
 @handle_errors
-def generate_command(**options: Any) -> None:
+def generate_command(wait_for_run: bool, **options: Any) -> None:
     """Ask the model every selected prompt k times; resumable: rerun to finish."""
     ctx = click.get_current_context()
     plan = plan_generation(ctx, options)
-    report = run_generation(plan)
+    with holding_run(plan.run_path, wait_for_run):
+        report = run_generation(plan)
     if summarize_generation(plan, report):
         sys.exit(EXIT_INCOMPLETE)
 
@@ -242,6 +254,7 @@ def plan_generation(ctx: click.Context, options: dict[str, Any]) -> GenerationPl
             max_attempts=_attempts(ctx, options, runtime),
             timeout_s=options["timeout"],
             base_delay_s=_retry_delay(runtime),
+            max_retry_after_s=options["max_retry_wait"],
         ),
         rpm=options["rpm"],
         tpm=options["tpm"],
@@ -343,6 +356,7 @@ def summarize_generation(plan: GenerationPlan, report: GenerationReport) -> int:
     if report.dropped_parameters:
         names = ", ".join(report.dropped_parameters)
         click.echo(f"notice: the endpoint rejected {names}; it was not sent", err=True)
+    warn_unstored("samples", report.unstored)
     status = report.status
     click.echo(
         f"{plan.run_path}: {status['ok']} ok, {status['blocked']} blocked, {status['failed']} failed "

@@ -10,7 +10,14 @@ from typing import Any, TypeVar
 
 import click
 
-from bsa.cli.common import EXIT_INCOMPLETE, handle_errors, run_stage
+from bsa.cli.common import (
+    EXIT_INCOMPLETE,
+    handle_errors,
+    holding_run,
+    run_stage,
+    wait_option,
+    warn_unstored,
+)
 from bsa.errors import BsaError
 from bsa.generate import Execution
 from bsa.judge import JUDGE_DECODING, JudgeReport, judge_run
@@ -39,6 +46,13 @@ _JUDGE_OPTIONS = [
         show_default=True,
     ),
     click.option("--judge-max-attempts", type=click.IntRange(min=1), default=6, show_default=True),
+    click.option(
+        "--judge-max-retry-wait",
+        type=click.FloatRange(min=0),
+        default=RetryPolicy().max_retry_after_s,
+        show_default=True,
+        help="Longest wait in seconds before a judge retry, whatever Retry-After asks.",
+    ),
     click.option("--judge-temperature", type=float, default=0.0, show_default=True),
     click.option(
         "--judge-parse-attempts",
@@ -82,7 +96,9 @@ def plan_judging(run_path: Path, options: dict[str, Any]) -> JudgePlan:
     execution = Execution(
         concurrency=options["judge_concurrency"],
         policy=RetryPolicy(
-            max_attempts=options["judge_max_attempts"], timeout_s=options["judge_timeout"]
+            max_attempts=options["judge_max_attempts"],
+            timeout_s=options["judge_timeout"],
+            max_retry_after_s=options["judge_max_retry_wait"],
         ),
         rpm=options["judge_rpm"],
         tpm=options["judge_tpm"],
@@ -124,6 +140,7 @@ def run_judging(plan: JudgePlan) -> JudgeReport:
 
 def summarize_judging(plan: JudgePlan, report: JudgeReport) -> int:
     """Print how judging ended; return how many verdicts are still unusable or failed."""
+    warn_unstored("verdicts", report.unstored)
     status = report.status
     click.echo(
         f"{plan.run_path}: judge {plan.judge}: {status['scored']} verdicts, {status['unscored']} "
@@ -142,11 +159,16 @@ def summarize_judging(plan: JudgePlan, report: JudgeReport) -> int:
 @click.command("judge")
 @click.option("--run", "run_path", type=click.Path(path_type=Path), required=True)
 @judge_options
+@wait_option
 @handle_errors
-def judge_command(run_path: Path, **options: Any) -> None:
+def judge_command(run_path: Path, wait_for_run: bool, **options: Any) -> None:
     """Grade every sample's answer and reasoning with the official BSA judge prompts."""
     plan = plan_judging(run_path, options)
-    if summarize_judging(plan, run_judging(plan)):
+    if not plan.run_path.is_file():
+        raise BsaError(f"no run file at {plan.run_path}; run 'bsa generate' first")
+    with holding_run(plan.run_path, wait_for_run):
+        report = run_judging(plan)
+    if summarize_judging(plan, report):
         sys.exit(EXIT_INCOMPLETE)
 
 

@@ -62,7 +62,7 @@ def score_run_reference(run_path: Path, judge: str | None, alpha: float, as_json
     """The run's verdicts through upstream evaluate.py's arithmetic, as its CSV would give them."""
     if not run_path.is_file():
         raise BsaError(f"no run file at {run_path}")
-    with RunStore(run_path) as store:
+    with RunStore(run_path, read_only=True) as store:
         chosen = judge_labels(store, judge)
         k = int(store.get_meta("k") or 0)
         rows = [

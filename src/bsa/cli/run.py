@@ -7,7 +7,13 @@ from typing import Any
 
 import click
 
-from bsa.cli.common import EXIT_INCOMPLETE, dataset_options, handle_errors
+from bsa.cli.common import (
+    EXIT_INCOMPLETE,
+    dataset_options,
+    handle_errors,
+    holding_run,
+    wait_option,
+)
 from bsa.cli.generate import (
     generation_options,
     plan_generation,
@@ -27,8 +33,9 @@ from bsa.metrics import DEFAULT_ALPHA
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 @dataset_options
+@wait_option
 @handle_errors
-def run_command(alpha: float, as_json: bool, **options: Any) -> None:
+def run_command(alpha: float, as_json: bool, wait_for_run: bool, **options: Any) -> None:
     """Ask the model, judge every sample, and print the BSA scores; rerun to resume."""
     if not options["judge_model"]:
         raise BsaError("name the judge with --judge PROVIDER:MODEL (try --model mock --judge mock)")
@@ -37,8 +44,9 @@ def run_command(alpha: float, as_json: bool, **options: Any) -> None:
     ctx = click.get_current_context()
     generation = plan_generation(ctx, options)
     judging = plan_judging(generation.run_path, options)
-    missing = summarize_generation(generation, run_generation(generation))
-    unusable = summarize_judging(judging, run_judging(judging))
+    with holding_run(generation.run_path, wait_for_run):
+        missing = summarize_generation(generation, run_generation(generation))
+        unusable = summarize_judging(judging, run_judging(judging))
     show_scores(generation.run_path, judging.judge, alpha, as_json, seed=0)
     if missing or unusable:
         sys.exit(EXIT_INCOMPLETE)

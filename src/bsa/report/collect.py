@@ -66,7 +66,7 @@ def collect_report(run_path: Path, judge: str | None = None) -> ReportData:
     """Read and score ``run_path`` as judged by ``judge`` (the run's only judge when None)."""
     verdicts, scores = score_run(run_path, judge)
     redactor = Redactor.from_environment()
-    with RunStore(run_path) as store:
+    with RunStore(run_path, read_only=True) as store:
         generations = [
             _clean_generation(g, redactor) for g in store.generations() if g.sample < verdicts.k
         ]
