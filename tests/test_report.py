@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -434,6 +435,11 @@ def test_a_key_echoed_in_model_text_is_masked(
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
     run = hostile_run(tmp_path / "run.sqlite")
+    with sqlite3.connect(run) as connection:  # a stored sample is final: make room for this one
+        connection.execute("DELETE FROM judgements WHERE item_id = ? AND sample = 0", (HOSTILE_ID,))
+        connection.execute(
+            "DELETE FROM generations WHERE item_id = ? AND sample = 0", (HOSTILE_ID,)
+        )
     with ResultWriter(run) as writer:
         leaked = generation(HOSTILE_ID, 0, answer=f"my key is {FAKE_KEY}!", error=FAKE_KEY)
         writer.put(INSERT_GENERATION, generation_row(leaked))

@@ -168,31 +168,46 @@ def connect(path: Path) -> sqlite3.Connection:
     """A writing connection in WAL mode. ``synchronous=NORMAL`` keeps every committed result
     through a process crash or kill -9 (only a power cut can lose the last commits) at a fraction
     of the cost of an fsync per commit."""
-    connection = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+    connection = _open(path)
     try:
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-        connection.execute("PRAGMA foreign_keys=ON")
+        _configure(connection)
     except BaseException:
         connection.close()
         raise
     return connection
 
 
-def connect_read_only(path: Path) -> sqlite3.Connection:
-    """A connection that never writes: not the file, not its WAL, not the folder.
+def _open(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
 
-    ``mode=ro`` still needs to create the WAL index (``-shm``) when no writer has one open; on a
-    read-only file or folder that fails, and then the file is opened ``immutable`` (SQLite reads
-    it as it is on disk, which is right when nobody can be writing it)."""
+
+def _configure(connection: sqlite3.Connection) -> None:
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    connection.execute("PRAGMA foreign_keys=ON")
+
+
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that changes nothing in the run.
+
+    The first that works of: an ordinary connection with ``query_only`` (which, closing last,
+    folds the WAL back into the file and removes it, so the run stays one file to copy);
+    ``mode=ro`` (when the file is read-only but its folder is not); ``immutable`` (a read-only
+    folder, where SQLite cannot make the WAL index; it then reads the file as it is on disk,
+    which is right when nobody can be writing it)."""
     uri = path.resolve().as_uri()
-    connection = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30.0, isolation_level=None)
-    try:
-        connection.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-    except sqlite3.OperationalError:
-        connection.close()
-        connection = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
-    return connection
+    for suffix in ("", "?mode=ro", "?immutable=1"):
+        connection = sqlite3.connect(uri + suffix, uri=True, timeout=30.0, isolation_level=None)
+        try:
+            connection.execute("PRAGMA query_only = 1")
+            connection.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError:
+            connection.close()
+            if suffix == "?immutable=1":
+                raise
+            continue
+        return connection
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 class RunStore:
@@ -214,12 +229,25 @@ class RunStore:
                 _check_schema(self.connection, path, writable=False)
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                self.connection = connect(path)
+                self.connection = _open(path)
+                # Before WAL mode rewrites the header: another application's file stays as it is.
+                _check_schema(self.connection, path, writable=True)
+                _configure(self.connection)
                 migrate(self.connection, path)
         except sqlite3.Error as error:
+            self._close_quietly()
             raise unusable_run_file(path, error) from None
         except OSError as error:
+            self._close_quietly()
             raise RunFileError(f"cannot open {path}: {error.strerror or error}") from None
+        except BaseException:
+            self._close_quietly()
+            raise
+
+    def _close_quietly(self) -> None:
+        connection = getattr(self, "connection", None)
+        if connection is not None:
+            connection.close()
 
     def close(self) -> None:
         self.connection.close()
@@ -242,11 +270,12 @@ class RunStore:
         return {key: json.loads(value) for key, value in rows}
 
     def set_meta(self, key: str, value: Any) -> None:
-        self.connection.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (key, storable(json.dumps(value, ensure_ascii=False, sort_keys=True))),
-        )
+        with self.transaction() as connection:
+            connection.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, storable(json.dumps(value, ensure_ascii=False, sort_keys=True))),
+            )
 
     # --- prompts --------------------------------------------------------------------------
 
@@ -369,19 +398,34 @@ class RunStore:
         return counts
 
     def transaction(self) -> _Transaction:
-        return _Transaction(self.connection)
+        return _Transaction(self.connection, self.path)
 
 
 class _Transaction:
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    """A write transaction whose SQLite errors (read-only file, full disk) name the run file."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self.connection = connection
+        self.path = path
 
     def __enter__(self) -> sqlite3.Connection:
-        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            self.connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise unusable_run_file(self.path, error) from None
         return self.connection
 
-    def __exit__(self, exc_type: object, *exc: object) -> None:
-        self.connection.execute("ROLLBACK" if exc_type else "COMMIT")
+    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
+        if exc_type is not None:
+            if self.connection.in_transaction:
+                self.connection.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise unusable_run_file(self.path, exc) from None
+            return
+        try:
+            self.connection.execute("COMMIT")
+        except sqlite3.Error as error:
+            raise unusable_run_file(self.path, error) from None
 
 
 def _upsert(table: str, columns: tuple[str, ...], key: tuple[str, ...], done: str) -> str:
@@ -486,7 +530,8 @@ def storable(value: Any) -> Any:
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+            # Through UTF-16: a split surrogate pair is joined, a lone surrogate is one U+FFFD.
+            return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return value
 
 
@@ -509,6 +554,8 @@ def unusable_run_file(path: Path, error: sqlite3.Error) -> RunFileError:
     lowered = text.lower()
     if "readonly" in lowered or "read-only" in lowered:
         why = "it or its folder is read-only (reading commands such as bsa status still work)"
+    elif "unable to open" in lowered:
+        why = "SQLite cannot open it or create its journal beside it (is the file or its folder read-only?)"
     elif "not a database" in lowered or "malformed" in lowered:
         why = "it is damaged or not an SQLite database"
     elif "full" in lowered:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import sqlite3
 import sys
 import traceback
 from collections.abc import Callable, Coroutine, Iterator
@@ -150,6 +151,11 @@ def handle_errors(command: F) -> F:
                 traceback.print_exc()
             for line in str(error).splitlines():
                 click.echo(f"error: {line}", err=True)
+            sys.exit(EXIT_USER_ERROR)
+        except sqlite3.Error as error:  # a run file damaged or made read-only under a reader
+            if _debug():
+                traceback.print_exc()
+            click.echo(f"error: the run file cannot be read or written ({error})", err=True)
             sys.exit(EXIT_USER_ERROR)
 
     return wrapper  # type: ignore[return-value]

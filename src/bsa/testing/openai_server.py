@@ -432,7 +432,19 @@ def usage_of(messages: Sequence[Any], choices: Sequence[Choice]) -> dict[str, An
     }
 
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_encode_text = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_encode_ascii = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+
+
+def _encode(payload: Any) -> str:
+    """JSON as servers send it: UTF-8 text, except that text UTF-8 cannot carry (a lone
+    surrogate from a respond hook) goes out as ``\\uXXXX`` escapes, still valid JSON."""
+    text = _encode_text(payload)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return _encode_ascii(payload)
+    return text
 
 
 def _json_response(
