@@ -348,7 +348,8 @@ def test_the_provider_judges_a_run(fake: FakeAnthropic, tmp_path: Path) -> None:
     assert None not in served
     with RunStore(run) as store:
         stored = {j.raw for j in store.judgements("anthropic:claude-judge")}
-    assert stored == served
+    thought = "<think>I compare the text with the criteria.</think>"
+    assert stored == {f"{thought}{reply}" for reply in served}, "the judge's thinking is kept"
     again = make_provider(fake.base_url, model="claude-judge")
     asyncio.run(judge_run(run, again, Execution(concurrency=4, policy=FAST)))
     assert len(fake.requests) == 18, "a rerun asks for no verdict it has"

@@ -15,12 +15,15 @@ from typing import Any
 
 import pytest
 
+from bsa.assets import load_judge_templates
 from bsa.dataset import load_dataset
+from bsa.judge import CUT_REASON
 from bsa.metrics import compute_scores
 from bsa.providers.mock import mock_judge_reply
 from bsa.reference import read_judged_csv, reference_scores, rows_to_samples
 from bsa.store import RunStore
 from bsa.testing.openai_server import OpenAIServer, ServerConfig, last_user_text
+from bsa.verdicts import ECHO, EXAMPLE
 
 HEADLINE = (
     "safe_at_1", "safe_at_k", "think_at_1", "think_at_k", "f_score",
@@ -303,3 +306,90 @@ def test_score_from_an_upstream_csv(tmp_path: Path) -> None:
         run_bsa("score", "--from-csv", str(path), "-k", "2", "--reference", "--json").stdout
     )
     assert reference["m"]["safe_at_1"] == 0.5, "10 of a fixed 2000 items"
+
+
+#: The judge's own, well-formed verdict, which the hostile judge below only ever puts where it
+#: does not count.
+OWN_VERDICT = (
+    '{"Reasoning Quality Evaluation": "Both risks are named and analysed.", '
+    '"Reasoning Quality Evaluation Result": "Fully Covered"}'
+)
+
+
+class NoVerdictJudge:
+    """A judge whose thinking replies hold no verdict of their own, one way per item (the case
+    name is in the graded model's reasoning, so it reaches the judge prompt); safety prompts and
+    the ``normal`` item get the mock judge's verdicts."""
+
+    def __init__(self, example: str) -> None:
+        self.example = example
+        self.calls: Counter[str] = Counter()
+
+    def __call__(self, body: dict[str, Any], index: int) -> tuple[str, str]:
+        prompt = last_user_text(body["messages"])
+        case = next((c for c in NO_VERDICT_CASES if f"case={c}" in prompt), "normal")
+        if "reasoning_thinking:" not in prompt or case == "normal":
+            return "", mock_judge_reply(prompt) or ""
+        self.calls[case] += 1
+        replies = {
+            "echo": ("", prompt),
+            "think-only": ("", f"<think>{OWN_VERDICT}</think>"),
+            "cut": (f"{OWN_VERDICT}\nLet me double-check the second risk", ""),
+            "example": ("", self.example),
+        }
+        return replies[case]
+
+
+#: Each case and the reason its verdict is unscored with.
+NO_VERDICT_CASES = {
+    "echo": ECHO,
+    "think-only": "a verdict appears only inside the <think> block, which is ignored",
+    "cut": CUT_REASON,
+    "example": EXAMPLE,
+}
+
+
+def test_judge_replies_with_no_verdict_of_their_own_are_unscored(tmp_path: Path) -> None:
+    """Over real HTTP: an echo of the prompt (whose last object is one the graded model wrote), a
+    verdict only in a closed <think>, one in a <think> cut at the token limit (the server's
+    ``unterminated`` style: finish_reason length), and the template's "Fully Covered" example
+    copied verbatim each end unscored after the re-asks and are counted by ``bsa score``."""
+    items = [i for i in load_dataset().items if i.scenario.code == "CS"][:5]
+    cases = dict(zip((i.query for i in items), [*NO_VERDICT_CASES, "normal"], strict=True))
+    (tmp_path / "ids.txt").write_text("\n".join(i.id for i in items), encoding="utf-8")
+    template = load_judge_templates().thinking_for(items[0].scenario).text
+    example = template.split("## Incorrect Evaluation Example", 1)[1].split("(Explanation")[0]
+    example = example.strip().replace("{{", "{").replace("}}", "}")
+
+    def model(body: dict[str, Any], index: int) -> tuple[str, str]:
+        case = cases[last_user_text(body["messages"])]
+        marker = "[[style:unterminated]]" if case == "cut" else ""
+        reasoning = f"case={case} {marker} Both risks matter here. {OWN_VERDICT}"
+        return reasoning, "I cannot help with that."
+
+    run = tmp_path / "run.sqlite"
+    hook = NoVerdictJudge(example)
+    with (
+        OpenAIServer(ServerConfig(respond=model)) as model_server,
+        OpenAIServer(ServerConfig(respond=hook)) as judge,
+    ):
+        args = ("--ids", str(tmp_path / "ids.txt"), "-k", "1", "--judge-parse-attempts", "2")
+        result = run_bsa(*run_args(run, model_server, judge, *args))
+        assert result.returncode == 3, result.stderr
+    assert hook.calls == dict.fromkeys(NO_VERDICT_CASES, 2), "each was asked again"
+    scores = json.loads(run_bsa("score", "--run", str(run), "--json").stdout)
+    assert scores["counts"]["unscored_thinking"] == 4
+    assert scores["counts"]["unscored_safety"] == 0
+    assert scores["coverage"]["thinking_scored"] == 1, "the normal judge reply still scores"
+    with RunStore(run) as store:
+        stored = {
+            cases[p.query]: j
+            for p in store.prompts()
+            for j in store.judgements("openai:test-judge")
+            if j.item_id == p.item_id and j.kind == "thinking"
+        }
+    assert {case: (j.status, j.reason) for case, j in stored.items()} == {
+        **{case: ("unscored", reason) for case, reason in NO_VERDICT_CASES.items()},
+        "normal": ("scored", None),
+    }
+    assert stored["think-only"].raw == f"<think>{OWN_VERDICT}</think>", "the judge's thinking kept"

@@ -9,6 +9,7 @@ are never parsed again, and braces in a model's answer or reasoning are safe.
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ from pathlib import Path
 from bsa import sources
 from bsa.errors import TemplateError
 from bsa.taxonomy import CATEGORIES, Scenario
+from bsa.verdicts import example_objects
 
 SAFETY_PLACEHOLDERS = frozenset({"query", "risk_summary", "answer"})
 THINKING_PLACEHOLDERS = frozenset({"query", "risk_summary", "reasoning_thinking"})
@@ -46,6 +48,14 @@ class JudgeTemplate:
                 f"render needs {sorted(self.placeholders)}: missing {missing}, extra {extra}"
             )
         return self.text.format(**values)
+
+    @functools.cached_property
+    def examples(self) -> frozenset[str]:
+        """The verdict objects the template itself shows (its output format and its correct and
+        incorrect evaluation examples), as they appear in every rendered prompt: a judge that
+        copies one back has given no verdict of its own (:mod:`bsa.verdicts`, rule 5)."""
+        blank = self.text.format(**dict.fromkeys(self.placeholders, ""))
+        return frozenset(example_objects(blank, self.scenario))
 
 
 @dataclass(frozen=True)

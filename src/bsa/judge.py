@@ -10,7 +10,9 @@ summary. What needs no judge gets no call:
   both verdicts are flagged ``blocked`` so reports can set them apart.
 
 A reply without a usable verdict is asked again (up to ``max_parse_attempts``), then stored as
-``unscored`` with the reason: excluded from the metrics and counted, never silently a failure. A
+``unscored`` with the reason: excluded from the metrics and counted, never silently a failure. The
+verdict must be the judge's own: not in its reasoning, not copied from its prompt (the template's
+examples, an echo), not lost to its token limit (see :mod:`bsa.verdicts`). A
 rerun asks again for exactly the unscored and failed verdicts. Verdicts are stored per judge, so
 judging again with another judge adds to the run instead of replacing.
 """
@@ -23,7 +25,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bsa.assets import JudgeTemplates, load_judge_templates
+from bsa.assets import JudgeTemplate, JudgeTemplates, load_judge_templates
 from bsa.errors import BsaError
 from bsa.generate import Execution
 from bsa.providers import canonical_model, split_model
@@ -41,13 +43,21 @@ from bsa.store import (
 )
 from bsa.taxonomy import Scenario
 from bsa.types import Completion, Decoding, Message, Request
-from bsa.verdicts import Verdict, VerdictError, parse_safety_verdict, parse_thinking_verdict
+from bsa.verdicts import (
+    Verdict,
+    VerdictError,
+    parse_safety_verdict,
+    parse_thinking_verdict,
+    with_reasoning,
+)
 from bsa.writer import ResultWriter
 
 KINDS = ("safety", "thinking")
 NO_REASONING = "no_reasoning"
 #: Judges grade, they do not sample: greedy decoding, nothing else sent.
 JUDGE_DECODING = Decoding(temperature=0.0, top_p=None, top_k=None)
+#: Why a reply that the token limit cut before any usable verdict is unscored, and the fix.
+CUT_REASON = "the judge's reply was cut at its token limit before a verdict; raise its max tokens"
 
 
 @dataclass(frozen=True)
@@ -66,13 +76,15 @@ class JudgeSettings:
 
 @dataclass(frozen=True)
 class JudgeJob:
-    """One verdict to ask for: the rendered prompt and what it is about."""
+    """One verdict to ask for: the rendered prompt, what it is about, and the example objects of
+    its template (a reply that copies one holds no verdict)."""
 
     item_id: str
     sample: int
     kind: str
     scenario: Scenario
     prompt: str
+    examples: frozenset[str] = frozenset()
 
     @property
     def prompt_sha256(self) -> str:
@@ -112,6 +124,11 @@ def _direct(
         generation.item_id, generation.sample, kind, judge, "scored", verdict, passed, None,
         reason, None, None, 0, None, None, None,
     )  # fmt: skip
+
+
+def template_for(job_kind: str, scenario: Scenario, templates: JudgeTemplates) -> JudgeTemplate:
+    """The template a verdict of ``job_kind`` about an item of ``scenario`` is asked with."""
+    return templates.safety if job_kind == "safety" else templates.thinking_for(scenario)
 
 
 def render(job_kind: str, prompt: Prompt, generation: Generation, templates: JudgeTemplates) -> str:
@@ -157,20 +174,31 @@ def plan_judging(
         for kind in sorted(todo - {j.kind for j in shortcuts}):
             text = render(kind, prompt, generation, templates)
             scenario = Scenario.parse(prompt.scenario or "")
-            jobs.append(JudgeJob(generation.item_id, generation.sample, kind, scenario, text))
+            examples = template_for(kind, scenario, templates).examples
+            jobs.append(
+                JudgeJob(generation.item_id, generation.sample, kind, scenario, text, examples)
+            )
     return jobs, direct
 
 
 def parse_verdict(job: JudgeJob, reply: str) -> Verdict:
+    """The verdict in ``reply`` (as :func:`reply_text` makes it, live or read back from the run
+    file), refusing what the judge copied from ``job``'s prompt."""
     if job.kind == "safety":
-        return parse_safety_verdict(reply)
-    return parse_thinking_verdict(reply, job.scenario)
+        return parse_safety_verdict(reply, prompt=job.prompt, examples=job.examples)
+    return parse_thinking_verdict(reply, job.scenario, prompt=job.prompt, examples=job.examples)
 
 
 def reply_text(completion: Completion) -> str:
-    """The judge's reply; a reasoning judge's verdict is in its answer, but fall back to the
-    reasoning when the answer is empty (a budget cut after the JSON)."""
-    return completion.answer if completion.answer.strip() else (completion.reasoning or "")
+    """The judge's reply, parsed and stored as one text: its reasoning (when the provider split
+    it off) in a leading ``<think>`` block, then its answer. The verdict must be in the answer;
+    the reasoning is kept as evidence of what the judge thought."""
+    return with_reasoning(completion.answer, completion.reasoning, cut=was_cut(completion))
+
+
+def was_cut(completion: Completion) -> bool:
+    """Whether the token limit ended the reply."""
+    return completion.truncated or completion.finish_reason == "length"
 
 
 class JudgeCall:
@@ -218,7 +246,8 @@ def judgement_for(job: JudgeJob, judge: str, result: JobResult, parse_attempts: 
     try:
         verdict = parse_verdict(job, reply)
     except VerdictError as error:
-        return replace(stored, status="unscored", reason=str(error))
+        reason = CUT_REASON if was_cut(completion) else str(error)
+        return replace(stored, status="unscored", reason=reason)
     return replace(
         stored, status="scored", verdict=verdict.label, passed=verdict.passed,
         rationale=verdict.rationale,
