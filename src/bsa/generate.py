@@ -20,6 +20,7 @@ from bsa.errors import BsaError
 from bsa.items import Item
 from bsa.providers.base import ContentBlocked, Provider
 from bsa.runner import JobResult, RateLimiter, RetryPolicy, RunCounters, Runner
+from bsa.separate_samples import SeparateWhenNIgnored
 from bsa.store import INSERT_GENERATION, Generation, Prompt, RunFileError, RunStore, generation_row
 from bsa.types import Decoding, Message, Request
 from bsa.writer import ResultWriter
@@ -73,6 +74,8 @@ class GenerationReport:
     status: dict[str, int]
     expected: int
     dropped_parameters: tuple[str, ...]
+    #: What the run changed on its own for the endpoint's sake, for the command to print.
+    notices: tuple[str, ...] = ()
 
     @property
     def missing(self) -> int:
@@ -227,8 +230,9 @@ async def generate(
             for row in generation_rows(job, result):
                 writer.put(INSERT_GENERATION, generation_row(row))
 
+        calls = SeparateWhenNIgnored(provider)
         runner: Runner[GenerationJob] = Runner(
-            lambda job: provider.complete(job.request),
+            lambda job: calls.complete(job.request),
             on_done,
             concurrency=execution.concurrency,
             policy=execution.policy,
@@ -244,7 +248,8 @@ async def generate(
         dropped = tuple(sorted(getattr(provider, "dropped_parameters", ())))
         if dropped:
             store.set_meta("dropped_parameters", list(dropped))
-    return GenerationReport(counters, status, len(prompts) * execution.k, dropped)
+    notices = (calls.notice,) if calls.notice else ()
+    return GenerationReport(counters, status, len(prompts) * execution.k, dropped, notices)
 
 
 def _status_for(store: RunStore, prompts: Sequence[Prompt], k: int) -> dict[str, int]:
