@@ -297,6 +297,17 @@ def test_an_endpoint_that_ignores_n_gets_separate_requests(tmp_path: Path) -> No
     assert all(s.answer == texts("One")[1].strip() for (i, _), s in samples.items() if i == "q0")
 
 
+def test_a_retry_after_ignored_n_asks_only_for_the_missing_samples(tmp_path: Path) -> None:
+    flaky = "Flaky [[fault:500:1]]"  # the first of its three separate requests fails
+    with OpenAIServer(replace(CONFIG, ignore_n=True)) as server:
+        report = run_generate(
+            server, tmp_path / "run.sqlite", prompts("One", flaky), k=3, use_n=True, concurrency=1
+        )
+        assert server.requests_for(flaky) == 4, "3 separate requests, then 1 for the failed one"
+    assert report.status == {"ok": 6, "blocked": 0, "failed": 0}
+    assert stored(tmp_path / "run.sqlite")["q1", 2].attempts == 2
+
+
 def test_bsa_generate_prints_the_notice(tmp_path: Path) -> None:
     questions = write_questions(tmp_path / "q.csv", ["One", "Two"])
     with OpenAIServer(replace(CONFIG, ignore_n=True)) as server:

@@ -116,7 +116,7 @@ class OpenAICompatible(Provider):
             except openai.APIConnectionError as error:  # includes APITimeoutError
                 raise self._transport_error(error) from error
             except openai.APIError as error:  # an error event inside a stream
-                raise self._classify_stream_error(error) from error
+                raise self._classify_stream_error(error.body, error.message) from error
 
     async def _complete_once(self, request: Request) -> list[Completion]:
         arguments = self._arguments(request)
@@ -186,18 +186,10 @@ class OpenAICompatible(Provider):
             payload = chunk.to_dict(warnings=False)
             head = {k: payload[k] for k in ("id", "model", "created", "usage") if payload.get(k)}
             for choice in payload.get("choices") or []:
-                _accumulate(
-                    messages.setdefault(choice.get("index", 0), {}), choice.get("delta") or {}
-                )
-                finish[choice.get("index", 0)] = choice.get("finish_reason") or finish.get(
-                    choice.get("index", 0)
-                )
-        unfinished = [i for i in sorted(messages) if not finish.get(i)]
-        if unfinished:
-            raise TransientError(
-                f"the stream ended without a finish_reason for choice {unfinished[0]} "
-                f"({_received(messages[unfinished[0]])}): the reply is incomplete"
-            )
+                index = choice.get("index", 0)
+                _accumulate(messages.setdefault(index, {}), choice.get("delta") or {})
+                finish[index] = choice.get("finish_reason") or finish.get(index)
+        _check_finished(finish, messages)
         choices = [
             {"index": i, "message": messages[i], "finish_reason": finish.get(i)}
             for i in sorted(messages)
@@ -230,13 +222,13 @@ class OpenAICompatible(Provider):
             error.status_code, error.body, error.message, error.response.headers
         )
 
-    def _classify_stream_error(self, error: openai.APIError) -> ProviderError:
+    def _classify_stream_error(self, body: object, message: str) -> ProviderError:
         """An error event after a 200 stream began (DashScope's output moderation, OpenRouter's
         mid-stream errors): classified as the same error outside a stream would be, except that
         what would stop the run is retried instead, since the request itself was accepted."""
-        outcome = self._classify_body(200, error.body, error.message)
+        outcome = self._classify_body(200, body, message)
         if isinstance(outcome, FatalError):
-            text = server_text(_error_text(error.body, error.message))
+            text = server_text(_error_text(body, message))
             return TransientError(f"error inside the stream: {text}")
         return outcome
 
@@ -356,11 +348,15 @@ def _as_blocks(content: object) -> list[Any]:
     return [{"type": "text", "text": content}] if isinstance(content, str) and content else []
 
 
-def _received(message: Mapping[str, Any]) -> str:
-    """How much of a reply a stream delivered, for the message saying it was cut."""
-    content = message.get("content")
-    size = len(content) if isinstance(content, str) else len(json.dumps(content or ""))
-    return f"{size} characters of content received"
+def _check_finished(finish: Mapping[int, str | None], messages: Mapping[int, Any]) -> None:
+    """A streamed choice that never got a finish_reason was cut off (llama-cpp-python's server
+    ends concurrent streams so, at EOF or with [DONE]): its reply is incomplete, not an answer."""
+    unfinished = [i for i in sorted(messages) if not finish.get(i)]
+    if unfinished:
+        raise TransientError(
+            f"the stream ended without a finish_reason for choice {unfinished[0]}: the reply is "
+            "incomplete"
+        )
 
 
 def _error_text(body: object, fallback: str) -> str:
