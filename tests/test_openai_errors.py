@@ -12,6 +12,7 @@ from bsa.providers.base import (
     ContentBlocked,
     ContextOverflow,
     FatalError,
+    NIgnored,
     ProviderError,
     RateLimited,
     TransientError,
@@ -145,7 +146,9 @@ def test_a_200_with_an_error_object_is_classified(provider: OpenAICompatible) ->
         provider.parse_response(error("1301", "unsafe content"), 1)
     with pytest.raises(TransientError, match="no choices"):
         provider.parse_response({"id": "x", "choices": []}, 1)
-    with pytest.raises(TransientError, match="asked for 3 samples, got 1"):
-        provider.parse_response(
-            {"choices": [{"message": {"content": "a"}, "finish_reason": "stop"}]}, 3
-        )
+    choice = {"message": {"content": "a"}, "finish_reason": "stop"}
+    with pytest.raises(TransientError, match="asked for 3 samples, got 2"):
+        provider.parse_response({"choices": [choice, choice]}, 3)
+    with pytest.raises(NIgnored, match="ignored n") as caught:  # one choice: n was ignored
+        provider.parse_response({"choices": [choice]}, 3)
+    assert [c.answer for c in caught.value.completions] == ["a"]

@@ -114,6 +114,10 @@ def test_every_style_round_trips_through_the_sdk(server: OpenAIServer, style: st
         "close_only": f"{REASONING}\n</think>\n\n{ANSWER}",
         "unterminated": f"<think>\n{REASONING}",
         "none": ANSWER,
+        "content_blocks": [
+            {"type": "thinking", "thinking": [{"type": "text", "text": REASONING}]},
+            {"type": "text", "text": ANSWER},
+        ],
     }[style]
     assert message.content == expected_content
     assert choice.finish_reason == ("length" if style == "unterminated" else "stop")
@@ -251,6 +255,17 @@ ERROR_FAULTS: dict[str, tuple[int, Any, Callable[[dict[str, Any]], bool]]] = {
     ),
     "zhipu_filter": (400, "1301", lambda b: set(b["error"]) == {"code", "message"}),
     "context_length": (400, "context_length_exceeded", lambda b: b["error"]["param"] == "messages"),
+    "llamacpp_context": (
+        400,
+        400,
+        lambda b: (
+            b["error"]["type"] == "exceed_context_size_error"
+            and "exceeds the available context size" in b["error"]["message"]
+        ),
+    ),
+    "quota_gateway": (429, "429", lambda b: "exceeded your current quota" in b["error"]["message"]),
+    "stream_error": (502, 502, lambda b: set(b["error"]) == {"code", "message"}),
+    "stream_error_filter": (400, "data_inspection_failed", lambda b: "request_id" in b),
 }
 
 
@@ -270,7 +285,14 @@ def test_error_fault_once_then_success(server: OpenAIServer, kind: str) -> None:
 
 
 def test_every_fault_kind_is_covered_by_a_test() -> None:
-    others = {"hang", "broken_json", "content_filter_finish", "disconnect"}
+    others = {
+        "hang",
+        "broken_json",
+        "content_filter_finish",
+        "disconnect",
+        "stream_cut",
+        "stream_cut_done",
+    }
     assert set(FAULT_KINDS) == set(ERROR_FAULTS) | others
 
 
@@ -297,6 +319,61 @@ def test_content_filter_finish(server: OpenAIServer) -> None:
     assert filtered.finish_reason == "content_filter"
     assert filtered.message.content == "" and filtered.message.model_extra == {}
     assert ask(server, prompt).choices[0].message.content == ANSWER
+
+
+def stream_events(server: OpenAIServer, prompt: str) -> list[str]:
+    """The raw ``data:`` payloads of a streamed request, in order."""
+    response = post(server, prompt, stream=True, stream_options={"include_usage": True})
+    assert response.status_code == 200
+    return [event.removeprefix("data: ") for event in response.text.split("\n\n") if event]
+
+
+@pytest.mark.parametrize(
+    ("kind", "done", "error_code"),
+    [
+        ("stream_cut", False, None),
+        ("stream_cut_done", True, None),
+        ("stream_error", False, 502),
+        ("stream_error_filter", False, "data_inspection_failed"),
+    ],
+)
+def test_stream_faults_break_off_half_way(
+    server: OpenAIServer, kind: str, done: bool, error_code: object
+) -> None:
+    prompt = f"What is 2+2? [[fault:{kind}]]"
+    events = stream_events(server, prompt)
+    assert (events[-1] == "[DONE]") is done
+    chunks = [json.loads(e) for e in events if e != "[DONE]"]
+    deltas = [c["choices"][0] for c in chunks if c.get("choices") and "error" not in c]
+    assert "".join(d["delta"].get("content") or "" for d in deltas) == ANSWER[:20]
+    assert all(d["finish_reason"] is None for d in deltas)
+    assert not [c for c in chunks if c.get("usage")]
+    errors = [c["error"] for c in chunks if "error" in c]
+    assert [e["code"] for e in errors] == ([error_code] if error_code else [])
+    assert server.stats.outcomes == {f"fault:{kind}": 1}
+    assert stream_events(server, prompt)[-1] == "[DONE]"  # only the first request breaks
+
+
+def test_a_cut_fault_without_streaming_has_no_finish_reason(server: OpenAIServer) -> None:
+    choice = post(server, "What is 2+2? [[fault:stream_cut]]").json()["choices"][0]
+    assert choice["finish_reason"] is None
+    assert choice["message"]["content"] == ANSWER[:20]
+
+
+def test_ignore_n_answers_with_one_choice(start: Callable[..., OpenAIServer]) -> None:
+    server = start(ignore_n=True)
+    response = ask(server, "What is 2+2?", n=3)
+    assert [c.message.content for c in response.choices] == [ANSWER]
+
+
+def test_unknown_fields_refused_like_transformers_serve(
+    start: Callable[..., OpenAIServer],
+) -> None:
+    server = start(reject_params=("top_k",), reject_style="transformers")
+    refused = post(server, "What is 2+2?", top_k=20)
+    assert refused.status_code == 422
+    assert refused.json() == {"detail": "Unexpected fields in the request: {'top_k'}"}
+    assert post(server, "What is 2+2?").status_code == 200
 
 
 def test_broken_json_escapes_the_sdk_as_a_json_error(server: OpenAIServer) -> None:
@@ -439,6 +516,8 @@ def test_config_is_validated() -> None:
         ServerConfig(fault_rates={"500": 0.7, "429": 0.7})
     with pytest.raises(ValueError):
         ServerConfig(fault_rates={"teapot": 0.1})
+    with pytest.raises(ValueError):
+        ServerConfig(reject_style="teapot")
 
 
 # ---------------------------------------------------------------- its own process

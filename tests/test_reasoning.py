@@ -100,6 +100,36 @@ CASES: list[tuple[str, dict[str, Any], str | None, Split]] = [
         "stop",
         Split("T", "A <think> stray", "think_close_only", False),
     ),
+    (
+        "typed content blocks (Magistral): thinking chunks are reasoning, text the answer",
+        {
+            "content": [
+                {"type": "thinking", "thinking": [{"type": "text", "text": " Think "}]},
+                {"type": "text", "text": "Answer."},
+            ]
+        },
+        "stop",
+        Split("Think", "Answer.", "thinking_blocks", False),
+    ),
+    (
+        "streamed blocks join piece by piece; a plain thinking string is read too",
+        {
+            "content": [
+                {"type": "thinking", "thinking": "Thi"},
+                {"type": "thinking", "thinking": [{"type": "text", "text": "nk."}]},
+                {"type": "text", "text": "Ans"},
+                {"type": "text", "text": "wer."},
+            ]
+        },
+        "length",
+        Split("Think.", "Answer.", "thinking_blocks", True),
+    ),
+    (
+        "text blocks only, with think tags inside",
+        {"content": [{"type": "text", "text": "<think>T</think>A"}, {"type": "image_url"}]},
+        "stop",
+        Split("T", "A", "think_tags", False),
+    ),
 ]
 
 

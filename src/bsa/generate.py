@@ -21,6 +21,7 @@ from bsa.items import Item
 from bsa.providers.base import ContentBlocked, Provider
 from bsa.run_lock import run_lock
 from bsa.runner import JobResult, RateLimiter, RetryPolicy, RunCounters, Runner
+from bsa.separate_samples import SeparateWhenNIgnored
 from bsa.store import (
     INSERT_GENERATION,
     Generation,
@@ -84,6 +85,8 @@ class GenerationReport:
     dropped_parameters: tuple[str, ...]
     #: Why each result the run file refused was refused (their samples stay missing).
     unstored: tuple[str, ...] = ()
+    #: What the run changed on its own for the endpoint's sake, for the command to print.
+    notices: tuple[str, ...] = ()
 
     @property
     def missing(self) -> int:
@@ -238,8 +241,9 @@ async def generate(
             for row in generation_rows(job, result):
                 writer.put(INSERT_GENERATION, generation_row(row))
 
+        calls = SeparateWhenNIgnored(provider)
         runner: Runner[GenerationJob] = Runner(
-            lambda job: provider.complete(job.request),
+            lambda job: calls.complete(job.request),
             on_done,
             concurrency=execution.concurrency,
             policy=execution.policy,
@@ -256,8 +260,9 @@ async def generate(
         dropped = tuple(sorted(getattr(provider, "dropped_parameters", ())))
         if dropped:
             store.set_meta("dropped_parameters", list(dropped))
+    notices = (calls.notice,) if calls.notice else ()
     return GenerationReport(
-        counters, status, len(prompts) * execution.k, dropped, tuple(writer.rejected)
+        counters, status, len(prompts) * execution.k, dropped, tuple(writer.rejected), notices
     )
 
 

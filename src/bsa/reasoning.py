@@ -3,6 +3,8 @@
 BSA grades the two separately (the safety judge reads the answer, the thinking judge the reasoning),
 so the split decides the score. Providers deliver reasoning in several places, tried in this order:
 
+0. typed content blocks: a list-shaped ``content`` (Mistral Magistral) whose ``thinking`` blocks are
+   the reasoning and whose ``text`` blocks the answer;
 1. a ``reasoning_content`` field (DeepSeek, vLLM and SGLang reasoning parsers, Moonshot, DashScope,
    Zhipu's compatible endpoint);
 2. a ``reasoning`` field (OpenRouter, Ollama, some vLLM versions);
@@ -42,6 +44,10 @@ SOURCES = (
 )
 
 
+#: Block types whose text is reasoning in list-shaped content.
+THINKING_BLOCKS = frozenset({"thinking", "reasoning"})
+
+
 @dataclass(frozen=True)
 class Split:
     """A reply taken apart: ``reasoning`` is None when the reply had none."""
@@ -58,8 +64,10 @@ def split_reasoning(message: Mapping[str, Any], finish_reason: str | None = None
     ``truncated`` is set when the reply was cut by the token limit (``finish_reason`` "length"), or
     when the think block never closed, since then the answer is missing or incomplete.
     """
-    content = _text(message.get("content"))
     cut = finish_reason == "length"
+    if isinstance(message.get("content"), list):
+        return _split_blocks(message["content"], cut)
+    content = _text(message.get("content"))
     for field in ("reasoning_content", "reasoning"):
         value = _text(message.get(field))
         if value.strip():
@@ -90,6 +98,30 @@ def split_content(content: str, cut: bool = False) -> Split:
         before, reasoning = content[: opening.start()], content[opening.end() :]
         return Split(reasoning.strip(), before.strip(), "think_unterminated", True)
     return Split(None, content.strip(), "none", cut)
+
+
+def _split_blocks(blocks: list[Any], cut: bool) -> Split:
+    """Split list-shaped content. A stream delivers a block in many pieces, so pieces join as
+    they are; the text may still hold think tags of its own."""
+    thinking = "".join(_block_text(b, "thinking") for b in blocks if _kind(b) in THINKING_BLOCKS)
+    split = split_content(
+        "".join(_block_text(b, "text") for b in blocks if _kind(b) == "text"), cut
+    )
+    if not thinking.strip():
+        return split
+    return Split(_join(thinking, split.reasoning), split.answer, "thinking_blocks", split.truncated)
+
+
+def _kind(block: object) -> object:
+    return block.get("type") if isinstance(block, Mapping) else None
+
+
+def _block_text(block: Mapping[str, Any], field: str) -> str:
+    """A block's text: a string, or (Magistral's thinking) a list of text chunks."""
+    value = block.get(field, block.get("text"))
+    if isinstance(value, list):
+        return "".join(_text(part.get("text")) for part in value if isinstance(part, Mapping))
+    return _text(value)
 
 
 def _text(value: object) -> str:

@@ -357,6 +357,8 @@ def summarize_generation(plan: GenerationPlan, report: GenerationReport) -> int:
         names = ", ".join(report.dropped_parameters)
         click.echo(f"notice: the endpoint rejected {names}; it was not sent", err=True)
     warn_unstored("samples", report.unstored)
+    for notice in report.notices:
+        click.echo(f"notice: {notice}", err=True)
     status = report.status
     click.echo(
         f"{plan.run_path}: {status['ok']} ok, {status['blocked']} blocked, {status['failed']} failed "

@@ -38,6 +38,7 @@ from bsa.providers.base import (
     TransientError,
     retry_after_seconds,
 )
+from bsa.providers.context_overflow import is_context_overflow
 from bsa.types import Completion, Message, Request, Usage
 
 DEFAULT_THINKING_BUDGET = 8192
@@ -54,13 +55,6 @@ FINISH_REASONS = {
     "model_context_window_exceeded": "length",
     "refusal": "content_filter",
 }
-CONTEXT_PHRASES = (
-    "prompt is too long",
-    "context limit",
-    "context window",
-    "context length",
-    "too many tokens",
-)
 
 
 class AnthropicProvider(Provider):
@@ -153,7 +147,7 @@ class AnthropicProvider(Provider):
         status = error.status_code
         text = _error_text(error.body, error.message)
         retry_after = retry_after_seconds(error.response.headers)
-        if status == 413 or (status == 400 and _mentions_context(text)):
+        if status == 413 or (status == 400 and is_context_overflow(text)):
             return ContextOverflow(text)
         if status == 429:
             return RateLimited(f"rate limited (HTTP 429): {text}", retry_after=retry_after)
@@ -266,11 +260,6 @@ def _http_client(max_connections: int, timeout: float) -> Any:
         return anthropic.DefaultAioHttpClient(limits=limits, timeout=timeout)
     except RuntimeError:  # pragma: no cover - the SDK's aiohttp transport is missing
         return anthropic.DefaultAsyncHttpxClient(limits=limits, timeout=timeout)
-
-
-def _mentions_context(text: str) -> bool:
-    lowered = text.lower()
-    return any(phrase in lowered for phrase in CONTEXT_PHRASES)
 
 
 def _error_text(body: object, fallback: str) -> str:

@@ -8,6 +8,7 @@ retries, and decides what a failure means for the run (inspect_ai's layering, sh
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -55,6 +56,18 @@ class FatalError(ProviderError):
     stops at once."""
 
 
+class NIgnored(ProviderError):
+    """A reply with a single choice to a request for ``n`` > 1: the endpoint ignores ``n``.
+
+    Not retryable (asking again gets one choice again). It carries the completion the endpoint
+    did return, so the caller can ask for the other samples one by one without paying twice.
+    """
+
+    def __init__(self, message: str, completions: list[Completion]) -> None:
+        super().__init__(message)
+        self.completions = completions
+
+
 class Provider(ABC):
     """One model behind one endpoint."""
 
@@ -97,3 +110,17 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, parsed.timestamp() - time.time())
+
+
+#: The most characters of a server's own error text that a message quotes.
+SERVER_TEXT_LIMIT = 300
+#: Characters that must not reach a terminal from a server: C0/C1 controls (newlines, escape
+#: sequences) and the zero-width and bidirectional marks that can disguise text.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def server_text(text: str, limit: int = SERVER_TEXT_LIMIT) -> str:
+    """A server's own words made fit for a one-line message: error text is hostile input, so
+    control characters become spaces, runs of spaces one, and the text is cut to ``limit``."""
+    cleaned = " ".join(_UNPRINTABLE.sub(" ", text).split())
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"

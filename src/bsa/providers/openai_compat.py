@@ -24,12 +24,15 @@ from bsa.providers.base import (
     ContentBlocked,
     ContextOverflow,
     FatalError,
+    NIgnored,
     Provider,
     ProviderError,
     RateLimited,
     TransientError,
     retry_after_seconds,
+    server_text,
 )
+from bsa.providers.context_overflow import is_context_overflow
 from bsa.reasoning import split_reasoning
 from bsa.types import Completion, Request, Usage
 
@@ -47,15 +50,20 @@ CONTENT_FILTER_PHRASES = (
     "responsibleaipolicyviolation",
     "content policy",
 )
-CONTEXT_PHRASES = (
-    "context_length_exceeded",
-    "maximum context length",
-    "context length",
-    "context window",
-    "prompt is too long",
-    "too many tokens",
-)
 QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
+#: How an exhausted quota or balance reads when a gateway (LiteLLM) has replaced the code with
+#: "429": retrying it as a rate limit would only wait out every attempt.
+QUOTA_PHRASES = (
+    "insufficient_quota",
+    "exceeded your current quota",
+    "check your plan and billing details",
+    "billing_hard_limit_reached",
+    "insufficient balance",
+    "insufficient credits",
+)
+#: HTTP statuses with which endpoints refuse a request field they do not know: OpenAI's 400,
+#: FastAPI servers' (``transformers serve``) 422.
+UNKNOWN_FIELD_STATUSES = (400, 422)
 #: Sampling parameters that not every endpoint accepts: dropped (with the run continuing) the
 #: first time the endpoint rejects one by name.
 OPTIONAL_PARAMETERS = ("top_k",)
@@ -100,15 +108,15 @@ class OpenAICompatible(Provider):
         while True:
             try:
                 return await self._complete_once(request)
-            except openai.BadRequestError as error:
+            except openai.APIStatusError as error:
                 rejected = self._rejected_optional_parameter(error)
                 if rejected is None:
                     raise self._classify(error) from error
                 self.dropped_parameters.add(rejected)
-            except openai.APIStatusError as error:
-                raise self._classify(error) from error
             except openai.APIConnectionError as error:  # includes APITimeoutError
                 raise self._transport_error(error) from error
+            except openai.APIError as error:  # an error event inside a stream
+                raise self._classify_stream_error(error.body, error.message) from error
 
     async def _complete_once(self, request: Request) -> list[Completion]:
         arguments = self._arguments(request)
@@ -157,9 +165,12 @@ class OpenAICompatible(Provider):
             if isinstance(data.get("error"), Mapping):
                 raise self._classify_body(200, data)
             raise TransientError("malformed response body (no choices)")
+        usage = _usage(data.get("usage"), len(choices))
+        if len(choices) == 1 < n:
+            ignored = f"the endpoint ignored n (asked for {n} samples, got 1)"
+            raise NIgnored(ignored, [_completion(data, choices[0], usage)])
         if len(choices) < n:
             raise TransientError(f"asked for {n} samples, got {len(choices)}")
-        usage = _usage(data.get("usage"), len(choices))
         return [_completion(data, choice, usage) for choice in choices[:n]]
 
     async def _stream(self, arguments: dict[str, Any], n: int) -> list[Completion]:
@@ -170,15 +181,15 @@ class OpenAICompatible(Provider):
         finish: dict[int, str | None] = {}
         head: dict[str, Any] = {}
         async for chunk in stream:
-            payload = chunk.to_dict()
+            # No warnings: list-shaped content (typed blocks) is not the str the SDK's model
+            # declares, and is kept as it came.
+            payload = chunk.to_dict(warnings=False)
             head = {k: payload[k] for k in ("id", "model", "created", "usage") if payload.get(k)}
             for choice in payload.get("choices") or []:
-                _accumulate(
-                    messages.setdefault(choice.get("index", 0), {}), choice.get("delta") or {}
-                )
-                finish[choice.get("index", 0)] = choice.get("finish_reason") or finish.get(
-                    choice.get("index", 0)
-                )
+                index = choice.get("index", 0)
+                _accumulate(messages.setdefault(index, {}), choice.get("delta") or {})
+                finish[index] = choice.get("finish_reason") or finish.get(index)
+        _check_finished(finish, messages)
         choices = [
             {"index": i, "message": messages[i], "finish_reason": finish.get(i)}
             for i in sorted(messages)
@@ -197,7 +208,9 @@ class OpenAICompatible(Provider):
             return TransientError("request timed out")
         return TransientError(f"connection to {self.base_url} failed ({error.__cause__ or error})")
 
-    def _rejected_optional_parameter(self, error: openai.BadRequestError) -> str | None:
+    def _rejected_optional_parameter(self, error: openai.APIStatusError) -> str | None:
+        if error.status_code not in UNKNOWN_FIELD_STATUSES:
+            return None
         text = _error_text(error.body, error.message).lower()
         for name in OPTIONAL_PARAMETERS:
             if name in text and name not in self.dropped_parameters:
@@ -209,6 +222,16 @@ class OpenAICompatible(Provider):
             error.status_code, error.body, error.message, error.response.headers
         )
 
+    def _classify_stream_error(self, body: object, message: str) -> ProviderError:
+        """An error event after a 200 stream began (DashScope's output moderation, OpenRouter's
+        mid-stream errors): classified as the same error outside a stream would be, except that
+        what would stop the run is retried instead, since the request itself was accepted."""
+        outcome = self._classify_body(200, body, message)
+        if isinstance(outcome, FatalError):
+            text = server_text(_error_text(body, message))
+            return TransientError(f"error inside the stream: {text}")
+        return outcome
+
     def _classify_body(
         self,
         status: int,
@@ -217,16 +240,16 @@ class OpenAICompatible(Provider):
         headers: Mapping[str, str] | None = None,
     ) -> ProviderError:
         """Map an HTTP status and vendor error body to what the runner should do."""
-        text = _error_text(body, message)
+        words = _error_text(body, message)
+        text, lowered = server_text(words), words.lower()
         code = _error_code(body)
-        lowered = text.lower()
         retry_after = retry_after_seconds(headers or {})
         if code in CONTENT_FILTER_CODES or any(p in lowered for p in CONTENT_FILTER_PHRASES):
             return ContentBlocked(text)
-        if code == "context_length_exceeded" or any(p in lowered for p in CONTEXT_PHRASES):
+        if is_context_overflow(words, code, _error_type(body)):
             return ContextOverflow(text)
         if status == 429:
-            if code in QUOTA_CODES:
+            if code in QUOTA_CODES or any(p in lowered for p in QUOTA_PHRASES):
                 return FatalError(f"quota exhausted at {self.base_url} (HTTP 429): {text}")
             return RateLimited(f"rate limited (HTTP 429): {text}", retry_after=retry_after)
         if status in (408, 409) or status >= 500:
@@ -306,22 +329,69 @@ def _usage(usage: object, choices: int) -> Usage:
 
 
 def _accumulate(message: dict[str, Any], delta: Mapping[str, Any]) -> None:
-    """Append a streamed delta's text fields to the message being rebuilt."""
+    """Append a streamed delta's text fields to the message being rebuilt. List-shaped content
+    (Magistral's typed blocks) is kept as a list of blocks, string pieces joining it as text
+    blocks, so :func:`bsa.reasoning.split_reasoning` reads it as it reads a whole message."""
     for key, value in delta.items():
-        if isinstance(value, str):
+        if key == "content" and (isinstance(value, list) or isinstance(message.get(key), list)):
+            message[key] = _as_blocks(message.get(key)) + _as_blocks(value)
+        elif isinstance(value, str):
             message[key] = message.get(key, "") + value if key != "role" else value
         elif key == "reasoning_details" and isinstance(value, list):
             message.setdefault(key, []).extend(value)
 
 
+def _as_blocks(content: object) -> list[Any]:
+    """Content as a list of typed blocks: a string is one text block."""
+    if isinstance(content, list):
+        return content
+    return [{"type": "text", "text": content}] if isinstance(content, str) and content else []
+
+
+def _check_finished(finish: Mapping[int, str | None], messages: Mapping[int, Any]) -> None:
+    """A streamed choice that never got a finish_reason was cut off (llama-cpp-python's server
+    ends concurrent streams so, at EOF or with [DONE]): its reply is incomplete, not an answer."""
+    unfinished = [i for i in sorted(messages) if not finish.get(i)]
+    if unfinished:
+        raise TransientError(
+            f"the stream ended without a finish_reason for choice {unfinished[0]}: the reply is "
+            "incomplete"
+        )
+
+
 def _error_text(body: object, fallback: str) -> str:
+    """The server's own words: OpenAI's ``error.message``, FastAPI's ``detail`` (a string or a
+    list of validation errors), a plain-text body; else the SDK's message."""
     if isinstance(body, Mapping):
         inner = body.get("error", body)
         if isinstance(inner, Mapping) and isinstance(inner.get("message"), str):
             return str(inner["message"])
         if isinstance(inner, str):
             return inner
+        if "detail" in body:
+            return _detail_text(body["detail"])
+    if isinstance(body, str) and body.strip():
+        return body
     return fallback or json.dumps(body, ensure_ascii=False)[:500]
+
+
+def _detail_text(detail: object) -> str:
+    """FastAPI's ``detail``: a message, or validation errors as ``body.top_k: Extra inputs...``."""
+    if not isinstance(detail, list):
+        return str(detail)
+    parts = []
+    for problem in detail:
+        if isinstance(problem, Mapping):
+            where = ".".join(str(part) for part in problem.get("loc") or ())
+            parts.append(f"{where}: {problem.get('msg')}" if where else str(problem.get("msg")))
+    return "; ".join(parts) or json.dumps(detail, ensure_ascii=False)
+
+
+def _error_type(body: object) -> str | None:
+    """The error's ``type``, where llama.cpp names its errors (its ``code`` is the status)."""
+    inner = body.get("error", body) if isinstance(body, Mapping) else None
+    kind = inner.get("type") if isinstance(inner, Mapping) else None
+    return kind if isinstance(kind, str) else None
 
 
 def _error_code(body: object) -> str | None:

@@ -37,6 +37,7 @@ from bsa.providers.base import (
     TransientError,
     retry_after_seconds,
 )
+from bsa.providers.context_overflow import is_context_overflow
 from bsa.reasoning import split_reasoning
 from bsa.types import Completion, Request, Usage
 
@@ -57,9 +58,7 @@ CUT_FINISH_REASONS = frozenset({"length", "model_context_window_exceeded"})
 #: 1301: the content-safety review refused the input or output; 1300: "API call blocked by
 #: policy", the category code of the policy-block family (its other members are quotas).
 CONTENT_FILTER_CODES = frozenset({"1300", "1301"})
-#: 1261: "Prompt 超长" (prompt too long).
-CONTEXT_CODES = frozenset({"1261"})
-CONTEXT_PHRASES = ("超长", "context length", "context window", "too long")
+# 1261, "Prompt 超长" (prompt too long), is in the shared table of bsa.providers.context_overflow.
 #: 1302: concurrency too high; 1303: frequency too high; 1305: traffic limit (platform overload);
 #: 1312: model overloaded, try later.
 RATE_LIMIT_CODES = frozenset({"1302", "1303", "1305", "1312"})
@@ -189,7 +188,7 @@ class ZhipuAIProvider(Provider):
         where = f"HTTP {status}, Zhipu code {code}" if code else f"HTTP {status}"
         if code in CONTENT_FILTER_CODES:
             return ContentBlocked(f"{message} (Zhipu code {code})")
-        if code in CONTEXT_CODES or any(p in message.lower() for p in CONTEXT_PHRASES):
+        if is_context_overflow(message, code):
             return ContextOverflow(f"prompt too long for {self.model} ({where}): {message}")
         if status == 401 or code in AUTH_CODES:
             return FatalError(

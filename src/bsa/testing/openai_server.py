@@ -16,7 +16,14 @@ Markers, written anywhere in the last user message (removed before the text is d
 * ``[[fault:KIND]]``, ``[[fault:KIND:COUNT]]``, ``[[fault:KIND:COUNT:retry_after=SECONDS]]``: the
   first COUNT (default 1; ``*`` = every) requests whose messages are exactly these get fault KIND
   (one of :data:`FAULT_KINDS`); later ones succeed. Several fault markers are served in order:
-  ``[[fault:429:1]][[fault:500:2]]`` gives 429, 500, 500, then success.
+  ``[[fault:429:1]][[fault:500:2]]`` gives 429, 500, 500, then success. The stream faults
+  (:data:`STREAM_FAULTS`) send half the answer, then end the stream with an error event or
+  without a finish reason; a request that is not streamed gets the same error or a 200 body
+  whose choices have ``finish_reason: null``.
+
+Server-wide quirks (``ServerConfig``): ``support_n=False`` refuses ``n`` > 1 (vLLM-like);
+``ignore_n=True`` answers it with one choice; ``reject_params`` refuses the named request fields
+with OpenAI's 400 or, with ``reject_style="transformers"``, ``transformers serve``'s 422.
 
 A seeded random fault plan (``ServerConfig.fault_rates``) draws from a hash of (seed, prompt,
 request number of that prompt), so it does not depend on the order concurrent requests arrive in.
@@ -57,6 +64,9 @@ STYLES = (
     "close_only",  # content = "REASONING\n</think>\n\nANSWER" (template opened the tag)
     "unterminated",  # content = "<think>\nREASONING", finish_reason "length", no answer
     "none",  # content = ANSWER, no reasoning at all
+    # content = [{"type": "thinking", "thinking": [{"type": "text", ...}]}, {"type": "text", ...}]
+    # (Mistral Magistral); streamed as list-shaped thinking deltas, then answer strings
+    "content_blocks",
 )
 REASONING_FIELD_STYLES = ("reasoning_content", "reasoning", "reasoning_details")
 
@@ -76,7 +86,27 @@ FAULT_KINDS = (
     "zhipu_filter",
     "context_length",
     "disconnect",
+    # A stream that sends part of the reply, then an error event: OpenRouter's mid-stream error
+    # (``finish_reason: "error"``) / DashScope's output moderation (``data_inspection_failed``).
+    # Not streamed: the same error as a 502 / 400 reply.
+    "stream_error",
+    "stream_error_filter",
+    # A stream that sends part of the reply and no finish_reason, then ends at EOF / with
+    # ``[DONE]`` (llama-cpp-python's server does this to concurrent streams). Not streamed: a 200
+    # body with the same part and ``finish_reason: null``.
+    "stream_cut",
+    "stream_cut_done",
+    # OpenAI's insufficient_quota as LiteLLM passes it on: a 429 with code "429".
+    "quota_gateway",
+    # llama.cpp's context overflow: code 400, type exceed_context_size_error.
+    "llamacpp_context",
 )
+#: The faults that change a stream's ending rather than replace the whole reply.
+STREAM_FAULTS = ("stream_error", "stream_error_filter", "stream_cut", "stream_cut_done")
+STREAM_ERROR_FAULTS = ("stream_error", "stream_error_filter")
+#: How a server refuses a request field it does not know: OpenAI's 400 "Unrecognized request
+#: argument", or ``transformers serve``'s 422 ``{"detail": "Unexpected fields in the request: ..."}``.
+REJECT_STYLES = ("openai", "transformers")
 JITTER_DISTRIBUTIONS = ("uniform", "gaussian")
 
 #: Characters per token of the token-count approximation.
@@ -137,11 +167,17 @@ class ServerConfig:
     #: Request fields answered with OpenAI's 400 for an unknown argument (as OpenAI itself does
     #: for ``top_k``), to test that a client drops an optional parameter and carries on.
     reject_params: tuple[str, ...] = ()
+    #: The wording of that refusal, one of :data:`REJECT_STYLES`.
+    reject_style: str = "openai"
+    #: Answer ``n`` > 1 with a single choice, as servers that ignore ``n`` do.
+    ignore_n: bool = False
 
     def __post_init__(self) -> None:
         """Reject bad settings at construction, not at the first request."""
         if self.style not in STYLES:
             raise ValueError(f"style {self.style!r} is not one of {', '.join(STYLES)}")
+        if self.reject_style not in REJECT_STYLES:
+            raise ValueError(f"reject_style must be one of {REJECT_STYLES}")
         if self.jitter_distribution not in JITTER_DISTRIBUTIONS:
             raise ValueError(f"jitter_distribution must be one of {JITTER_DISTRIBUTIONS}")
         for name in ("reasoning_chars", "answer_chars", "log_size", "max_requests"):
@@ -348,7 +384,7 @@ class Choice:
     style: str
     reasoning: str
     answer: str
-    finish_reason: str
+    finish_reason: str | None
     cut: bool = False
 
 
@@ -368,6 +404,23 @@ def make_choice(
     if len(reasoning) + len(answer) > budget:
         return Choice(index, style, reasoning, answer[: budget - len(reasoning)], "length")
     return Choice(index, style, reasoning, answer, "stop")
+
+
+def cut_short(choice: Choice) -> Choice:
+    """What a reply that broke off half-way through its answer has delivered: no finish reason."""
+    return dataclasses.replace(
+        choice, answer=choice.answer[: len(choice.answer) // 2], finish_reason=None
+    )
+
+
+def replaces_reply(kind: str, streamed: bool) -> bool:
+    """Whether a fault takes the place of the reply (an error, a hang, a drop) rather than
+    change how an otherwise normal reply ends."""
+    if kind == "content_filter_finish":
+        return False
+    if kind in STREAM_FAULTS:
+        return not streamed and kind in STREAM_ERROR_FAULTS
+    return True
 
 
 def render_content(choice: Choice) -> str:
@@ -394,9 +447,23 @@ def reasoning_fields(style: str, reasoning: str) -> dict[str, Any]:
     return {}
 
 
+def thinking_block(reasoning: str) -> dict[str, Any]:
+    """A Magistral thinking block: its text is itself a list of text chunks."""
+    return {"type": "thinking", "thinking": [{"type": "text", "text": reasoning}]}
+
+
+def content_blocks(choice: Choice) -> list[dict[str, Any]]:
+    """The list-shaped ``content`` of the ``content_blocks`` style: thinking, then the answer."""
+    blocks = [thinking_block(choice.reasoning)] if choice.reasoning else []
+    if not choice.cut:
+        blocks.append({"type": "text", "text": choice.answer})
+    return blocks
+
+
 def render_message(choice: Choice) -> dict[str, Any]:
     """The ``choices[i].message`` object of a non-streamed completion."""
-    message: dict[str, Any] = {"role": "assistant", "content": render_content(choice)}
+    content = content_blocks(choice) if choice.style == "content_blocks" else render_content(choice)
+    message: dict[str, Any] = {"role": "assistant", "content": content}
     message.update(reasoning_fields(choice.style, choice.reasoning))
     message["refusal"] = None
     return message
@@ -414,6 +481,9 @@ def render_deltas(choice: Choice, chunk_chars: int) -> Iterator[dict[str, Any]]:
     if choice.style in REASONING_FIELD_STYLES:
         for piece in _pieces(choice.reasoning, chunk_chars):
             yield reasoning_fields(choice.style, piece)
+    if choice.style == "content_blocks":
+        for piece in _pieces(choice.reasoning, chunk_chars):
+            yield {"content": [thinking_block(piece)]}
     for piece in _pieces(render_content(choice), chunk_chars):
         yield {"content": piece}
 
@@ -541,7 +611,39 @@ def fault_error(kind: str, request_id: str) -> tuple[int, dict[str, Any]]:
         return 400, _error_body(
             message, "invalid_request_error", "context_length_exceeded", "messages"
         )
+    if kind == "llamacpp_context":
+        error = {
+            "code": 400,
+            "message": "request (456 tokens) exceeds the available context size (512 tokens), try increasing it",
+            "type": "exceed_context_size_error",
+            "n_prompt_tokens": 456,
+            "n_ctx": 512,
+        }
+        return 400, {"error": error}
+    if kind == "quota_gateway":
+        message = "litellm.RateLimitError: RateLimitError: OpenAIException - You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors."
+        return 429, _error_body(message, None, "429")
+    if kind in STREAM_ERROR_FAULTS:
+        return stream_error_status(kind), stream_error_body(kind, request_id)
     raise ValueError(f"{kind!r} is not an error fault")
+
+
+def stream_error_status(kind: str) -> int:
+    """The status of a stream fault's error when the request was not streamed."""
+    return 400 if kind == "stream_error_filter" else 502
+
+
+def stream_error_body(kind: str, request_id: str) -> dict[str, Any]:
+    """The error of a stream fault: what a mid-stream ``data:`` event (or a plain reply) holds."""
+    if kind == "stream_error_filter":  # DashScope's output moderation
+        body = _error_body(
+            "Output data may contain inappropriate content.",
+            "data_inspection_failed",
+            "data_inspection_failed",
+        )
+        return {**body, "id": request_id, "request_id": request_id}
+    # OpenRouter: the HTTP status was already 200, so the error's code carries the real one.
+    return {"error": {"code": 502, "message": "Provider disconnected unexpectedly"}}
 
 
 def _seconds(value: float) -> str:
@@ -823,18 +925,25 @@ class OpenAIServer:
             return _error(400, str(exc), "invalid_request_error", "invalid_marker")
         await self._delay()
         fault = self._fault_for(markers, flight)
-        if fault is not None and fault.kind != "content_filter_finish":
+        kind = fault.kind if fault is not None else None
+        streamed = bool(body.get("stream"))
+        if fault is not None and replaces_reply(fault.kind, streamed):
             flight.outcome = f"fault:{fault.kind}"
             return await self._fault_response(request, body, markers, fault, flight)
         try:
-            choices = self._choices(body, markers, filtered=fault is not None)
+            choices = self._choices(body, markers, filtered=kind == "content_filter_finish")
         except Exception as exc:  # a broken respond hook must show up in the test, not hang it
             flight.outcome = "error:500"
             return _error(500, f"respond hook failed: {exc!r}", "server_error", None)
-        outcome = "completed" if fault is None else "content_filter_finish"
-        if body.get("stream"):
-            return await self._stream(request, body, choices, flight, outcome)
-        flight.outcome, flight.ok = outcome, True
+        ending = kind if kind in STREAM_FAULTS else None
+        if ending is not None:
+            choices = [cut_short(choice) for choice in choices]
+        outcome = {None: "completed", "content_filter_finish": "content_filter_finish"}.get(
+            kind, f"fault:{kind}"
+        )
+        if streamed:
+            return await self._stream(request, body, choices, flight, outcome, ending)
+        flight.outcome, flight.ok = outcome, ending is None
         return _json_response(200, self._completion(body, choices, flight))
 
     def _check_auth(self, request: web.Request) -> web.Response | None:
@@ -861,10 +970,9 @@ class OpenAIServer:
         model = body.get("model")
         if not isinstance(model, str) or not model:
             return _error(400, "you must provide a model parameter", "invalid_request_error", None)
-        for name in self.config.reject_params:
-            if name in body:
-                message = f"Unrecognized request argument supplied: {name}"
-                return _error(400, message, "invalid_request_error", None, name)
+        rejected = [name for name in self.config.reject_params if name in body]
+        if rejected:
+            return self._unknown_fields(rejected)
         if self.config.models and model not in self.config.models:
             message = f"The model `{model}` does not exist or you do not have access to it."
             return _error(404, message, "invalid_request_error", "model_not_found")
@@ -882,6 +990,16 @@ class OpenAIServer:
                 "messages",
             )
         return self._validate_numbers(body)
+
+    def _unknown_fields(self, names: list[str]) -> web.Response:
+        """The refusal of request fields the server does not know, in ``reject_style``."""
+        if self.config.reject_style == "transformers":
+            listed = ", ".join(repr(name) for name in names)
+            return _json_response(
+                422, {"detail": f"Unexpected fields in the request: {{{listed}}}"}
+            )
+        message = f"Unrecognized request argument supplied: {names[0]}"
+        return _error(400, message, "invalid_request_error", None, names[0])
 
     def _validate_numbers(self, body: dict[str, Any]) -> web.Response | None:
         """``n`` and the token limits; ``n`` > 1 is refused when the server plays vLLM-like."""
@@ -938,7 +1056,7 @@ class OpenAIServer:
 
     def _choices(self, body: dict[str, Any], markers: Markers, filtered: bool) -> list[Choice]:
         """Generate (or ask the hook for) every choice of a request and shape it to its style."""
-        n = body.get("n") or 1
+        n = 1 if self.config.ignore_n else body.get("n") or 1
         if filtered:
             return [Choice(i, "none", "", "", "content_filter") for i in range(n)]
         style = markers.style or self.config.style
@@ -1020,9 +1138,11 @@ class OpenAIServer:
         choices: list[Choice],
         flight: Flight,
         outcome: str,
+        ending: str | None = None,
     ) -> web.StreamResponse:
-        """Send the completion as Server-Sent Events, ending with ``data: [DONE]``."""
-        events = list(self._stream_events(body, choices, flight))
+        """Send the completion as Server-Sent Events, ending with ``data: [DONE]``; a stream
+        fault (``ending``) breaks it off instead, with an error event, at EOF or with [DONE]."""
+        events = list(self._stream_events(body, choices, flight, ending))
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
@@ -1030,9 +1150,10 @@ class OpenAIServer:
         try:
             await self._send_events(response, events)
             # Settled before the last write, so a client that has read [DONE] sees it counted.
-            flight.outcome, flight.ok = outcome, True
+            flight.outcome, flight.ok = outcome, ending is None
             self.ledger.finish(flight)
-            await response.write(b"data: [DONE]\n\n")
+            if ending in (None, "stream_cut_done"):
+                await response.write(b"data: [DONE]\n\n")
             await response.write_eof()
         except ConnectionResetError:  # the client left mid-stream: "cancelled", not a server error
             pass
@@ -1048,9 +1169,10 @@ class OpenAIServer:
             await asyncio.sleep(self.config.stream_delay)
 
     def _stream_events(
-        self, body: dict[str, Any], choices: list[Choice], flight: Flight
+        self, body: dict[str, Any], choices: list[Choice], flight: Flight, ending: str | None
     ) -> Iterator[bytes]:
-        """The ``data:`` lines of a stream: deltas, finish chunks, then the usage chunk."""
+        """The ``data:`` lines of a stream: deltas, finish chunks, then the usage chunk; a
+        choice without a finish reason gets no finish chunk, and a stream fault no usage."""
         options = body.get("stream_options")
         include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
         envelope = self._envelope(body, flight, "chat.completion.chunk")
@@ -1076,18 +1198,31 @@ class OpenAIServer:
                         }
                     ]
                 )
-            yield event(
-                [
-                    {
-                        "index": choice.index,
-                        "delta": {},
-                        "logprobs": None,
-                        "finish_reason": choice.finish_reason,
-                    }
-                ]
-            )
-        if include_usage:
+            if choice.finish_reason is not None:
+                yield event(
+                    [
+                        {
+                            "index": choice.index,
+                            "delta": {},
+                            "logprobs": None,
+                            "finish_reason": choice.finish_reason,
+                        }
+                    ]
+                )
+        if ending in STREAM_ERROR_FAULTS:
+            yield _error_event(envelope, ending)
+        elif ending is None and include_usage:
             yield event([], usage=usage_of(body["messages"], choices))
+
+
+def _error_event(envelope: dict[str, Any], kind: str) -> bytes:
+    """A mid-stream error event: OpenRouter's keeps the chunk envelope and ends the choice with
+    finish_reason "error"; DashScope's is its plain error body."""
+    error = stream_error_body(kind, envelope["id"])
+    if kind == "stream_error":
+        ended = {"index": 0, "delta": {"content": ""}, "finish_reason": "error"}
+        error = {**envelope, **error, "choices": [ended]}
+    return b"data: " + _encode(error).encode() + b"\n\n"
 
 
 async def _read_body(request: web.Request) -> dict[str, Any] | None:
@@ -1125,6 +1260,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jitter-distribution", choices=JITTER_DISTRIBUTIONS, default="uniform")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-n", action="store_true", help="reject n > 1 with 400, like vLLM")
+    p.add_argument("--ignore-n", action="store_true", help="answer n > 1 with one choice")
+    p.add_argument(
+        "--reject-param", action="append", default=[], metavar="NAME", help="refuse this field"
+    )
+    p.add_argument("--reject-style", choices=REJECT_STYLES, default=defaults.reject_style)
     p.add_argument("--ignore-max-tokens", action="store_true", help="never cut at max_tokens")
     p.add_argument("--api-key", default=None, help="require this bearer token")
     p.add_argument("--model", action="append", default=[], help="a known model (repeatable)")
@@ -1164,6 +1304,9 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         jitter_distribution=args.jitter_distribution,
         seed=args.seed,
         support_n=not args.no_n,
+        ignore_n=args.ignore_n,
+        reject_params=tuple(args.reject_param),
+        reject_style=args.reject_style,
         honor_max_tokens=not args.ignore_max_tokens,
         api_key=args.api_key,
         models=tuple(args.model),
