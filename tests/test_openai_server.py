@@ -292,8 +292,21 @@ def test_every_fault_kind_is_covered_by_a_test() -> None:
         "disconnect",
         "stream_cut",
         "stream_cut_done",
+        "surrogate",
     }
     assert set(FAULT_KINDS) == set(ERROR_FAULTS) | others
+
+
+def test_surrogate_fault_sends_lone_surrogates_as_json_escapes(
+    start: Callable[..., OpenAIServer],
+) -> None:
+    server = start()
+    reply = post(server, "Odd text [[fault:surrogate]]")
+    assert reply.status_code == 200
+    assert b"\\ud800" in reply.content and b"\\udfff" in reply.content
+    message = reply.json()["choices"][0]["message"]
+    assert message["content"].startswith("\udfff")
+    assert message["reasoning_content"].endswith("\ud800")
 
 
 def test_rate_limit_retry_after_and_sdk_error(start: Callable[..., OpenAIServer]) -> None:

@@ -95,6 +95,18 @@ def test_lone_surrogates_are_stored_and_take_no_other_result_down(
     assert samples["i0"].answer == "plain answer"
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_the_servers_surrogate_fault_is_stored(tmp_path: Path, stream: bool) -> None:
+    run = tmp_path / "run.sqlite"
+    prompts = [Prompt("odd", "Odd [[fault:surrogate]]"), *items(2)]
+    with OpenAIServer(ServerConfig()) as server:
+        report = generate_into(run, server, prompts, stream=stream)
+    assert report.status["ok"] == 3
+    with RunStore(run, read_only=True) as store:
+        odd = next(g for g in store.generations() if g.item_id == "odd")
+    assert (odd.answer or "").startswith("\ufffd") and (odd.reasoning or "").endswith("\ufffd")
+
+
 def test_a_judge_reply_with_a_lone_surrogate_is_stored(tmp_path: Path) -> None:
     run = tmp_path / "run.sqlite"
 

@@ -100,6 +100,9 @@ FAULT_KINDS = (
     "quota_gateway",
     # llama.cpp's context overflow: code 400, type exceed_context_size_error.
     "llamacpp_context",
+    # A normal reply whose reasoning and answer hold lone UTF-16 surrogates (valid JSON escapes
+    # that UTF-8 cannot carry), streamed or not.
+    "surrogate",
 )
 #: The faults that change a stream's ending rather than replace the whole reply.
 STREAM_FAULTS = ("stream_error", "stream_error_filter", "stream_cut", "stream_cut_done")
@@ -413,10 +416,19 @@ def cut_short(choice: Choice) -> Choice:
     )
 
 
+def with_lone_surrogates(choice: Choice) -> Choice:
+    """A reply carrying a lone high and a lone low surrogate in both its texts."""
+    return dataclasses.replace(
+        choice,
+        reasoning=f"{choice.reasoning}\ud800",
+        answer=f"\udfff{choice.answer}",
+    )
+
+
 def replaces_reply(kind: str, streamed: bool) -> bool:
     """Whether a fault takes the place of the reply (an error, a hang, a drop) rather than
     change how an otherwise normal reply ends."""
-    if kind == "content_filter_finish":
+    if kind in ("content_filter_finish", "surrogate"):
         return False
     if kind in STREAM_FAULTS:
         return not streamed and kind in STREAM_ERROR_FAULTS
@@ -938,6 +950,8 @@ class OpenAIServer:
         ending = kind if kind in STREAM_FAULTS else None
         if ending is not None:
             choices = [cut_short(choice) for choice in choices]
+        if kind == "surrogate":
+            choices = [with_lone_surrogates(choice) for choice in choices]
         outcome = {None: "completed", "content_filter_finish": "content_filter_finish"}.get(
             kind, f"fault:{kind}"
         )
