@@ -55,16 +55,16 @@ EXPORTS = ("jsonl", "csv", "upstream-csv", "upstream-judged")
 
 
 def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen[str], str]:
-    unknown = sorted(set(FAULTS) - set(FAULT_KINDS))
+    unknown = sorted(set(args.faults) - set(FAULT_KINDS))
     if unknown:
         raise SystemExit(f"the test server has no fault kinds {unknown}")
-    share = args.fault_rate / len(FAULTS)
+    share = args.fault_rate / len(args.faults)
     command = [
         sys.executable, "-m", "bsa.testing.openai_server", "--port", "0",
         "--latency", str(args.latency), "--jitter", str(args.jitter),
         "--reasoning-chars", "1500", "--answer-chars", "400", "--api-key", KEY,
         "--retry-after", "2", "--max-seconds", "3600", "--seed", "7",
-        *(f"--fault={kind}={share}" for kind in FAULTS),
+        *(f"--fault={kind}={share}" for kind in args.faults),
     ]  # fmt: skip
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert server.stdout is not None
@@ -249,6 +249,12 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=1.0)
     parser.add_argument("--jitter", type=float, default=0.2)
     parser.add_argument("--fault-rate", type=float, default=0.10)
+    parser.add_argument(
+        "--faults",
+        type=lambda text: tuple(text.split(",")),
+        default=FAULTS,
+        help=f"Comma-separated fault kinds sharing --fault-rate (default: {','.join(FAULTS)}).",
+    )
     args = parser.parse_args()
 
     server, base_url = start_server(args)
@@ -262,7 +268,7 @@ def main() -> None:
     print(
         f"samples: {result['needed']} ({args.items} items x k {args.k}), concurrency "
         f"{args.concurrency}, latency {args.latency} s +- {args.jitter}, faults "
-        f"{args.fault_rate:.0%} of calls over {len(FAULTS)} kinds"
+        f"{args.fault_rate:.0%} of calls over {len(args.faults)} kinds"
     )
     print(f"generate exit codes after the kill: {result['codes']}")
     print(f"second process refused while the first ran: {result['rival_refused']}")
