@@ -20,7 +20,8 @@ PLACEHOLDER_KEYS = frozenset({"", "YOUR_API_KEY", "sk-xxx", "EMPTY"})
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # YAML reads .nan and .inf as floats; a NaN temperature must not reach the endpoint.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ModelSection(_Section):

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from bsa.dataset import Dataset, load_dataset
 from bsa.errors import BsaError
+from bsa.output import is_stdout
 from bsa.selection import Selection, parse_category, read_ids, select
 from bsa.taxonomy import Scenario
 
@@ -103,6 +104,12 @@ def load_selected(
     if dataset.source.notice:
         _stderr().print(dataset.source.notice, markup=False)
     return select(dataset, selection)
+
+
+def tell_written(output: Path, message: str) -> None:
+    """Say what was written: on stderr when the result itself went to standard output (``-o -``),
+    so that a pipe receives nothing but the result."""
+    click.echo(message, err=is_stdout(output))
 
 
 def handle_errors(command: F) -> F:

@@ -1,0 +1,204 @@
+"""Bad input on the command line is one ``error:`` line and exit status 1, never a traceback, and
+nothing is lost: no run file is started, no output file is replaced. In process with click's
+CliRunner except where a real terminal or process is the point."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from bsa.cli import main
+
+from .conftest import isolate
+
+
+def bsa(*args: str | Path) -> Result:
+    return CliRunner().invoke(main, [str(arg) for arg in args])
+
+
+def assert_one_error(result: Result, starts: str) -> None:
+    """Exit 1, one ``error:`` line on stderr that starts with ``starts``, no traceback."""
+    assert result.exit_code == 1, (result.output, result.exception)
+    assert result.stderr.startswith(f"error: {starts}"), result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.output
+
+
+@pytest.fixture(scope="module")
+def judged_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small run generated and judged by the mock provider (no network); read only."""
+    run = tmp_path_factory.mktemp("run") / "judged.sqlite"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        isolate(monkeypatch, tmp_path_factory)
+        result = bsa(
+            "run", "--run", run, "--model", "mock", "--judge", "mock", "--limit", "3", "-k", "2"
+        )
+    assert result.exit_code == 0, result.output
+    return run
+
+
+# --- numbers must be finite -----------------------------------------------------------------
+
+GENERATE_FLAGS = [
+    ("--timeout", "inf"),
+    ("--timeout", "nan"),
+    ("--temperature", "nan"),
+    ("--temperature", "-inf"),
+    ("--top-p", "nan"),
+    ("--rpm", "inf"),
+    ("--tpm", "nan"),
+]
+JUDGE_FLAGS = [
+    ("--judge-timeout", "inf"),
+    ("--judge-temperature", "nan"),
+    ("--judge-rpm", "nan"),
+    ("--judge-tpm", "inf"),
+    ("--alpha", "nan"),
+    ("--alpha", "1.5"),
+]
+
+
+@pytest.mark.parametrize(("flag", "value"), GENERATE_FLAGS + JUDGE_FLAGS)
+def test_a_number_that_is_not_finite_is_one_line_and_starts_no_run(
+    tmp_path: Path, flag: str, value: str
+) -> None:
+    run = tmp_path / "r.sqlite"
+    result = bsa(
+        "run", "--run", run, "--model", "mock", "--judge", "mock", "--limit", "1", flag, value
+    )
+    assert_one_error(result, f"{flag}: ")
+    assert not run.exists()
+
+
+@pytest.mark.parametrize("command", [("score",), ("leaderboard",), ("compare",)])
+def test_alpha_is_checked_by_every_command_that_takes_it(
+    judged_run: Path, command: tuple[str, ...]
+) -> None:
+    extra = ("--run", judged_run) if command == ("score",) else (judged_run,)
+    assert_one_error(bsa(*command, *extra, "--alpha", "nan"), "--alpha: 'nan' is not a finite")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('{"top_k": NaN}', "--extra-body: NaN is not a JSON number"),
+        ('{"a": {"b": [Infinity]}}', "--extra-body: Infinity is not a JSON number"),
+        ('{"a": -Infinity}', "--extra-body: -Infinity is not a JSON number"),
+        ("[1]", "--extra-body: must be a JSON object"),
+        ("{x", "--extra-body: not JSON"),
+    ],
+)
+def test_extra_body_must_be_a_strict_json_object(tmp_path: Path, body: str, message: str) -> None:
+    run = tmp_path / "r.sqlite"
+    result = bsa("generate", "--run", run, "--model", "mock", "--limit", "1", "--extra-body", body)
+    assert_one_error(result, message)
+    assert not run.exists()
+
+
+def test_config_with_nan_temperature_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("model:\n  model_name: m\n  temperature: .nan\n", encoding="utf-8")
+    result = bsa("generate", "--config", config, "--run", tmp_path / "r.sqlite", "--limit", "1")
+    assert_one_error(result, f"{config}: model.temperature: Input should be a finite number")
+
+
+# --- -o: a directory is refused, - is standard output ----------------------------------------
+
+
+def output_commands(run: Path) -> dict[str, Sequence[str | Path]]:
+    """Every command that writes a file with -o, with the rest of its arguments."""
+    return {
+        "data export": ("data", "export", "--format", "jsonl", "--limit", "2"),
+        "data croissant": ("data", "croissant"),
+        "export": ("export", "--run", run, "--format", "csv"),
+        "report": ("report", "--run", run),
+        "compare": ("compare", run, run),
+        "leaderboard": ("leaderboard", run, "--format", "json"),
+    }
+
+
+@pytest.mark.parametrize(
+    "name", ["data export", "data croissant", "export", "report", "compare", "leaderboard"]
+)
+def test_output_that_is_a_directory_is_one_line(
+    judged_run: Path, tmp_path: Path, name: str
+) -> None:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    result = bsa(*output_commands(judged_run)[name], "-o", folder)
+    assert_one_error(result, f"-o/--output: {folder} is a directory")
+    assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "starts"),
+    [
+        ("data export", '{"id": '),
+        ("data croissant", "{"),
+        ("export", "id,sample,status,"),
+        ("report", "<!doctype html>"),
+        ("compare", "<!DOCTYPE html>"),
+        ("leaderboard", "["),
+    ],
+)
+def test_dash_writes_the_result_alone_to_standard_output(
+    judged_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, starts: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = bsa(*output_commands(judged_run)[name], "-o", "-")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(starts)
+    assert list(tmp_path.iterdir()) == []  # no file named "-"
+    if name != "leaderboard":
+        assert "standard output" in result.stderr
+    if name in ("data croissant", "leaderboard"):
+        json.loads(result.stdout)
+
+
+def test_dash_gives_the_bytes_a_file_gets(judged_run: Path, tmp_path: Path) -> None:
+    file = tmp_path / "samples.jsonl"
+    assert bsa("export", "--run", judged_run, "--format", "jsonl", "-o", file).exit_code == 0
+    piped = bsa("export", "--run", judged_run, "--format", "jsonl", "-o", "-")
+    assert piped.stdout_bytes == file.read_bytes()
+
+
+def test_compare_refuses_json_and_page_both_on_standard_output(judged_run: Path) -> None:
+    result = bsa("compare", judged_run, judged_run, "--json", "-o", "-")
+    assert_one_error(result, "--json and -o - both write to standard output")
+
+
+def test_parquet_goes_to_a_pipe(tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    result = bsa("data", "export", "--format", "parquet", "--limit", "3", "-o", "-")
+    assert result.exit_code == 0, result.output
+    (tmp_path / "piped.parquet").write_bytes(result.stdout_bytes)
+    assert pq.read_table(tmp_path / "piped.parquet").num_rows == 3
+
+
+def test_parquet_to_a_terminal_is_refused() -> None:
+    """A real terminal (a pseudo-terminal on the child's stdout): binary bytes would garble it."""
+    pytest.importorskip("pyarrow")
+    pytest.importorskip("pty")
+    controller, terminal = os.openpty()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "bsa", "data", "export", "--format", "parquet", "-o", "-"],
+            stdout=terminal,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: Parquet is binary: redirect standard output to a file, or name one with -o\n"
+    )
