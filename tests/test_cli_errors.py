@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 
 from bsa.cli import main
 
-from .conftest import isolate
+from .conftest import SHARED_DATASET, isolate
 
 
 def bsa(*args: str | Path) -> Result:
@@ -202,3 +202,50 @@ def test_parquet_to_a_terminal_is_refused() -> None:
     assert result.stderr == (
         "error: Parquet is binary: redirect standard output to a file, or name one with -o\n"
     )
+
+
+# --- files that are not UTF-8; ids files with comments ------------------------------------------
+
+
+def test_ids_file_that_is_not_utf8_names_the_byte(tmp_path: Path) -> None:
+    ids = tmp_path / "ids.txt"
+    ids.write_bytes(b"7aa26e4c933d4fc73edffc574995c99a\nab\xffcd\n")
+    result = bsa("data", "stats", "--ids", ids)
+    assert_one_error(result, f"{ids}: not a UTF-8 ids file (invalid start byte at byte 35)")
+
+
+def test_config_that_is_not_utf8_names_the_byte(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_bytes(b"model:\n  model_name: caf\xe9\n")
+    result = bsa("generate", "--config", config, "--run", tmp_path / "r.sqlite")
+    assert_one_error(
+        result, f"{config}: not a UTF-8 config file (invalid continuation byte at byte 24)"
+    )
+    assert not (tmp_path / "r.sqlite").exists()
+
+
+def test_csv_offset_is_in_the_file_not_in_a_decoding_chunk(tmp_path: Path) -> None:
+    """Past the first 8 KiB a text reader's offset counts from its current chunk."""
+    good = SHARED_DATASET.read_bytes()[:20_000]
+    bad_at = good.index(b"\n", 12_000) + 1
+    dataset = tmp_path / "d.csv"
+    dataset.write_bytes(b"\xef\xbb\xbf" + good[:bad_at] + b"\xff" + good[bad_at:])
+    result = bsa("data", "stats", "--dataset", dataset)
+    assert_one_error(
+        result, f"{dataset}: not a UTF-8 CSV file (invalid start byte at byte {bad_at + 3})"
+    )
+
+
+def test_ids_file_takes_trailing_comments(tmp_path: Path) -> None:
+    ids = tmp_path / "ids.txt"
+    ids.write_text(
+        "# items the model over-refused\n"
+        "7aa26e4c933d4fc73edffc574995c99a  # the first one\n"
+        "   # an indented comment\n"
+        "9778f4c49027b9ae82ddb8aba8607250\t# after a tab\n"
+        "507eb29bb7f430aaea0fb4f86976b022\n",
+        encoding="utf-8",
+    )
+    result = bsa("data", "stats", "--json", "--ids", ids)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["items"] == 3

@@ -181,12 +181,24 @@ def _read_csv(path: Path, columns: tuple[str, ...]) -> list[Row]:
                 rows.append(Row(number, last_line + 1, values))
                 last_line = reader.line_num
     except UnicodeDecodeError as error:
-        raise DatasetError(
-            [f"{path}: not a UTF-8 CSV file ({error.reason} at byte {error.start})"]
-        ) from error
+        raise DatasetError([not_utf8(path, "CSV file", error)]) from error
     except csv.Error as error:
         raise DatasetError([f"{path}: line {reader.line_num}: malformed CSV ({error})"]) from error
     return rows
+
+
+def not_utf8(path: Path, what: str, error: UnicodeDecodeError) -> str:
+    """One line naming the file and the offset of its first byte that is not UTF-8.
+
+    Text files are decoded in chunks, so ``error.start`` counts from the start of a chunk (and
+    after a BOM); the file is read again as bytes to name the offset a hex viewer shows."""
+    try:
+        path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exact:
+        error = exact
+    except OSError:
+        pass
+    return f"{path}: not a UTF-8 {what} ({error.reason} at byte {error.start})"
 
 
 def _read_jsonl(path: Path, columns: tuple[str, ...]) -> list[Row]:
@@ -198,9 +210,7 @@ def _read_jsonl(path: Path, columns: tuple[str, ...]) -> list[Row]:
                     continue
                 rows.append(_jsonl_row(path, len(rows) + 1, line_number, line))
     except UnicodeDecodeError as error:
-        raise DatasetError(
-            [f"{path}: not a UTF-8 JSONL file ({error.reason} at byte {error.start})"]
-        ) from error
+        raise DatasetError([not_utf8(path, "JSONL file", error)]) from error
     return rows
 
 

@@ -8,14 +8,18 @@ reads the same however it was made.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bsa.dataset import Dataset
+from bsa.dataset import Dataset, not_utf8
 from bsa.errors import BsaError
 from bsa.items import Item
 from bsa.taxonomy import CATEGORIES, SUB_CATEGORIES, Scenario
+
+#: A comment starts with '#' at the start of a line or after white space (an id may hold a '#').
+_COMMENT = re.compile(r"(?:^|\s)#")
 
 
 class SelectionError(BsaError):
@@ -51,12 +55,15 @@ def parse_category(text: str) -> str:
 
 
 def read_ids(path: Path) -> tuple[str, ...]:
-    """One id per line; blank lines and lines starting with '#' are ignored."""
+    """One id per line; blank lines are ignored, and so is a ``#`` comment, on its own line or
+    after an id (``7aa2…  # over-refused``)."""
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
     except OSError as error:
         raise SelectionError(f"cannot read ids file {path}: {error.strerror or error}") from error
-    ids = tuple(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+    except UnicodeDecodeError as error:
+        raise SelectionError(not_utf8(path, "ids file", error)) from error
+    ids = tuple(item_id for line in lines if (item_id := _COMMENT.split(line, 1)[0].strip()))
     if not ids:
         raise SelectionError(f"ids file {path} lists no ids")
     return ids
