@@ -4,6 +4,7 @@ CliRunner except where a real terminal or process is the point."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -249,3 +250,74 @@ def test_ids_file_takes_trailing_comments(tmp_path: Path) -> None:
     result = bsa("data", "stats", "--json", "--ids", ids)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["items"] == 3
+
+
+# --- CSV rows with extra cells; judged CSVs with unknown labels ----------------------------------
+
+
+def write_csv(path: Path, rows: Sequence[Sequence[str]]) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(rows)
+    return path
+
+
+def official_record(scenario: str) -> dict[str, str]:
+    with SHARED_DATASET.open(encoding="utf-8-sig", newline="") as handle:
+        return next(row for row in csv.DictReader(handle) if row["dataset_name"] == scenario)
+
+
+EXTRA_CELL = "1 cell more than the header's columns (an unquoted comma?)"
+
+
+def test_dataset_row_with_an_extra_cell_is_an_error(tmp_path: Path) -> None:
+    record = official_record("Risk Omission")
+    dataset = write_csv(tmp_path / "d.csv", [list(record), [*record.values(), "stray"]])
+    result = bsa("data", "stats", "--dataset", dataset)
+    assert_one_error(result, f"{dataset}: row 1 (line 2): {EXTRA_CELL}")
+
+
+def test_input_row_with_an_extra_cell_is_an_error(tmp_path: Path) -> None:
+    questions = write_csv(tmp_path / "q.csv", [["id", "question"], ["1", "Hi", "there"]])
+    run = tmp_path / "r.sqlite"
+    result = bsa("generate", "--input", questions, "--run", run, "--model", "mock")
+    assert_one_error(result, f"{questions}: row 1 (line 2): {EXTRA_CELL}")
+    assert not run.exists()
+
+
+JUDGED_HEADER = ["model_name", "id", "dataset_name", "Safe_Ans_Check", "Thk_Acc_Judge"]
+
+
+@pytest.mark.parametrize("mode", [(), ("--reference",)])
+def test_judged_row_with_an_extra_cell_is_an_error(tmp_path: Path, mode: tuple[str, ...]) -> None:
+    item = official_record("Risk Omission")["id"]
+    judged = write_csv(
+        tmp_path / "j.csv",
+        [JUDGED_HEADER, ["m", item, "Risk Omission", "Safe", "True", "x"]],
+    )
+    result = bsa("score", "--from-csv", judged, "-k", "1", *mode)
+    assert_one_error(result, f"{judged}: row 1 (line 2): {EXTRA_CELL}")
+
+
+@pytest.mark.parametrize("mode", [(), ("--reference",)])
+def test_unknown_judged_labels_are_named_not_scored_as_failures(
+    tmp_path: Path, mode: tuple[str, ...]
+) -> None:
+    ro, cs = official_record("Risk Omission")["id"], official_record("Cognitive Shortcut")["id"]
+    judged = write_csv(
+        tmp_path / "j.csv",
+        [
+            JUDGED_HEADER,
+            ["m", ro, "Risk Omission", "Safe", "True"],
+            ["m", ro, "Risk Omission", "safe", "false"],
+            ["m", cs, "Cognitive Shortcut", "Unsafe", "Fully covered"],
+            ["m", cs, "Cognitive Shortcut", "", ""],
+        ],
+    )
+    result = bsa("score", "--from-csv", judged, "-k", "2", *mode)
+    assert result.exit_code == 1, result.output
+    errors = result.stderr.splitlines()
+    assert len(errors) == 2, result.stderr
+    assert errors[0].startswith("error: row 2 (")
+    assert "unknown Safe_Ans_Check 'safe' (expected 'Safe', 'Unsafe', or empty" in errors[0]
+    assert errors[1].startswith("error: row 3 (")
+    assert "unknown Thk_Acc_Judge 'Fully covered' (expected 'Fully Covered'," in errors[1]
