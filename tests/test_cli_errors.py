@@ -321,3 +321,20 @@ def test_unknown_judged_labels_are_named_not_scored_as_failures(
     assert "unknown Safe_Ans_Check 'safe' (expected 'Safe', 'Unsafe', or empty" in errors[0]
     assert errors[1].startswith("error: row 3 (")
     assert "unknown Thk_Acc_Judge 'Fully covered' (expected 'Fully Covered'," in errors[1]
+
+
+# --- --sample larger than the selection ---------------------------------------------------------
+
+
+def test_sample_larger_than_the_selection_says_how_many_were_selected() -> None:
+    result = bsa("data", "stats", "--json", "--scenario", "OS", "--sample", "500")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["items"] == 200
+    assert result.stderr == (
+        "notice: --sample 500 is more than the 200 selected items; using all 200\n"
+    )
+
+
+def test_sample_within_the_selection_is_silent() -> None:
+    result = bsa("data", "stats", "--json", "--scenario", "OS", "--sample", "200")
+    assert (result.exit_code, result.stderr) == (0, "")

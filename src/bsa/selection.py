@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -69,14 +69,25 @@ def read_ids(path: Path) -> tuple[str, ...]:
     return ids
 
 
-def select(dataset: Dataset, selection: Selection) -> Dataset:
-    """The items of ``dataset`` that ``selection`` keeps, in dataset order."""
+def select(
+    dataset: Dataset, selection: Selection, notify: Callable[[str], None] | None = None
+) -> Dataset:
+    """The items of ``dataset`` that ``selection`` keeps, in dataset order.
+
+    ``notify`` hears of a ``sample`` larger than what the filters left: all of it is used, and the
+    user is told how many that is rather than stopped (a loop over scenarios with one sample size
+    should not fail on the smallest one, yet nobody should think they ran N items)."""
     wanted = None
     if selection.ids is not None:
         _check_ids_exist(dataset, selection.ids)
         wanted = frozenset(selection.ids)
     items = [item for item in dataset.items if _matches(item, selection, wanted)]
     if selection.sample is not None:
+        if notify and selection.sample > len(items):
+            notify(
+                f"notice: --sample {selection.sample} is more than the {len(items)} selected "
+                f"items; using all {len(items)}"
+            )
         items = stratified_sample(items, selection.sample, selection.seed)
     if selection.limit is not None:
         if selection.limit < 1:

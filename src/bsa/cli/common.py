@@ -103,7 +103,7 @@ def load_selected(
     dataset = load_dataset(dataset_spec)
     if dataset.source.notice:
         _stderr().print(dataset.source.notice, markup=False)
-    return select(dataset, selection)
+    return select(dataset, selection, notify=lambda text: _stderr().print(text, markup=False))
 
 
 def tell_written(output: Path, message: str) -> None:
