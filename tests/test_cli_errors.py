@@ -338,3 +338,11 @@ def test_sample_larger_than_the_selection_says_how_many_were_selected() -> None:
 def test_sample_within_the_selection_is_silent() -> None:
     result = bsa("data", "stats", "--json", "--scenario", "OS", "--sample", "200")
     assert (result.exit_code, result.stderr) == (0, "")
+
+
+def test_output_under_a_file_names_the_file(tmp_path: Path) -> None:
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("not a folder\n", encoding="utf-8")
+    target = blocker / "items.csv"
+    result = bsa("data", "export", "--format", "csv", "--limit", "1", "-o", target)
+    assert_one_error(result, f"cannot write {target}: {blocker} is not a folder")

@@ -86,7 +86,7 @@ def _atomic(path: Path) -> Iterator[BinaryIO]:
     """A binary handle on a temporary file beside ``path``, renamed onto it once written."""
     name = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _make_parent(path)
         handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
         with os.fdopen(handle, "wb") as raw:
             yield cast(BinaryIO, raw)
@@ -96,3 +96,11 @@ def _atomic(path: Path) -> Iterator[BinaryIO]:
     finally:
         if name is not None:
             Path(name).unlink(missing_ok=True)
+
+
+def _make_parent(path: Path) -> None:
+    """Create the output's folder; a file in the way is named (``mkdir`` says "File exists")."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as error:
+        raise BsaError(f"cannot write {path}: {error.filename} is not a folder") from error
