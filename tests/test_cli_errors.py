@@ -54,6 +54,8 @@ GENERATE_FLAGS = [
     ("--temperature", "-inf"),
     ("--top-p", "nan"),
     ("--rpm", "inf"),
+    ("--top-k", "nan"),
+    ("--max-tokens", "1.5"),
     ("--tpm", "nan"),
 ]
 JUDGE_FLAGS = [
@@ -92,6 +94,8 @@ def test_alpha_is_checked_by_every_command_that_takes_it(
         ('{"top_k": NaN}', "--extra-body: NaN is not a JSON number"),
         ('{"a": {"b": [Infinity]}}', "--extra-body: Infinity is not a JSON number"),
         ('{"a": -Infinity}', "--extra-body: -Infinity is not a JSON number"),
+        ('{"a": -1e400}', "--extra-body: -1e400 is too large for a number"),
+        ("[" * 100_000, "--extra-body: nested too deeply"),
         ("[1]", "--extra-body: must be a JSON object"),
         ("{x", "--extra-body: not JSON"),
     ],

@@ -75,15 +75,17 @@ class OptionalNumber(_OneLineErrors):
         try:
             number = self.kind(value)
         except ValueError:
-            self.fail(f"{value!r} is not a {self.kind.__name__} or 'none'", param, ctx)
+            kind = "an integer" if self.kind is int else "a number"
+            self.fail(f"{value!r} is not {kind} or 'none'", param, ctx)
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number", param, ctx)
         return number
 
 
 class JsonObject(_OneLineErrors):
-    """A JSON object; ``NaN`` and ``Infinity`` (which ``json.loads`` accepts by default) are
-    refused, since the request body they would end up in cannot be strict JSON."""
+    """A JSON object; ``NaN``, ``Infinity`` (which ``json.loads`` accepts by default) and numbers
+    too large for a float (``1e400``, read as infinity) are refused, since the request body they
+    would end up in cannot be strict JSON."""
 
     name = "json"
 
@@ -91,11 +93,13 @@ class JsonObject(_OneLineErrors):
         if value is None or isinstance(value, dict):
             return value
         try:
-            parsed = json.loads(value, parse_constant=_refuse_constant)
+            parsed = json.loads(value, parse_constant=_refuse_constant, parse_float=_finite_float)
         except json.JSONDecodeError as error:
             self.fail(f"not JSON ({error.msg} at character {error.pos})", param, ctx)
         except ValueError as error:
             self.fail(str(error), param, ctx)
+        except RecursionError:
+            self.fail("nested too deeply", param, ctx)
         if not isinstance(parsed, dict):
             self.fail("must be a JSON object", param, ctx)
         return parsed
@@ -103,6 +107,13 @@ class JsonObject(_OneLineErrors):
 
 def _refuse_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a JSON number; give a finite value")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is too large for a number")
+    return number
 
 
 class OutputFile(_OneLineErrors):
