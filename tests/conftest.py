@@ -23,6 +23,11 @@ SHARED_DATASET = SHARED_BSA / "dataset.csv"
 def isolated_environment(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    isolate(monkeypatch, tmp_path_factory)
+
+
+def isolate(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The environment of every test; also for module-scoped fixtures, which run outside it."""
     monkeypatch.setenv("BSA_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.setenv("BSA_UPSTREAM_URL", "http://127.0.0.1:9/unreachable")
     monkeypatch.setenv("BSA_DATA_DIR", str(SHARED_BSA))

@@ -24,6 +24,7 @@ def read_questions(path: Path) -> list[Prompt]:
     first_row_of: dict[str, int] = {}
     for row in read_rows(path, INPUT_COLUMNS):
         try:
+            row.check_width()
             item_id = field_text(row.values, "id").strip()
             question = field_text(row.values, "question")
         except ValueError as error:

@@ -47,6 +47,7 @@ from bsa.metrics import (
     f_score,
     percentile_interval,
 )
+from bsa.output import write_text
 from bsa.scoring import RunVerdicts, read_verdicts
 from bsa.store import RunStore
 
@@ -630,7 +631,7 @@ def write_compare_html(
     """Write one self-contained page: no script, no network, every text escaped, and a CSP that
     allows nothing but the page's own inline style (by hash), so a query or model name holding
     markup can neither run nor load anything when the page is opened."""
-    output.write_text(render_compare_html(comparison, max_flips, significance), encoding="utf-8")
+    write_text(output, render_compare_html(comparison, max_flips, significance))
 
 
 def render_compare_html(

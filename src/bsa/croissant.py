@@ -35,6 +35,7 @@ from pathlib import Path
 from bsa import sources
 from bsa.dataset import COLUMNS, file_format
 from bsa.errors import DatasetError
+from bsa.output import is_stdout, write_text
 
 CROISSANT_1_0 = "http://mlcommons.org/croissant/1.0"
 
@@ -167,11 +168,10 @@ def write_croissant(path: Path, output: Path, *, content_url: str | None = None)
     A local file is referenced relative to ``output``'s folder, which is how ``mlcroissant``
     resolves a path ``contentUrl``, so the two files can be moved together.
     """
-    url = content_url or default_content_url(path, relative_to=output.parent)
+    folder = None if is_stdout(output) else output.parent  # on stdout: the file's absolute path
+    url = content_url or default_content_url(path, relative_to=folder)
     metadata = croissant_metadata(path, content_url=url)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(metadata, indent=2, ensure_ascii=False) + "\n"
-    output.write_text(text, encoding="utf-8")
+    write_text(output, json.dumps(metadata, indent=2, ensure_ascii=False) + "\n")
     return output
 
 

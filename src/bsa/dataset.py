@@ -33,16 +33,26 @@ OFFICIAL_CONTENT_SHA256 = "eb562cac3fdd93e8d00a3a12f2e1866780432cb7d3cf0b433de82
 
 @dataclass(frozen=True)
 class Row:
-    """One record of a dataset file: its 1-based number, the line it starts on (text formats), and
-    its raw values."""
+    """One record of a dataset file: its 1-based number, the line it starts on (text formats), its
+    raw values, and how many CSV cells it has beyond the header's columns."""
 
     number: int
     line: int | None
     values: Mapping[str, object]
+    extra_cells: int = 0
 
     def where(self, path: Path) -> str:
         at = f" (line {self.line})" if self.line is not None else ""
         return f"{path}: row {self.number}{at}"
+
+    def check_width(self) -> None:
+        """A CSV row with more cells than the header has columns is an error: the cells would be
+        dropped, and the usual cause (an unquoted comma) also shifts the cells that are kept."""
+        if self.extra_cells:
+            s = "s" if self.extra_cells > 1 else ""
+            raise ValueError(
+                f"{self.extra_cells} cell{s} more than the header's columns (an unquoted comma?)"
+            )
 
 
 @dataclass(frozen=True)
@@ -152,7 +162,7 @@ def read_rows(path: Path, columns: tuple[str, ...] = COLUMNS) -> list[Row]:
     CSV and Parquet files name their columns once, so a missing one is a file-level problem; a
     JSONL record names its own fields, so :func:`parse_row` reports a missing one per row.
     """
-    readers = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": _read_parquet}
+    readers = {"csv": read_csv_rows, "jsonl": _read_jsonl, "parquet": _read_parquet}
     return readers[file_format(path)](path, columns)
 
 
@@ -168,7 +178,9 @@ def _require_columns(path: Path, found: list[str], columns: tuple[str, ...]) -> 
     )
 
 
-def _read_csv(path: Path, columns: tuple[str, ...]) -> list[Row]:
+def read_csv_rows(path: Path, columns: tuple[str, ...]) -> list[Row]:
+    """Every record of a UTF-8 CSV file whose header must name ``columns``; a bad file is a
+    DatasetError (not UTF-8: the byte; malformed: the line)."""
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     rows: list[Row] = []
     try:
@@ -178,15 +190,30 @@ def _read_csv(path: Path, columns: tuple[str, ...]) -> list[Row]:
             _require_columns(path, list(header), columns)
             last_line = reader.line_num
             for number, values in enumerate(reader, start=1):
-                rows.append(Row(number, last_line + 1, values))
+                extra = values.pop(None, None) or []  # DictReader's restkey for surplus cells
+                rows.append(Row(number, last_line + 1, values, len(extra)))
                 last_line = reader.line_num
     except UnicodeDecodeError as error:
-        raise DatasetError(
-            [f"{path}: not a UTF-8 CSV file ({error.reason} at byte {error.start})"]
-        ) from error
+        raise DatasetError([not_utf8(path, "CSV file", error)]) from error
     except csv.Error as error:
         raise DatasetError([f"{path}: line {reader.line_num}: malformed CSV ({error})"]) from error
+    except OSError as error:
+        raise DatasetError([f"{path}: cannot read the file ({error.strerror or error})"]) from error
     return rows
+
+
+def not_utf8(path: Path, what: str, error: UnicodeDecodeError) -> str:
+    """One line naming the file and the offset of its first byte that is not UTF-8.
+
+    Text files are decoded in chunks, so ``error.start`` counts from the start of a chunk (and
+    after a BOM); the file is read again as bytes to name the offset a hex viewer shows."""
+    try:
+        path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exact:
+        error = exact
+    except OSError:
+        pass
+    return f"{path}: not a UTF-8 {what} ({error.reason} at byte {error.start})"
 
 
 def _read_jsonl(path: Path, columns: tuple[str, ...]) -> list[Row]:
@@ -198,9 +225,7 @@ def _read_jsonl(path: Path, columns: tuple[str, ...]) -> list[Row]:
                     continue
                 rows.append(_jsonl_row(path, len(rows) + 1, line_number, line))
     except UnicodeDecodeError as error:
-        raise DatasetError(
-            [f"{path}: not a UTF-8 JSONL file ({error.reason} at byte {error.start})"]
-        ) from error
+        raise DatasetError([not_utf8(path, "JSONL file", error)]) from error
     return rows
 
 
@@ -257,6 +282,7 @@ def parse_rows(rows: list[Row], path: Path) -> list[Item]:
 
 def parse_row(row: Row) -> Item:
     """Validate one record; a ValueError says what is wrong with it."""
+    row.check_width()
     text = {column: field_text(row.values, column) for column in COLUMNS}
     for column in ("id", "query", "risk_summary"):
         if not text[column].strip():

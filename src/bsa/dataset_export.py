@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from bsa.dataset import COLUMNS
 from bsa.errors import BsaError, MissingExtraError
 from bsa.items import Item
+from bsa.output import binary_output, text_output
 
 EXPORT_FORMATS = ("csv", "jsonl", "parquet")
 
 
 def export_items(items: Iterable[Item], output: Path, fmt: str) -> int:
-    """Write ``items`` to ``output`` atomically (no half-written file on failure); return the count."""
+    """Write ``items`` to ``output`` atomically (no half-written file on failure), or to standard
+    output for ``-``; return the count."""
     writers: dict[str, Callable[[list[dict[str, str]], Path], None]] = {
         "csv": _write_csv,
         "jsonl": _write_jsonl,
@@ -33,29 +33,19 @@ def export_items(items: Iterable[Item], output: Path, fmt: str) -> int:
             f"unknown export format {fmt!r} (expected one of: {', '.join(EXPORT_FORMATS)})"
         )
     records = [item.as_record() for item in items]
-    output.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(
-        dir=output.parent, prefix=f".{output.name}.", suffix=".part"
-    )
-    os.close(handle)
-    tmp = Path(tmp_name)
-    try:
-        writers[fmt](records, tmp)
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
+    writers[fmt](records, output)
     return len(records)
 
 
 def _write_csv(records: list[dict[str, str]], path: Path) -> None:
-    with path.open("w", encoding="utf-8", newline="") as handle:
+    with text_output(path) as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS, lineterminator="\n")
         writer.writeheader()
         writer.writerows(records)
 
 
 def _write_jsonl(records: list[dict[str, str]], path: Path) -> None:
-    with path.open("w", encoding="utf-8") as handle:
+    with text_output(path) as handle:
         for record in records:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
@@ -67,4 +57,5 @@ def _write_parquet(records: list[dict[str, str]], path: Path) -> None:
     except ImportError as error:
         raise MissingExtraError("writing Parquet files", "parquet") from error
     schema = pa.schema([(column, pa.string()) for column in COLUMNS])
-    pq.write_table(pa.Table.from_pylist(records, schema=schema), path)
+    with binary_output(path, "Parquet") as handle:
+        pq.write_table(pa.Table.from_pylist(records, schema=schema), handle)

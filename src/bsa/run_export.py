@@ -1,19 +1,19 @@
 """Exports of a run file's samples: JSONL, CSV, and the upstream batch script's CSV.
 
-The run file stays the only source of truth; these are views of it, written atomically.
+The run file stays the only source of truth; these are views of it, written atomically to a file
+or to standard output (``-``).
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
 from bsa.errors import BsaError
+from bsa.output import text_output
 from bsa.store import Generation, Judgement, RunStore
 from bsa.taxonomy import Scenario
 
@@ -107,7 +107,8 @@ def upstream_judged_records(store: RunStore, judge: str) -> Iterator[dict[str, A
 
 
 def export_run(run_path: Path, output: Path, fmt: str, judge: str | None = None) -> int:
-    """Write every stored sample of the run to ``output``; return how many."""
+    """Write every stored sample of the run to ``output`` (``-``: standard output); return how
+    many."""
     if fmt not in RUN_EXPORT_FORMATS:
         raise BsaError(f"unknown format {fmt!r} (expected one of: {', '.join(RUN_EXPORT_FORMATS)})")
     if not run_path.is_file():
@@ -131,15 +132,8 @@ def export_run(run_path: Path, output: Path, fmt: str, judge: str | None = None)
 
 
 def _atomic(output: Path, write: Callable[[TextIO], int]) -> int:
-    output.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            count = write(out)
-        os.replace(name, output)
-    finally:
-        Path(name).unlink(missing_ok=True)
-    return count
+    with text_output(output) as out:
+        return write(out)
 
 
 def _write_csv(out: TextIO, columns: tuple[str, ...], records: Iterable[dict[str, Any]]) -> int:

@@ -8,14 +8,18 @@ reads the same however it was made.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bsa.dataset import Dataset
+from bsa.dataset import Dataset, not_utf8
 from bsa.errors import BsaError
 from bsa.items import Item
 from bsa.taxonomy import CATEGORIES, SUB_CATEGORIES, Scenario
+
+#: A comment starts with '#' at the start of a line or after white space (an id may hold a '#').
+_COMMENT = re.compile(r"(?:^|\s)#")
 
 
 class SelectionError(BsaError):
@@ -51,25 +55,39 @@ def parse_category(text: str) -> str:
 
 
 def read_ids(path: Path) -> tuple[str, ...]:
-    """One id per line; blank lines and lines starting with '#' are ignored."""
+    """One id per line; blank lines are ignored, and so is a ``#`` comment, on its own line or
+    after an id (``7aa2…  # over-refused``)."""
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
     except OSError as error:
         raise SelectionError(f"cannot read ids file {path}: {error.strerror or error}") from error
-    ids = tuple(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+    except UnicodeDecodeError as error:
+        raise SelectionError(not_utf8(path, "ids file", error)) from error
+    ids = tuple(item_id for line in lines if (item_id := _COMMENT.split(line, 1)[0].strip()))
     if not ids:
         raise SelectionError(f"ids file {path} lists no ids")
     return ids
 
 
-def select(dataset: Dataset, selection: Selection) -> Dataset:
-    """The items of ``dataset`` that ``selection`` keeps, in dataset order."""
+def select(
+    dataset: Dataset, selection: Selection, notify: Callable[[str], None] | None = None
+) -> Dataset:
+    """The items of ``dataset`` that ``selection`` keeps, in dataset order.
+
+    ``notify`` hears of a ``sample`` larger than what the filters left: all of it is used, and the
+    user is told how many that is rather than stopped (a loop over scenarios with one sample size
+    should not fail on the smallest one, yet nobody should think they ran N items)."""
     wanted = None
     if selection.ids is not None:
         _check_ids_exist(dataset, selection.ids)
         wanted = frozenset(selection.ids)
     items = [item for item in dataset.items if _matches(item, selection, wanted)]
     if selection.sample is not None:
+        if notify and selection.sample > len(items):
+            notify(
+                f"notice: --sample {selection.sample} is more than the {len(items)} selected "
+                f"items; using all {len(items)}"
+            )
         items = stratified_sample(items, selection.sample, selection.seed)
     if selection.limit is not None:
         if selection.limit < 1:

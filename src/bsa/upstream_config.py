@@ -14,13 +14,15 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bsa.dataset import not_utf8
 from bsa.errors import BsaError
 
 PLACEHOLDER_KEYS = frozenset({"", "YOUR_API_KEY", "sk-xxx", "EMPTY"})
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # YAML reads .nan and .inf as floats; a NaN temperature must not reach the endpoint.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ModelSection(_Section):
@@ -75,6 +77,8 @@ def load_upstream_config(path: Path) -> UpstreamConfig:
         data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise BsaError(f"cannot read config {path}: {error.strerror or error}") from error
+    except UnicodeDecodeError as error:
+        raise BsaError(not_utf8(path, "config file", error)) from error
     except yaml.YAMLError as error:
         raise BsaError(f"{path}: not valid YAML ({_one_line(str(error))})") from error
     if not isinstance(data, dict):

@@ -18,6 +18,7 @@ from rich.console import Console
 
 from bsa.dataset import Dataset, load_dataset
 from bsa.errors import BsaError
+from bsa.output import is_stdout
 from bsa.selection import Selection, parse_category, read_ids, select
 from bsa.taxonomy import Scenario
 
@@ -104,7 +105,13 @@ def load_selected(
     dataset = load_dataset(dataset_spec)
     if dataset.source.notice:
         _stderr().print(dataset.source.notice, markup=False)
-    return select(dataset, selection)
+    return select(dataset, selection, notify=lambda text: _stderr().print(text, markup=False))
+
+
+def tell_written(output: Path, message: str) -> None:
+    """Say what was written: on stderr when the result itself went to standard output (``-o -``),
+    so that a pipe receives nothing but the result."""
+    click.echo(message, err=is_stdout(output))
 
 
 def wait_option(command: F) -> F:

@@ -11,9 +11,11 @@ from rich.console import Console
 from rich.table import Table
 
 from bsa import sources
-from bsa.cli.common import dataset_options, handle_errors, load_selected
+from bsa.cli.common import dataset_options, handle_errors, load_selected, tell_written
+from bsa.cli.params import OutputFile
 from bsa.dataset import Dataset, load_dataset
 from bsa.dataset_export import EXPORT_FORMATS, export_items
+from bsa.output import describe
 from bsa.stats import DatasetStats, dataset_stats
 from bsa.taxonomy import Scenario
 
@@ -71,14 +73,14 @@ def _print_stats(stats: DatasetStats, dataset: Dataset) -> None:
 @data.command("export")
 @dataset_options
 @click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), required=True)
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+@click.option("-o", "--output", type=OutputFile(), required=True, help="File, or - for stdout.")
 @handle_errors
 def data_export(fmt: str, output: Path, **selection: Any) -> None:
     """Write the selected items in the upstream columns (id, query, risk_summary, dataset_name,
     label)."""
     dataset = load_selected(**selection)
     count = export_items(dataset.items, output, fmt)
-    click.echo(f"wrote {count} items to {output}")
+    tell_written(output, f"wrote {count} items to {describe(output)}")
 
 
 @data.command("croissant")
@@ -89,7 +91,7 @@ def data_export(fmt: str, output: Path, **selection: Any) -> None:
     help="Describe this file instead of the official release.",
 )
 @click.option("--content-url", help="URL or path that the metadata names for the file.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+@click.option("-o", "--output", type=OutputFile(), required=True, help="File, or - for stdout.")
 @handle_errors
 def data_croissant(dataset_spec: Path | None, content_url: str | None, output: Path) -> None:
     """Croissant 1.0 JSON-LD metadata for the dataset file (validates with mlcroissant)."""
@@ -98,7 +100,7 @@ def data_croissant(dataset_spec: Path | None, content_url: str | None, output: P
     path = dataset_spec or sources.resolve(sources.DATASET).path
     load_dataset(path)  # refuse to describe a file that is not a valid BSA dataset
     write_croissant(path, output, content_url=content_url)
-    click.echo(f"wrote Croissant metadata for {path} to {output}")
+    tell_written(output, f"wrote Croissant metadata for {path} to {describe(output)}")
 
 
 @data.command("download")

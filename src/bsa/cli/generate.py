@@ -19,9 +19,11 @@ from bsa.cli.common import (
     holding_run,
     load_selected,
     run_stage,
+    tell_written,
     wait_option,
     warn_unstored,
 )
+from bsa.cli.params import FiniteFloat, JsonObject, OptionalNumber, OutputFile
 from bsa.errors import BsaError
 from bsa.generate import (
     SAFETY_RULES_MODES,
@@ -31,6 +33,7 @@ from bsa.generate import (
     generate,
     prompts_from_items,
 )
+from bsa.output import describe
 from bsa.providers import ProviderOptions, create_provider
 from bsa.run_export import RUN_EXPORT_FORMATS, export_run
 from bsa.run_status import run_status
@@ -39,37 +42,6 @@ from bsa.types import Decoding
 from bsa.upstream_config import UpstreamConfig, load_upstream_config
 
 F = TypeVar("F", bound=Any)
-
-
-class OptionalNumber(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.2
-    """A number, or ``none`` for "do not send this parameter"."""
-
-    name = "number|none"
-
-    def __init__(self, kind: type[int] | type[float]) -> None:
-        self.kind = kind
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if value is None or isinstance(value, (int, float)):
-            return value
-        if str(value).strip().lower() == "none":
-            return None
-        try:
-            return self.kind(value)
-        except ValueError:
-            self.fail(f"{value!r} is not a {self.kind.__name__} or 'none'", param, ctx)
-
-
-def _json_object(ctx: click.Context, param: click.Parameter, value: str | None) -> dict[str, Any]:
-    if value is None:
-        return {}
-    try:
-        parsed = json.loads(value)
-    except json.JSONDecodeError as error:
-        raise click.BadParameter(f"not JSON ({error.msg})") from error
-    if not isinstance(parsed, dict):
-        raise click.BadParameter("must be a JSON object")
-    return parsed
 
 
 def generation_options(command: F) -> F:
@@ -116,14 +88,12 @@ _GENERATION_OPTIONS = [
     ),
     click.option("--concurrency", type=click.IntRange(min=1), default=16, show_default=True),
     click.option(
-        "--rpm", type=click.FloatRange(min=0, min_open=True), help="Requests per minute limit."
+        "--rpm", type=FiniteFloat(min=0, min_open=True), help="Requests per minute limit."
     ),
-    click.option(
-        "--tpm", type=click.FloatRange(min=0, min_open=True), help="Tokens per minute limit."
-    ),
+    click.option("--tpm", type=FiniteFloat(min=0, min_open=True), help="Tokens per minute limit."),
     click.option(
         "--timeout",
-        type=click.FloatRange(min=0, min_open=True),
+        type=FiniteFloat(min=0, min_open=True),
         default=600.0,
         show_default=True,
         help="Seconds per request.",
@@ -131,7 +101,7 @@ _GENERATION_OPTIONS = [
     click.option("--max-attempts", type=click.IntRange(min=1), default=6, show_default=True),
     click.option(
         "--max-retry-wait",
-        type=click.FloatRange(min=0),
+        type=FiniteFloat(min=0),
         default=RetryPolicy().max_retry_after_s,
         show_default=True,
         help="Longest wait in seconds before a retry, whatever the server's Retry-After asks.",
@@ -155,7 +125,10 @@ _GENERATION_OPTIONS = [
     ),
     click.option("--reasoning-effort", help="For endpoints that take one (low, medium, high)."),
     click.option(
-        "--extra-body", callback=_json_object, metavar="JSON", help="Extra request fields."
+        "--extra-body",
+        type=JsonObject(),
+        metavar="JSON",
+        help="Extra request fields.",
     ),
     click.option("--use-n", is_flag=True, help="Ask for the k samples in one request (n=k)."),
     click.option("--stream", is_flag=True, help="Stream responses."),
@@ -233,7 +206,7 @@ def plan_generation(ctx: click.Context, options: dict[str, Any]) -> GenerationPl
         max_tokens=pick("max_tokens", "max_tokens"),
         seed=options["decoding_seed"],
         reasoning_effort=options["reasoning_effort"],
-        extra_body=options["extra_body"],
+        extra_body=options["extra_body"] or {},
     )
     rules = load_safety_rules() if options["safety_rules"] != "none" else None
     if rules and rules.file.notice:
@@ -397,7 +370,7 @@ def status_command(run_path: Path, as_json: bool) -> None:
 @click.command("export")
 @click.option("--run", "run_path", type=click.Path(path_type=Path), required=True)
 @click.option("--format", "fmt", type=click.Choice(RUN_EXPORT_FORMATS), required=True)
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+@click.option("-o", "--output", type=OutputFile(), required=True, help="File, or - for stdout.")
 @click.option(
     "--judge", "judge_model", help="Whose verdicts, for upstream-judged (several judges)."
 )
@@ -405,4 +378,4 @@ def status_command(run_path: Path, as_json: bool) -> None:
 def export_command(run_path: Path, fmt: str, output: Path, judge_model: str | None) -> None:
     """Write the run's samples (jsonl, csv, upstream-csv) or verdicts (upstream-judged)."""
     count = export_run(run_path, output, fmt, judge=judge_model)
-    click.echo(f"wrote {count} rows to {output}")
+    tell_written(output, f"wrote {count} rows to {describe(output)}")

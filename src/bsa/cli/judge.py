@@ -18,10 +18,10 @@ from bsa.cli.common import (
     wait_option,
     warn_unstored,
 )
+from bsa.cli.params import FiniteFloat, alpha_option
 from bsa.errors import BsaError
 from bsa.generate import Execution
 from bsa.judge import JUDGE_DECODING, JudgeReport, judge_run
-from bsa.metrics import DEFAULT_ALPHA
 from bsa.providers import ProviderOptions, create_provider
 from bsa.runner import RetryPolicy
 from bsa.scoring import score_run
@@ -37,23 +37,23 @@ _JUDGE_OPTIONS = [
     click.option("--judge-api-key-env", metavar="VAR", help="Variable holding the judge's key."),
     click.option("--judge-api-key-file", type=click.Path(path_type=Path)),
     click.option("--judge-concurrency", type=click.IntRange(min=1), default=16, show_default=True),
-    click.option("--judge-rpm", type=click.FloatRange(min=0, min_open=True)),
-    click.option("--judge-tpm", type=click.FloatRange(min=0, min_open=True)),
+    click.option("--judge-rpm", type=FiniteFloat(min=0, min_open=True)),
+    click.option("--judge-tpm", type=FiniteFloat(min=0, min_open=True)),
     click.option(
         "--judge-timeout",
-        type=click.FloatRange(min=0, min_open=True),
+        type=FiniteFloat(min=0, min_open=True),
         default=600.0,
         show_default=True,
     ),
     click.option("--judge-max-attempts", type=click.IntRange(min=1), default=6, show_default=True),
     click.option(
         "--judge-max-retry-wait",
-        type=click.FloatRange(min=0),
+        type=FiniteFloat(min=0),
         default=RetryPolicy().max_retry_after_s,
         show_default=True,
         help="Longest wait in seconds before a judge retry, whatever Retry-After asks.",
     ),
-    click.option("--judge-temperature", type=float, default=0.0, show_default=True),
+    click.option("--judge-temperature", type=FiniteFloat(), default=0.0, show_default=True),
     click.option(
         "--judge-parse-attempts",
         type=click.IntRange(min=1),
@@ -201,9 +201,7 @@ def show_scores(run_path: Path, judge: str | None, alpha: float, as_json: bool, 
     help="Whose verdicts (a run with several judges).",
 )
 @click.option("-k", "--k", "--samples", "k", type=click.IntRange(min=1), help="k of the CSV [5].")
-@click.option(
-    "--alpha", type=float, default=DEFAULT_ALPHA, show_default=True, help="F-score weight."
-)
+@alpha_option
 @click.option("--reference", is_flag=True, help="Upstream evaluate.py's arithmetic exactly.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
 @click.option("--json", "as_json", is_flag=True)

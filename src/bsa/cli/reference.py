@@ -14,7 +14,13 @@ from bsa.dataset import load_dataset
 from bsa.errors import BsaError
 from bsa.judge import judge_labels
 from bsa.metrics import compute_scores
-from bsa.reference import JudgedRow, read_judged_csv, reference_scores, rows_to_samples
+from bsa.reference import (
+    JudgedRow,
+    check_labels,
+    read_judged_csv,
+    reference_scores,
+    rows_to_samples,
+)
 from bsa.run_export import upstream_judged_records
 from bsa.store import RunStore
 from bsa.terminal_report import pct, print_scores
@@ -41,6 +47,7 @@ def score_csv(path: Path, k: int, alpha: float, reference: bool, as_json: bool, 
     rows = read_judged_csv(path)
     if not rows:
         raise BsaError(f"{path} holds no judged rows")
+    check_labels(rows)
     if reference:
         print_reference(reference_scores(rows, k, alpha), as_json)
         return

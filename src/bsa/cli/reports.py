@@ -10,8 +10,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from bsa.cli.common import handle_errors
-from bsa.metrics import DEFAULT_ALPHA
+from bsa.cli.common import handle_errors, tell_written
+from bsa.cli.params import OutputFile, alpha_option
+from bsa.errors import BsaError
+from bsa.output import describe, is_stdout, write_text
 from bsa.terminal_report import pct
 
 COMPARE_ROWS = ("safe_at_1", "safe_at_k", "think_at_1", "think_at_k", "f_score")
@@ -19,7 +21,7 @@ COMPARE_ROWS = ("safe_at_1", "safe_at_k", "think_at_1", "think_at_k", "f_score")
 
 @click.command("report")
 @click.option("--run", "run_path", type=click.Path(path_type=Path), required=True)
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+@click.option("-o", "--output", type=OutputFile(), required=True, help="File, or - for stdout.")
 @click.option("--judge", "judge_model", help="Whose verdicts, in runs with several judges.")
 @handle_errors
 def report_command(run_path: Path, output: Path, judge_model: str | None) -> None:
@@ -27,18 +29,21 @@ def report_command(run_path: Path, output: Path, judge_model: str | None) -> Non
     from bsa.report import write_report
 
     write_report(run_path, output, judge=judge_model)
-    click.echo(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB)")
+    if is_stdout(output):
+        tell_written(output, "wrote the report to standard output")
+    else:
+        click.echo(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB)")
 
 
 @click.command("compare")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the HTML page here.")
+@click.option("-o", "--output", type=OutputFile(), help="Write the HTML page here (-: stdout).")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 @click.option("--judge", "judge_model", help="Whose verdicts, in runs with several judges.")
 @click.option("--common-k", is_flag=True, help="Compare every run at the smallest k.")
 @click.option("--bootstrap", type=click.IntRange(min=0), default=2000, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--alpha", type=float, default=DEFAULT_ALPHA, show_default=True)
+@alpha_option
 @click.option("--max-flips", type=click.IntRange(min=0), default=50, show_default=True)
 @handle_errors
 def compare_command(
@@ -48,6 +53,9 @@ def compare_command(
     """Runs side by side against the first, paired on shared items, with the items that flip."""
     from bsa.compare import compare_runs, write_compare_html
 
+    page_to_stdout = output is not None and is_stdout(output)
+    if as_json and page_to_stdout:
+        raise BsaError("--json and -o - both write to standard output; write the page to a file")
     comparison = compare_runs(
         runs, judge=judge_model, seed=seed, bootstrap=bootstrap, alpha=alpha, common_k=common_k
     )
@@ -55,14 +63,15 @@ def compare_command(
     if as_json:
         click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
     else:
-        _print_comparison(payload)
+        _print_comparison(payload, to_stderr=page_to_stdout)
     if output is not None:
         write_compare_html(comparison, output)
-        click.echo(f"wrote {output}", err=as_json)
+        click.echo(f"wrote {describe(output)}", err=as_json or page_to_stdout)
 
 
-def _print_comparison(payload: dict[str, Any]) -> None:
-    console = Console(highlight=False)
+def _print_comparison(payload: dict[str, Any], *, to_stderr: bool) -> None:
+    """The tables; on stderr when the HTML page itself goes to standard output."""
+    console = Console(highlight=False, stderr=to_stderr)
     for warning in payload["warnings"]:
         console.print(f"notice: {warning}", markup=False)
     for pair in payload["comparisons"]:
@@ -90,9 +99,9 @@ def _print_comparison(payload: dict[str, Any]) -> None:
     "--format", "fmt", type=click.Choice(("md", "csv", "json")), default="md", show_default=True
 )
 @click.option("--judge", "judge_model", help="Whose verdicts, in runs with several judges.")
-@click.option("--alpha", type=float, default=DEFAULT_ALPHA, show_default=True)
+@alpha_option
 @click.option("--no-sort", is_flag=True, help="Keep the given order instead of F-score order.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to a file.")
+@click.option("-o", "--output", type=OutputFile(), help="Write to a file (-: stdout, the default).")
 @handle_errors
 def leaderboard_command(
     runs: tuple[Path, ...], with_published: bool, fmt: str, judge_model: str | None,
@@ -105,8 +114,8 @@ def leaderboard_command(
         runs, judge=judge_model, with_published=with_published, alpha=alpha, sort=not no_sort
     )
     text = format_leaderboard(rows, fmt)
-    if output is None:
+    if output is None or is_stdout(output):
         click.echo(text)
     else:
-        output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        write_text(output, text if text.endswith("\n") else text + "\n")
         click.echo(f"wrote {len(rows)} rows to {output}")

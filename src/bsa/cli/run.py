@@ -21,16 +21,14 @@ from bsa.cli.generate import (
     summarize_generation,
 )
 from bsa.cli.judge import judge_options, plan_judging, run_judging, show_scores, summarize_judging
+from bsa.cli.params import alpha_option
 from bsa.errors import BsaError
-from bsa.metrics import DEFAULT_ALPHA
 
 
 @click.command("run")
 @generation_options
 @judge_options
-@click.option(
-    "--alpha", type=float, default=DEFAULT_ALPHA, show_default=True, help="F-score weight."
-)
+@alpha_option
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 @dataset_options
 @wait_option

@@ -8,9 +8,9 @@ needs no network to view and runs nothing but its own script; see :mod:`bsa.repo
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from bsa.output import write_text
 from bsa.report.collect import ReportData, collect_report
 from bsa.report.page import render_page
 
@@ -21,20 +21,12 @@ def render_report(run_path: Path, *, judge: str | None = None) -> str:
 
 
 def write_report(run_path: Path, output: Path, *, judge: str | None = None) -> Path:
-    """Write the report of ``run_path`` to ``output`` and return ``output``.
+    """Write the report of ``run_path`` to ``output`` (``-``: standard output) and return ``output``.
 
     Written to a temporary file and renamed, so an interrupted write never leaves half a report
     where a complete one was. Raises :class:`bsa.errors.BsaError` for a missing run file, a run
     without verdicts, or an ambiguous or unknown judge."""
-    page = render_report(run_path, judge=judge)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(page, encoding="utf-8", errors="replace", newline="\n")
-        os.replace(temporary, output)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    write_text(output, render_report(run_path, judge=judge), errors="replace")
     return output
 
 
