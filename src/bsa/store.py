@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bsa.errors import BsaError
+from bsa.redaction import redact_json
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the run's settings, its prompts, and one row per generated sample.
@@ -205,7 +206,7 @@ class RunStore:
         self.connection.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?) "
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (key, json.dumps(value, ensure_ascii=False, sort_keys=True)),
+            (key, json.dumps(redact_json(value), ensure_ascii=False, sort_keys=True)),
         )
 
     # --- prompts --------------------------------------------------------------------------
@@ -351,8 +352,10 @@ INSERT_GENERATION = (
 
 
 def generation_row(generation: Generation) -> tuple[Any, ...]:
+    """The row to insert, every text with keys masked (bsa.redaction): providers echo keys in
+    error bodies and even in completions, and a run file is made to be shared."""
     values: Mapping[str, Any] = asdict(generation)
-    return (*(values[c] for c in GENERATION_COLUMNS), time.time())
+    return (*(redact_json(values[c]) for c in GENERATION_COLUMNS), time.time())
 
 
 INSERT_JUDGEMENT = (
@@ -363,7 +366,7 @@ INSERT_JUDGEMENT = (
 
 def judgement_row(judgement: Judgement) -> tuple[Any, ...]:
     values: Mapping[str, Any] = asdict(judgement)
-    return (*(values[c] for c in JUDGEMENT_COLUMNS), time.time())
+    return (*(redact_json(values[c]) for c in JUDGEMENT_COLUMNS), time.time())
 
 
 def migrate(connection: sqlite3.Connection, path: Path) -> None:

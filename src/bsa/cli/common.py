@@ -6,7 +6,6 @@ import asyncio
 import functools
 import os
 import sys
-import traceback
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,6 +17,7 @@ from bsa.dataset import Dataset, load_dataset
 from bsa.errors import BsaError
 from bsa.selection import Selection, parse_category, read_ids, select
 from bsa.taxonomy import Scenario
+from bsa.terminal import safe_line, safe_traceback
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -101,12 +101,18 @@ def load_selected(
     )
     dataset = load_dataset(dataset_spec)
     if dataset.source.notice:
-        _stderr().print(dataset.source.notice, markup=False)
+        _stderr().print(safe_line(dataset.source.notice), markup=False)
     return select(dataset, selection)
 
 
 def handle_errors(command: F) -> F:
-    """Turn a BsaError into one ``error:`` line per problem and exit status 1."""
+    """Turn a BsaError into one ``error:`` line per problem and exit status 1.
+
+    Every line printed here quotes text bsa does not control (provider messages, dataset rows, the
+    SDK's exception with the response body), so it is printed through :func:`safe_line`: keys
+    masked, control characters and newlines escaped. A bug keeps its traceback, made safe the
+    same way.
+    """
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -114,12 +120,22 @@ def handle_errors(command: F) -> F:
             return command(*args, **kwargs)
         except BsaError as error:
             if _debug():
-                traceback.print_exc()
-            for line in str(error).splitlines():
-                click.echo(f"error: {line}", err=True)
+                _print_traceback(error)
+            for line in error.lines():
+                click.echo(f"error: {safe_line(line)}", err=True)
+            sys.exit(EXIT_USER_ERROR)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as error:
+            _print_traceback(error)
             sys.exit(EXIT_USER_ERROR)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _print_traceback(error: BaseException) -> None:
+    for line in safe_traceback(error):
+        click.echo(line, err=True)
 
 
 def _debug() -> bool:
