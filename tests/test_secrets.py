@@ -217,14 +217,17 @@ def test_a_key_echoed_in_a_fatal_error_is_masked_with_and_without_debug(
     assert ("openai.BadRequestError: Error code: 400" in result.stderr) is debug
 
 
-def test_a_key_in_the_base_url_query_is_masked() -> None:
+def test_a_key_in_the_base_url_query_is_masked(tmp_path: Path) -> None:
+    questions = tmp_path / "q.csv"
+    questions.write_text("id,question\nq1,hello\n", encoding="utf-8")
     result = invoke(
-        "generate", "--run", "unused.sqlite", "--input", "unused.csv", "--model", "openai:m",
-        "--base-url", f"http://127.0.0.1:9/v1?key={QUERY_KEY}", "--max-attempts", "1",
-        env={"OPENAI_API_KEY": MODEL_KEY},
+        "generate", "--run", str(tmp_path / "r.sqlite"), "--input", str(questions),
+        "--model", "openai:m", "--base-url", f"http://127.0.0.1:9/v1?key={QUERY_KEY}",
+        "--max-attempts", "1", env={"OPENAI_API_KEY": MODEL_KEY},
     )  # fmt: skip
     assert result.exit_code == 1
-    assert not leaked(result.output)
+    assert "error: the first calls all failed after 1 attempts: cannot connect to " in result.output
+    assert f"/v1?key={MASK}" in result.output and not leaked(result.output)
 
 
 def test_credentials_in_the_base_url_are_one_line_and_masked(tmp_path: Path) -> None:
