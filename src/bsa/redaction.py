@@ -43,6 +43,8 @@ _PATTERNS = (
 )
 #: Lower-case fragments one of which every key shape but ``sk-`` holds: ``in`` finds them at
 #: memory speed, where the combined regex costs about 150 ns a character on text without keys.
+#: The stems are scanned first: three scans instead of seven on text that holds none of them.
+_TRIGGER_STEMS = ("bearer", "api", "access")
 _TRIGGERS = (
     "bearer",
     "api_key",
@@ -132,6 +134,8 @@ def _may_hold_secret(text: str) -> bool:
     if any(secret in text for secret in _secrets) or _SK_KEY.search(text):
         return True
     lowered = text.lower()
+    if not any(stem in lowered for stem in _TRIGGER_STEMS):
+        return False
     return any(trigger in lowered for trigger in _TRIGGERS)
 
 
