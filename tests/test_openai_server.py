@@ -294,6 +294,7 @@ def test_every_fault_kind_is_covered_by_a_test() -> None:
         "stream_cut_done",
         "surrogate",
     }
+    others |= {f"echo_key_{status}" for status in (200, 400, 429, 500)}  # test_secrets.py
     assert set(FAULT_KINDS) == set(ERROR_FAULTS) | others
 
 

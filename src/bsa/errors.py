@@ -10,6 +10,11 @@ from __future__ import annotations
 class BsaError(Exception):
     """Base class of every error that is the user's to fix, not the program's."""
 
+    def lines(self) -> list[str]:
+        """The lines to print, one ``error:`` each. A newline inside a message is not a line
+        break: messages quote provider and dataset text, which must not forge lines of its own."""
+        return [str(self)]
+
 
 class DatasetError(BsaError):
     """A dataset file that cannot be loaded as BSA items.
@@ -20,12 +25,13 @@ class DatasetError(BsaError):
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
-        shown = problems[:MAX_PROBLEMS_SHOWN]
-        extra = len(problems) - len(shown)
-        text = "\n".join(shown)
-        if extra:
-            text += f"\n... and {extra} more problem{'s' if extra != 1 else ''}"
-        super().__init__(text)
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        shown = self.problems[:MAX_PROBLEMS_SHOWN]
+        extra = len(self.problems) - len(shown)
+        more = [f"... and {extra} more problem{'s' if extra != 1 else ''}"] if extra else []
+        return [*shown, *more]
 
 
 MAX_PROBLEMS_SHOWN = 20

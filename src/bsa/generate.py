@@ -17,8 +17,10 @@ from typing import Any
 
 import bsa
 from bsa.errors import BsaError
+from bsa.extra_body import checked_extra_body
 from bsa.items import Item
 from bsa.providers.base import ContentBlocked, Provider
+from bsa.redaction import redact_json
 from bsa.run_lock import run_lock
 from bsa.runner import JobResult, RateLimiter, RetryPolicy, RunCounters, Runner
 from bsa.separate_samples import SeparateWhenNIgnored
@@ -192,7 +194,7 @@ def record_settings(
 ) -> None:
     """Store the settings on a new run file; refuse different ones on an existing run."""
     stored = store.get_meta("generation")
-    wanted = json.loads(json.dumps(settings.as_json()))
+    wanted = redact_json(json.loads(json.dumps(settings.as_json())))  # as set_meta stores it
     if stored is None:
         store.set_meta("generation", wanted)
         store.set_meta("tool_version", bsa.__version__)
@@ -230,6 +232,7 @@ async def generate(
     """Generate every missing sample of ``prompts`` into the run file at ``run_path``."""
     if execution.use_n and not provider.supports_n:
         raise BsaError(f"{provider.label} cannot return several samples per request; drop --use-n")
+    checked_extra_body(settings.decoding.extra_body)
     with run_lock(run_path), RunStore(run_path) as store:
         record_settings(store, settings, source)
         store.set_meta("k", max(execution.k, int(store.get_meta("k") or 0)))

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,8 @@ from bsa.compare import RunSettings, run_settings
 from bsa.metrics import DEFAULT_ALPHA, HEADLINE_KEYS
 from bsa.published import PUBLISHED, PUBLISHED_COLUMNS, PUBLISHED_ITEMS, PUBLISHED_K
 from bsa.scoring import score_run
+from bsa.spreadsheet import spreadsheet_safe
+from bsa.terminal import printable, terminal_json
 
 FORMATS: tuple[str, ...] = ("md", "csv", "json")
 #: Columns of the CSV output: the published ones, then the coverage a reader needs.
@@ -64,7 +65,7 @@ def format_leaderboard(rows: Sequence[Mapping[str, Any]], fmt: str) -> str:
     if fmt == "csv":
         return _csv(rows)
     if fmt == "json":
-        return json.dumps(list(rows), indent=2, ensure_ascii=False) + "\n"
+        return terminal_json(list(rows)) + "\n"
     raise ValueError(f"unknown leaderboard format {fmt!r} (expected one of: {', '.join(FORMATS)})")
 
 
@@ -105,19 +106,25 @@ def _published_row(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _cell(value: Any) -> str:
+    """A printed cell; a run's model name is text from a run file, so controls are escaped."""
     if value is None:
         return ""
     if isinstance(value, float):
         return f"{value:.2f}"
-    return str(value)
+    return printable(value)
 
 
 def _csv(rows: Sequence[Mapping[str, Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    writer.writerows([_cell(row.get(key)) for key in CSV_COLUMNS] for row in rows)
+    writer.writerows([_csv_cell(row.get(key)) for key in CSV_COLUMNS] for row in rows)
     return buffer.getvalue()
+
+
+def _csv_cell(value: Any) -> Any:
+    """Text that a spreadsheet would run as a formula is neutralised; numbers stay numbers."""
+    return spreadsheet_safe(_cell(value)) if isinstance(value, str) else _cell(value)
 
 
 def _markdown(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -133,7 +140,7 @@ def _markdown(rows: Sequence[Mapping[str, Any]]) -> str:
         cells = [_md_escape(_cell(row[key])) for key in PUBLISHED_COLUMNS]
         if caveats:
             cells[0] += " \\*"
-            notes.append(f"- \\* {_md_escape(str(row['model']))}: {'; '.join(caveats)}.")
+            notes.append(f"- \\* {_md_escape(_cell(row['model']))}: {'; '.join(caveats)}.")
         lines.append("| " + " | ".join(cells) + " |")
     notes += _alpha_note(rows)
     if notes:

@@ -1,7 +1,9 @@
 """Exports of a run file's samples: JSONL, CSV, and the upstream batch script's CSV.
 
 The run file stays the only source of truth; these are views of it, written atomically to a file
-or to standard output (``-``).
+or to standard output (``-``). Exports are made to be shared, so every text is redacted again (a
+run file written by an older bsa may hold an echoed key), and CSV cells that a spreadsheet would
+run as formulas are neutralised.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any, TextIO
 
 from bsa.errors import BsaError
 from bsa.output import text_output
+from bsa.redaction import redact_json, register_environment_secrets
+from bsa.spreadsheet import spreadsheet_safe
 from bsa.store import Generation, Judgement, RunStore
 from bsa.taxonomy import Scenario
 
@@ -113,6 +117,7 @@ def export_run(run_path: Path, output: Path, fmt: str, judge: str | None = None)
         raise BsaError(f"unknown format {fmt!r} (expected one of: {', '.join(RUN_EXPORT_FORMATS)})")
     if not run_path.is_file():
         raise BsaError(f"no run file at {run_path}")
+    register_environment_secrets()
     with RunStore(run_path, read_only=True) as store:
         if fmt == "upstream-judged":
             from bsa.judge import judge_labels
@@ -141,7 +146,9 @@ def _write_csv(out: TextIO, columns: tuple[str, ...], records: Iterable[dict[str
     writer.writeheader()
     count = 0
     for record in records:
-        writer.writerow(record)
+        writer.writerow(
+            {key: spreadsheet_safe(redact_json(value)) for key, value in record.items()}
+        )
         count += 1
     return count
 
@@ -149,6 +156,6 @@ def _write_csv(out: TextIO, columns: tuple[str, ...], records: Iterable[dict[str
 def _write_jsonl(out: TextIO, records: Iterable[dict[str, Any]]) -> int:
     count = 0
     for record in records:
-        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        out.write(json.dumps(redact_json(record), ensure_ascii=False) + "\n")
         count += 1
     return count

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bsa.errors import BsaError
+from bsa.redaction import redact_json
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the run's settings, its prompts, and one row per generated sample.
@@ -274,7 +275,7 @@ class RunStore:
             connection.execute(
                 "INSERT INTO meta (key, value) VALUES (?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (key, storable(json.dumps(value, ensure_ascii=False, sort_keys=True))),
+                (key, storable(json.dumps(redact_json(value), ensure_ascii=False, sort_keys=True))),
             )
 
     # --- prompts --------------------------------------------------------------------------
@@ -446,8 +447,10 @@ INSERT_GENERATION = _upsert(
 
 
 def generation_row(generation: Generation) -> tuple[Any, ...]:
+    """The row to insert, every text with keys masked (bsa.redaction): providers echo keys in
+    error bodies and even in completions, and a run file is made to be shared."""
     values: Mapping[str, Any] = asdict(generation)
-    return (*(storable(values[c]) for c in GENERATION_COLUMNS), time.time())
+    return (*(storable(redact_json(values[c])) for c in GENERATION_COLUMNS), time.time())
 
 
 #: A ``scored`` verdict is final; unscored and failed ones are asked again and replaced.
@@ -458,7 +461,7 @@ INSERT_JUDGEMENT = _upsert(
 
 def judgement_row(judgement: Judgement) -> tuple[Any, ...]:
     values: Mapping[str, Any] = asdict(judgement)
-    return (*(storable(values[c]) for c in JUDGEMENT_COLUMNS), time.time())
+    return (*(storable(redact_json(values[c])) for c in JUDGEMENT_COLUMNS), time.time())
 
 
 def migrate(connection: sqlite3.Connection, path: Path) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bsa.terminal import rich_text
+
 HEADLINE = (
     ("Safe@1", "safe_at_1"),
     ("Safe@k", "safe_at_k"),
@@ -37,7 +39,7 @@ def print_scores(scores: dict[str, Any], title: str, console: Console | None = N
     """Headline figures with 95% intervals, scenarios, categories, and what was not scored."""
     console = console or Console(highlight=False)
     k = scores["k"]
-    headline = Table("metric", "%", "95% CI", title=title)
+    headline = Table("metric", "%", "95% CI", title=rich_text(title))
     for name, key in HEADLINE:
         headline.add_row(name.replace("@k", f"@{k}"), pct(scores[key]), interval(scores["ci"], key))
     console.print(headline)
@@ -57,7 +59,7 @@ def _print_categories(scores: dict[str, Any], console: Console) -> None:
     )
     for name, figures in scores["by_category"]["primary"].items():
         table.add_row(
-            name,
+            rich_text(name),
             str(figures["items"]),
             pct(figures["safe_at_1"]),
             pct(figures["think_at_1"]),

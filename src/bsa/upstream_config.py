@@ -80,7 +80,7 @@ def load_upstream_config(path: Path) -> UpstreamConfig:
     except UnicodeDecodeError as error:
         raise BsaError(not_utf8(path, "config file", error)) from error
     except yaml.YAMLError as error:
-        raise BsaError(f"{path}: not valid YAML ({_one_line(str(error))})") from error
+        raise BsaError(f"{path}: not valid YAML ({_yaml_problem(error)})") from None
     if not isinstance(data, dict):
         raise BsaError(f"{path}: expected the upstream layout with sections model, runtime, io")
     try:
@@ -103,5 +103,10 @@ def _relative_to(config: UpstreamConfig, folder: Path) -> UpstreamConfig:
     return config.model_copy(update={"io": io})
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """What is wrong and where, without the quoted line PyYAML adds: the line may be
+    ``api_key: …``, and the key must not reach the terminal."""
+    problem = getattr(error, "problem", None) or "cannot parse"
+    mark = getattr(error, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}"

@@ -8,7 +8,6 @@ import functools
 import os
 import sqlite3
 import sys
-import traceback
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,6 +20,7 @@ from bsa.errors import BsaError
 from bsa.output import is_stdout
 from bsa.selection import Selection, parse_category, read_ids, select
 from bsa.taxonomy import Scenario
+from bsa.terminal import safe_line, safe_traceback
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -104,8 +104,10 @@ def load_selected(
     )
     dataset = load_dataset(dataset_spec)
     if dataset.source.notice:
-        _stderr().print(dataset.source.notice, markup=False)
-    return select(dataset, selection, notify=lambda text: _stderr().print(text, markup=False))
+        _stderr().print(safe_line(dataset.source.notice), markup=False)
+    return select(
+        dataset, selection, notify=lambda text: _stderr().print(safe_line(text), markup=False)
+    )
 
 
 def tell_written(output: Path, message: str) -> None:
@@ -147,7 +149,13 @@ def warn_unstored(what: str, reasons: tuple[str, ...]) -> None:
 
 
 def handle_errors(command: F) -> F:
-    """Turn a BsaError into one ``error:`` line per problem and exit status 1."""
+    """Turn a BsaError into one ``error:`` line per problem and exit status 1.
+
+    Every line printed here quotes text bsa does not control (provider messages, dataset rows, the
+    SDK's exception with the response body), so it is printed through :func:`safe_line`: keys
+    masked, control characters and newlines escaped. A bug keeps its traceback, made safe the
+    same way.
+    """
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -155,17 +163,28 @@ def handle_errors(command: F) -> F:
             return command(*args, **kwargs)
         except BsaError as error:
             if _debug():
-                traceback.print_exc()
-            for line in str(error).splitlines():
-                click.echo(f"error: {line}", err=True)
+                _print_traceback(error)
+            for line in error.lines():
+                click.echo(f"error: {safe_line(line)}", err=True)
             sys.exit(EXIT_USER_ERROR)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
         except sqlite3.Error as error:  # a run file damaged or made read-only under a reader
             if _debug():
-                traceback.print_exc()
-            click.echo(f"error: the run file cannot be read or written ({error})", err=True)
+                _print_traceback(error)
+            text = safe_line(str(error))
+            click.echo(f"error: the run file cannot be read or written ({text})", err=True)
+            sys.exit(EXIT_USER_ERROR)
+        except Exception as error:
+            _print_traceback(error)
             sys.exit(EXIT_USER_ERROR)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _print_traceback(error: BaseException) -> None:
+    for line in safe_traceback(error):
+        click.echo(line, err=True)
 
 
 def _debug() -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from bsa.dataset_export import EXPORT_FORMATS, export_items
 from bsa.output import describe
 from bsa.stats import DatasetStats, dataset_stats
 from bsa.taxonomy import Scenario
+from bsa.terminal import safe_line, terminal_json
 
 
 @click.group()
@@ -35,7 +35,7 @@ def data_stats(as_json: bool, **selection: Any) -> None:
     stats = dataset_stats(dataset.items)
     if as_json:
         payload = {"source": dataset.source.as_json(), **stats.as_json()}
-        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        click.echo(terminal_json(payload))
         return
     _print_stats(stats, dataset)
 
@@ -43,7 +43,8 @@ def data_stats(as_json: bool, **selection: Any) -> None:
 def _print_stats(stats: DatasetStats, dataset: Dataset) -> None:
     console = Console(highlight=False)
     official = "official release" if dataset.source.official else "not the official release"
-    console.print(f"{dataset.source.location} ({official}): {stats.items} items", markup=False)
+    location = safe_line(dataset.source.location)
+    console.print(f"{location} ({official}): {stats.items} items", markup=False)
     scenarios = Table("scenario", "code", "items", title="Items per scenario")
     for scenario, count in stats.items_by_scenario.items():
         scenarios.add_row(scenario.value, scenario.code, str(count))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from bsa.cli.common import (
 )
 from bsa.cli.params import FiniteFloat, JsonObject, OptionalNumber, OutputFile
 from bsa.errors import BsaError
+from bsa.extra_body import checked_extra_body
 from bsa.generate import (
     SAFETY_RULES_MODES,
     Execution,
@@ -38,6 +38,7 @@ from bsa.providers import ProviderOptions, create_provider
 from bsa.run_export import RUN_EXPORT_FORMATS, export_run
 from bsa.run_status import run_status
 from bsa.runner import RetryPolicy
+from bsa.terminal import safe_line, terminal_json
 from bsa.types import Decoding
 from bsa.upstream_config import UpstreamConfig, load_upstream_config
 
@@ -206,7 +207,7 @@ def plan_generation(ctx: click.Context, options: dict[str, Any]) -> GenerationPl
         max_tokens=pick("max_tokens", "max_tokens"),
         seed=options["decoding_seed"],
         reasoning_effort=options["reasoning_effort"],
-        extra_body=options["extra_body"] or {},
+        extra_body=checked_extra_body(options["extra_body"] or {}),
     )
     rules = load_safety_rules() if options["safety_rules"] != "none" else None
     if rules and rules.file.notice:
@@ -358,10 +359,11 @@ def status_command(run_path: Path, as_json: bool) -> None:
     """Counts by status, and what is left to do."""
     status = run_status(run_path)
     if as_json:
-        click.echo(json.dumps(status, indent=2))
+        click.echo(terminal_json(status))
         return
     click.echo(
-        f"{run_path}: model {status['model']}, {status['prompts']} prompts x k {status['k']}: "
+        f"{run_path}: model {safe_line(status['model'])}, {status['prompts']} prompts x k "
+        f"{status['k']}: "
         f"{status['ok']} ok, {status['blocked']} blocked, {status['failed']} failed, "
         f"{status['missing']} missing"
     )

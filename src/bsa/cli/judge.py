@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,6 +24,7 @@ from bsa.judge import JUDGE_DECODING, JudgeReport, judge_run
 from bsa.providers import ProviderOptions, create_provider
 from bsa.runner import RetryPolicy
 from bsa.scoring import score_run
+from bsa.terminal import terminal_json
 from bsa.terminal_report import print_scores
 
 F = TypeVar("F", bound=Any)
@@ -181,7 +181,7 @@ def show_scores(run_path: Path, judge: str | None, alpha: float, as_json: bool, 
         **scores.as_json(),
     }
     if as_json:
-        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        click.echo(terminal_json(payload))
         return
     print_scores(payload, f"{verdicts.model} judged by {verdicts.judge} (k = {verdicts.k})")
 
@@ -236,7 +236,7 @@ def agree_command(run_path: Path, judges: tuple[str, ...], as_json: bool) -> Non
         raise BsaError("name exactly two judges: --judge A --judge B")
     result = judge_agreement(run_path, judges[0], judges[1])
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        click.echo(terminal_json(result))
         return
     for kind, figures in result["kinds"].items():
         if not figures["paired"]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from bsa.reference import (
 )
 from bsa.run_export import upstream_judged_records
 from bsa.store import RunStore
+from bsa.terminal import rich_text, terminal_json
 from bsa.terminal_report import pct, print_scores
 
 REFERENCE_COLUMNS = (
@@ -34,10 +34,12 @@ REFERENCE_COLUMNS = (
 def print_reference(figures: dict[str, dict[str, float]], as_json: bool) -> None:
     """Upstream evaluate.py's table: one row per model, fixed denominators (2000/600/1200/200)."""
     if as_json:
-        click.echo(json.dumps(figures, indent=2))
+        click.echo(terminal_json(figures))
         return
     models = list(figures)
-    table = Table("metric", *models, title="Reference (evaluate.py)")
+    table = Table("metric", title="Reference (evaluate.py)")
+    for model in models:
+        table.add_column(rich_text(model))
     for column in REFERENCE_COLUMNS:
         table.add_row(column, *(pct(figures[model][column]) for model in models))
     Console(highlight=False).print(table)
@@ -62,7 +64,7 @@ def score_csv(path: Path, k: int, alpha: float, reference: bool, as_json: bool, 
         if not as_json:
             print_scores(scores, f"{model} (from {path.name}, k = {k})")
     if as_json:
-        click.echo(json.dumps(results, indent=2, ensure_ascii=False))
+        click.echo(terminal_json(results))
 
 
 def score_run_reference(run_path: Path, judge: str | None, alpha: float, as_json: bool) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from bsa.cli.common import handle_errors, tell_written
 from bsa.cli.params import OutputFile, alpha_option
 from bsa.errors import BsaError
 from bsa.output import describe, is_stdout, write_text
+from bsa.terminal import rich_text, safe_line, terminal_json
 from bsa.terminal_report import pct
 
 COMPARE_ROWS = ("safe_at_1", "safe_at_k", "think_at_1", "think_at_k", "f_score")
@@ -61,7 +61,7 @@ def compare_command(
     )
     payload = comparison.as_json(max_flips=max_flips)
     if as_json:
-        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        click.echo(terminal_json(payload))
     else:
         _print_comparison(payload, to_stderr=page_to_stdout)
     if output is not None:
@@ -73,11 +73,13 @@ def _print_comparison(payload: dict[str, Any], *, to_stderr: bool) -> None:
     """The tables; on stderr when the HTML page itself goes to standard output."""
     console = Console(highlight=False, stderr=to_stderr)
     for warning in payload["warnings"]:
-        console.print(f"notice: {warning}", markup=False)
+        console.print(f"notice: {safe_line(warning)}", markup=False)
     for pair in payload["comparisons"]:
         table = Table(
             "metric", "baseline", "run", "difference", "95% CI", "p",
-            title=f"{pair['run']} vs {pair['baseline']} ({pair['shared_items']} shared items)",
+            title=rich_text(
+                f"{pair['run']} vs {pair['baseline']} ({pair['shared_items']} shared items)"
+            ),
         )  # fmt: skip
         for key in COMPARE_ROWS:
             d = pair["differences"][key]

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit, urlunsplit
 
 from bsa.errors import BsaError
 from bsa.providers.base import (
@@ -22,6 +22,7 @@ from bsa.providers.base import (
     RateLimited,
     TransientError,
 )
+from bsa.redaction import MASK, redact, register_secret, register_url_secrets
 
 PROVIDERS = ("openai", "zhipuai", "anthropic", "hf", "mock")
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
@@ -101,13 +102,31 @@ def _remote(options: ProviderOptions, default_env: str, api_key: str | None) -> 
     """The connection arguments every remote provider takes: key, its variable's name (for error
     messages), endpoint, timeout and pool size."""
     env = options.api_key_env or default_env
+    check_base_url(options.base_url)
+    key = api_key or resolve_api_key(env, options.api_key_file, options.base_url)
+    register_secret(key)
     return {
-        "api_key": api_key or resolve_api_key(env, options.api_key_file, options.base_url),
+        "api_key": key,
         "api_key_env": env,
         "base_url": options.base_url,
         "timeout": options.timeout_s,
         "max_connections": options.max_connections,
     }
+
+
+def check_base_url(base_url: str | None) -> None:
+    """Refuse a URL with credentials in it (``https://user:KEY@host``): the HTTP client cannot
+    send them beside the key (it crashed), and a URL is printed in messages. The userinfo and any
+    secret-named query value (``?api_key=``) are registered first, so they are masked wherever
+    the URL is written."""
+    register_url_secrets(base_url)
+    parts = urlsplit(base_url or "")
+    if "@" in parts.netloc:
+        shown = urlunsplit(parts._replace(netloc=f"{MASK}@{parts.netloc.rpartition('@')[2]}"))
+        raise BsaError(
+            f"base URL {redact(shown)} has credentials in it (user:password@); give the key "
+            "through --api-key-env VAR or --api-key-file FILE instead"
+        )
 
 
 def resolve_api_key(env: str, key_file: Path | None, base_url: str | None) -> str:

@@ -103,6 +103,7 @@ FAULT_KINDS = (
     # A normal reply whose reasoning and answer hold lone UTF-16 surrogates (valid JSON escapes
     # that UTF-8 cannot carry), streamed or not.
     "surrogate",
+    *(f"echo_key_{status}" for status in (200, 400, 429, 500)),
 )
 #: The faults that change a stream's ending rather than replace the whole reply.
 STREAM_FAULTS = ("stream_error", "stream_error_filter", "stream_cut", "stream_cut_done")
@@ -1136,6 +1137,8 @@ class OpenAIServer:
             return web.Response(
                 status=200, body=whole[: len(whole) // 2], content_type="application/json"
             )
+        if fault.kind.startswith("echo_key_"):
+            return self._echo_key(request, body, markers, flight, int(fault.kind.rsplit("_")[-1]))
         status, payload = fault_error(fault.kind, f"chatcmpl-{flight.key}-{flight.number}")
         headers = None
         if fault.kind == "429":
@@ -1144,6 +1147,31 @@ class OpenAIServer:
             )
             headers = {"Retry-After": _seconds(retry_after)}
         return _json_response(status, payload, headers)
+
+    def _echo_key(
+        self,
+        request: web.Request,
+        body: dict[str, Any],
+        markers: Markers,
+        flight: Flight,
+        status: int,
+    ) -> web.Response:
+        """A provider that repeats the caller's Authorization header, key and all: in an error
+        message (``echo_key_400``/``429``/``500``) or in the reasoning and answer (``echo_key_200``),
+        so tests can check that no key reaches what bsa writes or prints."""
+        sent = request.headers.get("Authorization", "")
+        if status != 200:
+            headers = {"Retry-After": _seconds(self.config.retry_after)} if status == 429 else None
+            message = (
+                f"Request failed for Authorization: {sent} (key {sent.removeprefix('Bearer ')})"
+            )
+            payload = _error_body(message, "invalid_request_error", "echo")
+            return _json_response(status, payload, headers)
+        choices = [
+            dataclasses.replace(c, reasoning=f"{c.reasoning} [{sent}]", answer=f"You sent {sent}")
+            for c in self._choices(body, markers, filtered=False)
+        ]
+        return _json_response(200, self._completion(body, choices, flight))
 
     async def _stream(
         self,
