@@ -350,3 +350,25 @@ def test_output_under_a_file_names_the_file(tmp_path: Path) -> None:
     target = blocker / "items.csv"
     result = bsa("data", "export", "--format", "csv", "--limit", "1", "-o", target)
     assert_one_error(result, f"cannot write {target}: {blocker} is not a folder")
+
+
+# --- key files ---------------------------------------------------------------------------------
+
+
+def test_a_key_file_that_is_not_utf8_is_one_line_without_its_bytes(tmp_path: Path) -> None:
+    key_file = tmp_path / "key.txt"
+    key_file.write_bytes(b"sk-\xff\xfe-not-text")
+    result = bsa(
+        "generate", "--run", tmp_path / "r.sqlite", "--model", "openai:m", "--limit", "1",
+        "--api-key-file", key_file,
+    )  # fmt: skip
+    assert_one_error(result, f"API key file {key_file} is not UTF-8 text (byte 3)")
+    assert "not-text" not in result.output
+
+
+def test_a_key_file_with_a_byte_order_mark_gives_the_key_without_it(tmp_path: Path) -> None:
+    from bsa.providers import resolve_api_key
+
+    key_file = tmp_path / "key.txt"
+    key_file.write_text("\ufeffsk-abc123\n", encoding="utf-8")
+    assert resolve_api_key("UNUSED", key_file, None) == "sk-abc123"

@@ -137,9 +137,14 @@ def resolve_api_key(env: str, key_file: Path | None, base_url: str | None) -> st
     """
     if key_file is not None:
         try:
-            key = key_file.read_text(encoding="utf-8").strip()
+            key = key_file.read_text(encoding="utf-8-sig").strip()
         except OSError as error:
             raise BsaError(f"cannot read API key file {key_file}: {error.strerror}") from error
+        except UnicodeDecodeError as error:  # the bytes are the key: never quote them
+            raise BsaError(
+                f"API key file {key_file} is not UTF-8 text (byte {error.start}); save the key "
+                "as plain text"
+            ) from None
         if not key:
             raise BsaError(f"API key file {key_file} is empty")
         return key
