@@ -4,7 +4,7 @@
 (its own process, 1.0 s +- 0.2 per call) with 10% of calls faulty, the faults spread evenly over
 :data:`FAULTS`: rate limits with Retry-After, 500s, hangs, broken JSON, error events inside a
 stream, streams cut without a finish_reason (with and without ``[DONE]``), lone surrogates in the
-text, content filters, and error bodies that echo the API key. The real ``bsa generate`` command is
+text, content filters, and replies and error bodies that echo the API key. The real ``bsa generate`` command is
 
 1. killed with SIGKILL once 30% of the samples are stored,
 2. restarted, and while it works a second ``bsa generate`` on the same file is started (it must be
@@ -49,7 +49,9 @@ FAULTS = (
     "stream_cut_done",
     "surrogate",
     "content_filter",
-    "key_echo",
+    "echo_key_200",
+    "echo_key_429",
+    "echo_key_500",
 )
 EXPORTS = ("jsonl", "csv", "upstream-csv", "upstream-judged")
 

@@ -1138,7 +1138,8 @@ class OpenAIServer:
                 status=200, body=whole[: len(whole) // 2], content_type="application/json"
             )
         if fault.kind.startswith("echo_key_"):
-            return self._echo_key(request, body, markers, flight, int(fault.kind.rsplit("_")[-1]))
+            status = int(fault.kind.rsplit("_")[-1])
+            return await self._echo_key(request, body, markers, flight, status)
         status, payload = fault_error(fault.kind, f"chatcmpl-{flight.key}-{flight.number}")
         headers = None
         if fault.kind == "429":
@@ -1148,14 +1149,14 @@ class OpenAIServer:
             headers = {"Retry-After": _seconds(retry_after)}
         return _json_response(status, payload, headers)
 
-    def _echo_key(
+    async def _echo_key(
         self,
         request: web.Request,
         body: dict[str, Any],
         markers: Markers,
         flight: Flight,
         status: int,
-    ) -> web.Response:
+    ) -> web.StreamResponse:
         """A provider that repeats the caller's Authorization header, key and all: in an error
         message (``echo_key_400``/``429``/``500``) or in the reasoning and answer (``echo_key_200``),
         so tests can check that no key reaches what bsa writes or prints."""
@@ -1171,6 +1172,9 @@ class OpenAIServer:
             dataclasses.replace(c, reasoning=f"{c.reasoning} [{sent}]", answer=f"You sent {sent}")
             for c in self._choices(body, markers, filtered=False)
         ]
+        if body.get("stream"):
+            return await self._stream(request, body, choices, flight, "fault:echo_key_200")
+        flight.ok = True
         return _json_response(200, self._completion(body, choices, flight))
 
     async def _stream(
