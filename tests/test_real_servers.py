@@ -4,6 +4,8 @@
 ``transformers serve`` pinned to the scripted tiny Llama of ``test_local_provider`` (it answers
 ``hmm </think> ok`` after the ``<think>`` its chat template opens in the prompt). One server serves
 the whole module: its start (importing torch and FastAPI in a new process) is most of the time.
+
+LiteLLM's proxy is too heavy to install for a test (see its section); its recorded reply is replayed.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,7 @@ pytest.importorskip("uvicorn")
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from tests.loopback import serve_loopback
 from tests.test_local_provider import build_model, build_tokenizer, save, script
 
 #: Seconds a server may take to answer /health before the fixture gives up on it.
@@ -209,3 +213,52 @@ def test_transformers_serve_as_judge_leaves_verdicts_unscored(
         assert (verdict["status"], verdict["reason"]) == ("unscored", "no JSON object in the reply")
         assert verdict["attempts"] == 2
         assert verdict["raw"] == "<think>hmm</think>ok", "the judge's split-off thinking is kept"
+
+
+# ---------------------------------------------------------------------- LiteLLM's proxy, replayed
+# Not run here: `pip install 'litellm[proxy]'` takes about 2 minutes and 750 MB, and would downgrade
+# huggingface_hub and rich under transformers. Its reply below was recorded from LiteLLM 1.108.7 in
+# front of the test server's [[fault:content_filter]] (code "content_filter" upstream).
+
+LITELLM_CONTENT_FILTER = {
+    "error": {
+        "message": "litellm.BadRequestError: OpenAIException - Your request was rejected as a "
+        "result of our safety system.\n\nLiteLLM: model group 'test-model' failed with the error "
+        "above. No fallback was attempted.",
+        "type": "invalid_request_error",
+        "param": "prompt",
+        "code": "400",
+    }
+}
+
+
+class LiteLLMContentFilter(BaseHTTPRequestHandler):
+    """LiteLLM's 400 for an upstream content filter: the code is rewritten to "400", only
+    OpenAI's words remain."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        data = json.dumps(LITELLM_CONTENT_FILTER).encode()
+        self.send_response(400)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        """Quiet: the test reads the run file, not the server's log."""
+
+
+def test_a_content_filter_behind_litellm_is_blocked(tmp_path: Path) -> None:
+    """Without the code, OpenAI's "rejected as a result of our safety system" still says it."""
+    run, questions = tmp_path / "run.sqlite", tmp_path / "q.csv"
+    questions.write_text("id,question\nq1,how do i\n", encoding="utf-8")
+    with serve_loopback(LiteLLMContentFilter) as root:
+        result = run_bsa(
+            "generate", "--run", str(run), "--model", "openai:test-model", "--base-url",
+            f"{root}/v1", "--input", str(questions), "-k", "1",
+        )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    [sample] = rows(run, "SELECT status, attempts FROM generations")
+    assert (sample["status"], sample["attempts"]) == ("blocked", 1)

@@ -46,6 +46,8 @@ CONTENT_FILTER_PHRASES = (
     "inappropriate content",
     "responsibleaipolicyviolation",
     "content policy",
+    # OpenAI's words, all that is left when a gateway (LiteLLM) rewrites the code to "400".
+    "rejected as a result of our safety system",
 )
 CONTEXT_PHRASES = (
     "context_length_exceeded",
