@@ -58,14 +58,14 @@ GREEDY = Decoding(temperature=0, top_p=None, top_k=None, max_tokens=16)
 
 
 def build_tokenizer(think_tags_special: bool) -> Any:
+    """Plain think tags are ordinary added tokens, as in Qwen3 and DeepSeek-R1, so a decode that
+    skips special tokens keeps them (``add_special_tokens`` would mark every token special)."""
     backend = Tokenizer(WordLevel(VOCAB, unk_token="<unk>"))
     backend.pre_tokenizer = Whitespace()
-    backend.add_special_tokens(
-        [
-            AddedToken(token, special=think_tags_special or "think" not in token, normalized=False)
-            for token in SPECIAL
-        ]
-    )
+    tokens = [AddedToken(token, normalized=False) for token in SPECIAL]
+    plain = [t for t in tokens if not think_tags_special and "think" in t.content]
+    backend.add_special_tokens([t for t in tokens if t not in plain])
+    backend.add_tokens(plain)
     return transformers.PreTrainedTokenizerFast(
         tokenizer_object=backend,
         unk_token="<unk>",

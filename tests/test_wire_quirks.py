@@ -229,6 +229,20 @@ def test_top_k_is_dropped_after_a_422_unexpected_fields(tmp_path: Path) -> None:
     assert [("top_k" in body) for body in sent] == [True, False]
 
 
+def test_requests_in_flight_when_top_k_is_dropped_drop_it_too(tmp_path: Path) -> None:
+    """Found against the real ``transformers serve``: at concurrency 4 the first refusal dropped
+    top_k, and the refusals of the three requests already sent with it stopped the run."""
+    config = replace(CONFIG, reject_params=("top_k",), reject_style="transformers", latency=0.2)
+    with OpenAIServer(config) as server:
+        report = run_generate(
+            server, tmp_path / "run.sqlite", prompts("A", "B", "C", "D"), concurrency=4
+        )
+        sent = server.requests
+    assert report.status["ok"] == 4 and report.dropped_parameters == ("top_k",)
+    assert sum("top_k" in body for body in sent) == 4, "all four first tries carried it"
+    assert len(sent) == 8
+
+
 def test_a_fatal_422_keeps_the_servers_words_on_one_safe_line(tmp_path: Path) -> None:
     hostile = "evil\nfield\x1b[2J" + "x" * 2000
     config = replace(CONFIG, reject_params=(hostile,), reject_style="transformers")

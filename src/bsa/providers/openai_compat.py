@@ -49,6 +49,8 @@ CONTENT_FILTER_PHRASES = (
     "inappropriate content",
     "responsibleaipolicyviolation",
     "content policy",
+    # OpenAI's words, all that is left when a gateway (LiteLLM) rewrites the code to "400".
+    "rejected as a result of our safety system",
 )
 QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
 #: How an exhausted quota or balance reads when a gateway (LiteLLM) has replaced the code with
@@ -106,11 +108,14 @@ class OpenAICompatible(Provider):
 
     async def complete(self, request: Request) -> list[Completion]:
         while True:
+            # What this attempt sends: requests already in flight when another one learnt that
+            # top_k is refused still carry it, and their refusal must drop it too, not stop the run.
+            dropped_before = frozenset(self.dropped_parameters)
             try:
                 return await self._complete_once(request)
             except openai.APIStatusError as error:
                 rejected = self._rejected_optional_parameter(error)
-                if rejected is None:
+                if rejected is None or rejected in dropped_before:
                     raise self._classify(error) from error
                 self.dropped_parameters.add(rejected)
             except openai.APIConnectionError as error:  # includes APITimeoutError
@@ -213,7 +218,7 @@ class OpenAICompatible(Provider):
             return None
         text = _error_text(error.body, error.message).lower()
         for name in OPTIONAL_PARAMETERS:
-            if name in text and name not in self.dropped_parameters:
+            if name in text:
                 return name
         return None
 
