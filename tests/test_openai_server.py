@@ -603,3 +603,12 @@ def wait_for(condition: Callable[[], bool], timeout: float = 3.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.01)
+
+
+def test_delay_marker_slows_one_prompt() -> None:
+    from bsa.testing.openai_server import MarkerError, parse_markers
+
+    assert parse_markers("Slow [[delay:0.5]]").delay == 0.5
+    assert parse_markers("Slow [[delay:0.5]]").text == "Slow"
+    with pytest.raises(MarkerError, match="bad delay"):
+        parse_markers("Slow [[delay:soon]]")

@@ -413,6 +413,22 @@ def test_retry_after_beyond_the_cap_waits_the_cap(tmp_path: Path) -> None:
     assert report.status["ok"] == 3
 
 
+def test_one_fast_failing_prompt_does_not_stop_a_healthy_run(tmp_path: Path) -> None:
+    """The old rule stopped a run when the first job to finish had failed before anything
+    succeeded: here one prompt fails at once, twice, while 20 healthy calls take a second."""
+    run = tmp_path / "run.sqlite"
+    slow = [Prompt(f"s{n}", f"Healthy {n} [[delay:1.0]]") for n in range(20)]
+    prompts = [Prompt("bad", "Broken [[fault:500:*]]"), *slow]
+    policy = RetryPolicy(max_attempts=2, timeout_s=10.0, base_delay_s=0.0)
+    with OpenAIServer(ServerConfig()) as server:
+        provider = create_provider("openai:test-model", ProviderOptions(base_url=server.base_url))
+        report = asyncio.run(
+            generate(run, prompts, provider, GenerationSettings("openai:test-model"),
+                     Execution(k=1, concurrency=21, policy=policy))
+        )  # fmt: skip
+    assert report.status == {"ok": 20, "blocked": 0, "failed": 1}
+
+
 def test_json_of_status_parses(finished_run: Path) -> None:
     status = cli("status", "--run", str(finished_run), "--json")
     assert json.loads(status.output)["ok"] == 12

@@ -13,6 +13,7 @@ can predict it with :func:`expected_texts`. A ``respond`` hook in the config rep
 Markers, written anywhere in the last user message (removed before the text is derived):
 
 * ``[[style:NAME]]`` picks the reasoning style for this request, one of :data:`STYLES`.
+* ``[[delay:SECONDS]]`` adds SECONDS before this prompt's answers (slow prompts beside fast ones).
 * ``[[fault:KIND]]``, ``[[fault:KIND:COUNT]]``, ``[[fault:KIND:COUNT:retry_after=SECONDS]]``: the
   first COUNT (default 1; ``*`` = every) requests whose messages are exactly these get fault KIND
   (one of :data:`FAULT_KINDS`); later ones succeed. Several fault markers are served in order:
@@ -119,7 +120,7 @@ CHARS_PER_TOKEN = 4
 #: ``respond(request_body, choice_index) -> (reasoning, answer)``, run on the server's event loop.
 RespondHook = Callable[[dict[str, Any], int], tuple[str, str]]
 
-_MARKER = re.compile(r"\[\[(style|fault):([^\]]*)\]\]")
+_MARKER = re.compile(r"\[\[(style|fault|delay):([^\]]*)\]\]")
 #: The filler vocabulary: safety-flavoured words, none of them a tag or a marker.
 _VOCABULARY = (
     "the user asks about this request so I should consider whether answering is safe and what "
@@ -214,6 +215,7 @@ class Markers:
     text: str
     style: str | None
     faults: tuple[FaultSpec, ...]
+    delay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -274,14 +276,27 @@ def parse_markers(prompt: str) -> Markers:
     """Read the style and fault markers of a prompt (cached: benchmarks repeat prompts)."""
     style: str | None = None
     faults: list[FaultSpec] = []
+    delay = 0.0
     for match in _MARKER.finditer(prompt):
         if match[1] == "style":
             if match[2] not in STYLES:
                 raise MarkerError(f"unknown style {match[2]!r}; styles: {', '.join(STYLES)}")
             style = match[2]
+        elif match[1] == "delay":
+            delay = _marker_seconds(match[2])
         else:
             faults.append(parse_fault(match[2]))
-    return Markers(_MARKER.sub("", prompt).strip(), style, tuple(faults))
+    return Markers(_MARKER.sub("", prompt).strip(), style, tuple(faults), delay)
+
+
+def _marker_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < 3600:
+        raise MarkerError(f"bad delay {text!r}: seconds between 0 and 3600")
+    return seconds
 
 
 def parse_fault(spec: str) -> FaultSpec:
@@ -937,6 +952,8 @@ class OpenAIServer:
             flight.outcome = "error:400"
             return _error(400, str(exc), "invalid_request_error", "invalid_marker")
         await self._delay()
+        if markers.delay:
+            await asyncio.sleep(markers.delay)
         fault = self._fault_for(markers, flight)
         kind = fault.kind if fault is not None else None
         streamed = bool(body.get("stream"))
