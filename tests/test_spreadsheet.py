@@ -59,3 +59,30 @@ def test_csv_exports_neutralise_formulas_and_jsonl_is_exact(
     assert (record["answer"], record["reasoning"], record["prompt_tokens"]) == (
         PAYLOAD, "-reasoning", 12,
     )  # fmt: skip
+
+
+def test_a_formula_from_a_model_over_http_is_text_in_csv_and_exact_in_jsonl(tmp_path: Path) -> None:
+    import asyncio
+
+    from bsa.generate import Execution, GenerationSettings, generate
+    from bsa.providers import ProviderOptions, create_provider
+    from bsa.testing.openai_server import OpenAIServer, ServerConfig
+
+    run = tmp_path / "run.sqlite"
+    with OpenAIServer(ServerConfig(respond=lambda body, index: ("@SUM(A1)", PAYLOAD))) as server:
+        provider = create_provider("openai:m", ProviderOptions(base_url=server.base_url))
+        asyncio.run(
+            generate(run, [Prompt("q", "Hi")], provider, GenerationSettings("openai:m"),
+                     Execution(k=1))
+        )  # fmt: skip
+    for fmt, answer_column, reasoning_column in (
+        ("csv", "answer", "reasoning"),
+        ("upstream-csv", "answer", "reasoning_content"),
+    ):
+        export_run(run, tmp_path / f"{fmt}.csv", fmt)
+        with (tmp_path / f"{fmt}.csv").open(encoding="utf-8", newline="") as handle:
+            (row,) = csv.DictReader(handle)
+        assert row[answer_column] == "'" + PAYLOAD and row[reasoning_column] == "'@SUM(A1)"
+    export_run(run, tmp_path / "samples.jsonl", "jsonl")
+    record = json.loads((tmp_path / "samples.jsonl").read_text(encoding="utf-8"))
+    assert (record["answer"], record["reasoning"]) == (PAYLOAD, "@SUM(A1)")
