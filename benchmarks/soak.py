@@ -24,6 +24,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import signal
 import sqlite3
 import subprocess
@@ -159,11 +160,13 @@ def soak(args: argparse.Namespace, folder: Path, base_url: str) -> dict[str, obj
     soak = Soak(args, folder, base_url)
     needed = args.items * args.k
     started = time.perf_counter()
+    phases: dict[str, float] = {}
 
     first = soak.start(soak.command())
     soak.wait_for(int(0.3 * needed))
     first.send_signal(signal.SIGKILL)
     soak.finish(first)
+    phases["until the kill"] = time.perf_counter() - started
     soak.snapshot()
 
     second = soak.start(soak.command())
@@ -176,6 +179,8 @@ def soak(args: argparse.Namespace, folder: Path, base_url: str) -> dict[str, obj
     while codes[-1] != 0 and len(codes) < 4:
         codes.append(soak.finish(soak.start(soak.command())))
     wall = time.perf_counter() - started
+    phases["after the kill"] = wall - phases["until the kill"]
+    client_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     soak.snapshot()
     generation_calls = int(server_stats(base_url)["total"])  # type: ignore[call-overload]
     outcomes = server_stats(base_url)["outcomes"]
@@ -186,6 +191,8 @@ def soak(args: argparse.Namespace, folder: Path, base_url: str) -> dict[str, obj
         "codes": codes,
         "rival_refused": rival_refused,
         "wall": wall,
+        "phases": phases,
+        "client_cpu": client_cpu.ru_utime + client_cpu.ru_stime,
         "calls": generation_calls,
         "outcomes": outcomes,
         **integrity(soak, needed),
@@ -286,6 +293,12 @@ def main() -> None:
     print(
         f"wall: {result['wall']:.1f} s over every restart; latency floor {floor:.1f} s; "
         f"wall / floor {result['wall'] / floor:.2f}"  # type: ignore[operator]
+    )
+    phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result["phases"].items())  # type: ignore[attr-defined]
+    print(f"wall by phase: {phases}")
+    print(
+        f"client CPU (every bsa generate process): {result['client_cpu']:.1f} s, "
+        f"{result['client_cpu'] / result['calls'] * 1e3:.2f} ms per call made"  # type: ignore[operator]
     )
     print(f"server outcomes: {json.dumps(result['outcomes'], sort_keys=True)}")
     leaks = result["key_found_in"]
