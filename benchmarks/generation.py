@@ -72,6 +72,7 @@ def main() -> None:
     parser.add_argument("--reasoning-chars", type=int, default=3000)
     parser.add_argument("--answer-chars", type=int, default=800)
     parser.add_argument("--limit", type=int, default=None, help="Use only the first N items.")
+    parser.add_argument("--stream", action="store_true", help="Stream every response.")
     args = parser.parse_args()
 
     items = load_dataset(args.dataset).items[: args.limit]
@@ -82,7 +83,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             run = Path(folder) / "bench.sqlite"
             provider = create_provider(
-                "openai:bench", ProviderOptions(base_url=base_url, max_connections=args.concurrency)
+                "openai:bench",
+                ProviderOptions(
+                    base_url=base_url, max_connections=args.concurrency, stream=args.stream
+                ),
             )
             settings = GenerationSettings("openai:bench")
             execution = Execution(k=args.k, concurrency=args.concurrency, policy=RetryPolicy())
@@ -106,7 +110,7 @@ def main() -> None:
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"calls: {calls} ({len(prompts)} items x k {args.k}), concurrency {args.concurrency}, "
-        f"latency {args.latency} s +- {args.jitter}"
+        f"latency {args.latency} s +- {args.jitter}{', streamed' if args.stream else ''}"
     )
     print(f"status: {report.status}, retries {report.counters.retries}")
     print(

@@ -9,20 +9,23 @@ import asyncio
 import json
 from collections.abc import Iterator
 from dataclasses import replace
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bsa.generate import Execution, GenerationSettings, generate
 from bsa.judge import reply_text
 from bsa.providers import ProviderOptions, create_provider
 from bsa.providers.base import ContextOverflow, FatalError, RateLimited
 from bsa.providers.context_overflow import is_context_overflow
 from bsa.providers.openai_compat import OpenAICompatible
-from bsa.runner import RunAborted
+from bsa.runner import RetryPolicy, RunAborted
 from bsa.testing.openai_server import OpenAIServer, ServerConfig, expected_texts
 from bsa.types import Decoding, Message, Request
 from bsa.verdicts import SAFETY_SPEC, parse_safety_verdict
+from tests.loopback import serve_loopback
 from tests.test_generate import prompts, run_generate, stored
 from tests.test_generate_cli import generate_args, run_bsa, write_questions
 
@@ -86,6 +89,38 @@ def test_a_stream_cut_before_its_finish_reason_is_retried(
     assert samples["q2", 0].answer is None
     assert "without a finish_reason" in samples["q2", 0].error
     assert server.requests_for(always) == 3
+
+
+class _BrokenEventServer(BaseHTTPRequestHandler):
+    """A stream whose second event's data is not JSON (a proxy that cut an event in half)."""
+
+    def do_POST(self) -> None:
+        broken = b"Broken" in self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        first = {"id": "c", "choices": [{"index": 0, "delta": {"content": "Hel"}}]}
+        last = {"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        second = '{"id": "c", "cho' if broken else json.dumps(last)
+        self.wfile.write(f"data: {json.dumps(first)}\n\ndata: {second}\n\n".encode())
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_stream_event_that_is_not_json_is_retried_then_failed(tmp_path: Path) -> None:
+    run = tmp_path / "run.sqlite"
+    with serve_loopback(_BrokenEventServer) as url:
+        provider = create_provider("openai:m", ProviderOptions(base_url=f"{url}/v1", stream=True))
+        report = asyncio.run(
+            generate(run, prompts("Fine", "Broken"), provider, GenerationSettings("openai:m"),
+                     Execution(k=1, concurrency=1,
+                               policy=RetryPolicy(max_attempts=2, base_delay_s=0.0)))
+        )  # fmt: skip
+    assert report.status == {"ok": 1, "blocked": 0, "failed": 1}
+    assert stored(run)["q0", 0].answer == "Hel"
+    sample = stored(run)["q1", 0]
+    assert sample.attempts == 2 and "malformed stream event" in (sample.error or "")
 
 
 def test_a_body_without_finish_reason_is_left_as_is(server: OpenAIServer, tmp_path: Path) -> None:
