@@ -238,6 +238,22 @@ def test_the_lock_is_reentrant_names_its_holder_and_ends_with_it(tmp_path: Path)
     assert try_lock_in_another_process(run).returncode == 0
 
 
+def test_the_lock_file_never_holds_a_secret_of_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bsa.redaction import register_secret
+
+    secret = "tok-5e3c1a9d7b2f4e6a8c0d"
+    register_secret(secret)
+    monkeypatch.setattr(
+        sys, "argv", ["bsa", "generate", "--extra-body", f'{{"token": "{secret}"}}']
+    )
+    run = tmp_path / "run.sqlite"
+    with run_lock(run):
+        held = (tmp_path / "run.sqlite.lock").read_text(encoding="utf-8")
+    assert held.startswith(f"{os.getpid()} bsa generate --extra-body") and secret not in held
+
+
 def test_two_processes_creating_one_file_do_not_collide(tmp_path: Path) -> None:
     """The schema version is read inside the transaction that creates the tables: a process that
     opened the file while another was creating it sees the finished schema, not an empty one."""

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO
 
 from bsa.errors import BsaError
+from bsa.redaction import redact
 
 #: Seconds between two tries while waiting for another process's lock.
 POLL_INTERVAL_S = 0.2
@@ -122,9 +123,10 @@ def _holder(handle: IO[str]) -> str:
 
 
 def _write_holder(handle: IO[str]) -> None:
-    """Record who holds the lock: pid and command line, on one line, printable only."""
+    """Record who holds the lock: pid and command line (secrets masked: ``--extra-body`` may
+    carry a token), on one line, printable only."""
     command = " ".join(os.path.basename(a) if n == 0 else a for n, a in enumerate(sys.argv))
-    command = "".join(c if c.isprintable() else "?" for c in command)[:300]
+    command = "".join(c if c.isprintable() else "?" for c in redact(command))[:300]
     handle.seek(0)
     handle.truncate(0)
     handle.write(f"{os.getpid()} {command}\n")
