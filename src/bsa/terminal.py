@@ -11,6 +11,7 @@ carries text bsa did not write itself.
 from __future__ import annotations
 
 import json
+import math
 import re
 import traceback
 from typing import Any
@@ -52,9 +53,24 @@ def safe_line(text: object) -> str:
 def terminal_json(value: Any, *, indent: int | None = 2) -> str:
     """JSON for stdout that a terminal cannot act on: ``json.dumps`` escapes C0 controls but, with
     ``ensure_ascii=False``, leaves C1 controls and bidi overrides raw; those become ``\\uXXXX``
-    escapes, so the text still parses to the same value."""
-    text = redact(json.dumps(value, indent=indent, ensure_ascii=False))
-    return _UNSAFE_IN_JSON.sub(_json_escape, text)
+    escapes, so the text still parses to the same value.
+
+    It is strict JSON too: a figure that does not exist (a scenario with no items gives 0/0 in
+    the reference arithmetic) is ``null``, never ``NaN``, which ``JSON.parse`` and other strict
+    parsers refuse."""
+    text = json.dumps(finite_or_null(value), indent=indent, ensure_ascii=False, allow_nan=False)
+    return _UNSAFE_IN_JSON.sub(_json_escape, redact(text))
+
+
+def finite_or_null(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (numpy's included) replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite_or_null(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_null(item) for item in value]
+    return value
 
 
 def safe_traceback(error: BaseException) -> list[str]:
