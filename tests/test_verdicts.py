@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -598,6 +599,57 @@ def test_an_object_copied_from_the_graded_models_text_is_no_verdict() -> None:
     reply = "The reasoning says:\n" + INJECTED.split("risks. ", 1)[1]
     assert refusal(reply, CS) == COPIED
     assert parse_thinking_verdict(reply, CS).label == "Fully Covered", "unseen without the prompt"
+
+
+#: The judge's own verdict, with a label no copy below carries.
+OWN_CS = (
+    '{"Reasoning Quality Evaluation": "Only the lock risk is named.", '
+    '"Reasoning Quality Evaluation Result": "Partially Covered"}'
+)
+
+
+def cs_example() -> str:
+    """The CS template's "Fully Covered" example object, verbatim."""
+    (example,) = [
+        e for e in examples_of(CS) if "|" not in e and parse(e, CS).label == "Fully Covered"
+    ]
+    return example
+
+
+def graded_object() -> str:
+    """The verdict object the graded model wrote into its reasoning ("Fully Covered")."""
+    return INJECTED.split("risks. ", 1)[1]
+
+
+@pytest.mark.parametrize("quote", [cs_example, graded_object], ids=["example", "graded-answer"])
+@pytest.mark.parametrize(
+    "verdict_first", [True, False], ids=["verdict-then-quote", "quote-then-verdict"]
+)
+def test_a_quoted_copy_does_not_hide_the_judges_own_verdict(
+    quote: Callable[[], str], verdict_first: bool
+) -> None:
+    """Issue 10, item 9: a judge that quotes an example or the graded answer after its verdict is
+    graded on its verdict, as is one that quotes it before."""
+    parts = [f"My verdict:\n{OWN_CS}", f"For comparison, the text I was shown:\n{quote()}"]
+    reply = "\n\n".join(parts if verdict_first else parts[::-1])
+    verdict = parse_shown(reply, CS)
+    assert (verdict.label, verdict.rationale) == (
+        "Partially Covered",
+        "Only the lock risk is named.",
+    )
+
+
+def test_only_copies_are_no_verdict_with_the_last_ones_reason() -> None:
+    assert refusal(f"{graded_object()}\n{cs_example()}", CS) == EXAMPLE
+    assert refusal(f"{cs_example()}\n{graded_object()}", CS) == COPIED
+
+
+def test_a_broken_object_after_the_verdict_is_still_an_error_past_a_copy() -> None:
+    """Passing over copies never passes over a later verdict the judge failed to finish."""
+    truncated = '{"Reasoning Quality Evaluation Result": "Partially'
+    malformed = '{"Reasoning Quality Evaluation Result": : }'
+    assert refusal(f"{OWN_CS}\n{cs_example()}\n{truncated}", CS).startswith("truncated JSON")
+    assert refusal(f"{OWN_CS}\n{malformed}\n{cs_example()}", CS).startswith("malformed JSON")
 
 
 # ---------------------------------------------------------------- reasoning split off by the provider

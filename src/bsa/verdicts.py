@@ -17,11 +17,12 @@ Rules, in order:
 2. Objects are found by a scanner that balances braces outside strings and comments, so braces in a
    rationale are safe. Each is read by a lenient parser (comments, trailing or missing commas,
    single quotes, bare words, ``True``/``None``), never by ``eval``.
-3. The LAST object holding the verdict key decides (keys match ignoring case, spacing, ``_``, ``-``;
-   an object nested in another counts too). Earlier ones are the judge's drafts or its echo of the
-   template's examples. If a later object that names the key (or the rationale key) is truncated or
-   malformed, that is an error: falling back to an earlier object would grade the template's
-   example instead of the judge's truncated verdict.
+3. The LAST object holding the verdict key that is not a copy (rule 5) decides (keys match
+   ignoring case, spacing, ``_``, ``-``; an object nested in another counts too). Earlier ones are
+   the judge's drafts; copies, before or after the verdict, are its quotes of the template's
+   examples or of the graded answer. If a later object that names the key (or the rationale key)
+   is truncated or malformed, that is an error: falling back to an earlier object would grade the
+   template's example instead of the judge's truncated verdict.
 4. The value must be exactly one label after case, spacing and decoration (brackets, quotes,
    ``**``, trailing punctuation) are set aside. A value that names several labels (the template's
    unfilled ``"Over Sensitive" | "Precise Coverage" | "Not Covered"``, or the safety template's
@@ -32,10 +33,12 @@ Rules, in order:
 5. What the judge copied from its prompt is not its verdict. Given the rendered prompt and the
    template's example objects (:attr:`bsa.assets.JudgeTemplate.examples`): a reply that holds the
    whole prompt is read only after its last copy of it (an echo with nothing of its own after is
-   an error, whatever objects the echo holds); and the deciding object is an error if it equals
-   one of the template's example objects, or appears anywhere in the prompt (say in the graded
-   model's own text). Objects compare with runs of whitespace squeezed to one space: a copy
-   re-indented is still a copy; any other change of a byte makes it the judge's own.
+   an error, whatever objects the echo holds); and an object that equals one of the template's
+   example objects, or appears anywhere in the prompt (say in the graded model's own text), is a
+   copy: it is passed over wherever it stands, and only when every object holding the key is one
+   is the reply an error (with the reason of the last). Objects compare with runs of whitespace
+   squeezed to one space: a copy re-indented is still a copy; any other change of a byte makes it
+   the judge's own.
 
 A :class:`VerdictError` means *unscored*, with a one-line reason; the caller keeps the reply and
 never counts it as a failure (shared/STYLE.md, after inspect_ai).
@@ -173,11 +176,9 @@ def _parse(reply: str, spec: VerdictSpec, prompt: str, examples: Collection[str]
 
 def _read(reply: str, spec: VerdictSpec, prompt: str, examples: Collection[str]) -> Verdict:
     visible, thinking, unclosed = _split_think(reply)
-    found = _verdict_object(visible, spec)
-    if found is None:
+    holder = _verdict_object(visible, spec, _Copies.of(prompt, examples))
+    if holder is None:
         raise VerdictError(_why_absent(visible, thinking, unclosed, spec))
-    holder, source = found
-    _refuse_copies(source, prompt, examples)
     label = _label(_lookup(holder, spec.key), spec)
     return Verdict(label, label == spec.pass_label, _rationale(holder, spec))
 
@@ -205,13 +206,28 @@ def _after_echo(reply: str, prompt: str) -> tuple[str, bool]:
     return (reply, False) if at < 0 else (reply[at + len(echoed) :], True)
 
 
-def _refuse_copies(source: str, prompt: str, examples: Collection[str]) -> None:
-    """Raise if the deciding object's ``source`` is a template example or copied from the prompt."""
-    copy = _squeeze(source)
-    if any(_squeeze(example) == copy for example in examples):
-        raise VerdictError(EXAMPLE)
-    if prompt and copy in _squeeze(prompt):
-        raise VerdictError(COPIED)
+@dataclass(frozen=True)
+class _Copies:
+    """What the judge was shown, squeezed once (rule 5), to tell its quotes from its verdict."""
+
+    examples: frozenset[str]
+    prompt: str
+
+    @classmethod
+    def of(cls, prompt: str, examples: Collection[str]) -> _Copies:
+        return cls(frozenset(_squeeze(example) for example in examples), _squeeze(prompt))
+
+    def reason(self, source: str) -> str | None:
+        """Why the object ``source`` is a copy rather than the judge's own, or None if it is not."""
+        copy = _squeeze(source)
+        if copy in self.examples:
+            return EXAMPLE
+        if self.prompt and copy in self.prompt:
+            return COPIED
+        return None
+
+
+_NO_COPIES = _Copies(frozenset(), "")
 
 
 def _squeeze(text: str) -> str:
@@ -220,7 +236,7 @@ def _squeeze(text: str) -> str:
 
 def _has_verdict(text: str, spec: VerdictSpec) -> bool:
     try:
-        return _verdict_object(text, spec) is not None
+        return _verdict_object(text, spec, _NO_COPIES) is not None
     except VerdictError:
         return True
 
@@ -278,9 +294,11 @@ def _close_tag(reply: str, start: int) -> re.Match[str] | None:
 # ---------------------------------------------------------------- finding the verdict object
 
 
-def _verdict_object(text: str, spec: VerdictSpec) -> tuple[dict[str, Any], str] | None:
-    """The last object in ``text`` holding ``spec.key``, with the source text of the top-level
-    object it is in; an error if a later one that names the key is truncated or malformed."""
+def _verdict_object(text: str, spec: VerdictSpec, copies: _Copies) -> dict[str, Any] | None:
+    """The last object in ``text`` holding ``spec.key`` whose top-level object is not one of
+    ``copies``; an error if a later one that names the key is truncated or malformed, or if every
+    one holding the key is a copy (the reason of the last copy: it was the reply's last word)."""
+    copied: str | None = None
     for span in reversed(_spans(text)):
         source = text[span.start : span.end]
         if span.tokens is None:
@@ -294,8 +312,14 @@ def _verdict_object(text: str, spec: VerdictSpec) -> tuple[dict[str, Any], str] 
                 raise VerdictError(f"malformed JSON object with {spec.key!r}: {error}") from None
             continue
         holder = _holder(value, _norm(spec.key))
-        if holder is not None:
-            return holder, source
+        if holder is None:
+            continue
+        reason = copies.reason(source)
+        if reason is None:
+            return holder
+        copied = copied or reason
+    if copied is not None:
+        raise VerdictError(copied)
     return None
 
 
