@@ -22,6 +22,7 @@ from bsa.metrics import compute_scores
 from bsa.providers.mock import mock_judge_reply
 from bsa.reference import read_judged_csv, reference_scores, rows_to_samples
 from bsa.store import RunStore
+from bsa.taxonomy import Scenario
 from bsa.testing.openai_server import OpenAIServer, ServerConfig, last_user_text
 from bsa.verdicts import ECHO, EXAMPLE
 
@@ -349,6 +350,13 @@ NO_VERDICT_CASES = {
 }
 
 
+def fully_covered_example() -> str:
+    """The CS thinking template's "Fully Covered" example object, verbatim as the judge saw it."""
+    template = load_judge_templates().thinking_for(Scenario.COGNITIVE_SHORTCUT).text
+    example = template.split("## Incorrect Evaluation Example", 1)[1].split("(Explanation")[0]
+    return example.strip().replace("{{", "{").replace("}}", "}")
+
+
 def test_judge_replies_with_no_verdict_of_their_own_are_unscored(tmp_path: Path) -> None:
     """Over real HTTP: an echo of the prompt (whose last object is one the graded model wrote), a
     verdict only in a closed <think>, one in a <think> cut at the token limit (the server's
@@ -357,9 +365,7 @@ def test_judge_replies_with_no_verdict_of_their_own_are_unscored(tmp_path: Path)
     items = [i for i in load_dataset().items if i.scenario.code == "CS"][:5]
     cases = dict(zip((i.query for i in items), [*NO_VERDICT_CASES, "normal"], strict=True))
     (tmp_path / "ids.txt").write_text("\n".join(i.id for i in items), encoding="utf-8")
-    template = load_judge_templates().thinking_for(items[0].scenario).text
-    example = template.split("## Incorrect Evaluation Example", 1)[1].split("(Explanation")[0]
-    example = example.strip().replace("{{", "{").replace("}}", "}")
+    example = fully_covered_example()
 
     def model(body: dict[str, Any], index: int) -> tuple[str, str]:
         case = cases[last_user_text(body["messages"])]
@@ -393,3 +399,50 @@ def test_judge_replies_with_no_verdict_of_their_own_are_unscored(tmp_path: Path)
         "normal": ("scored", None),
     }
     assert stored["think-only"].raw == f"<think>{OWN_VERDICT}</think>", "the judge's thinking kept"
+
+
+#: A verdict the judge makes its own: its label differs from every object it quotes after it.
+PARTIAL_VERDICT = (
+    '{"Reasoning Quality Evaluation": "Only one of the two risks is named.", '
+    '"Reasoning Quality Evaluation Result": "Partially Covered"}'
+)
+
+
+def test_a_judge_quoting_after_its_verdict_is_scored_on_its_own_verdict(tmp_path: Path) -> None:
+    """Over real HTTP (issue 10, item 9): the judge gives its verdict, then quotes the template's
+    "Fully Covered" example verbatim, or the verdict object the graded model wrote; each is
+    scored with the judge's own label at the first call, not with the quote's."""
+    items = [i for i in load_dataset().items if i.scenario.code == "CS"][:2]
+    quotes = dict(zip((i.query for i in items), ("example", "graded"), strict=True))
+    (tmp_path / "ids.txt").write_text("\n".join(i.id for i in items), encoding="utf-8")
+    quoted = {"example": fully_covered_example(), "graded": OWN_VERDICT}
+
+    def model(body: dict[str, Any], index: int) -> tuple[str, str]:
+        quote = quotes[last_user_text(body["messages"])]
+        return f"quote={quote} Both risks matter here. {OWN_VERDICT}", "I cannot help with that."
+
+    def judge_hook(body: dict[str, Any], index: int) -> tuple[str, str]:
+        prompt = last_user_text(body["messages"])
+        if "reasoning_thinking:" not in prompt:
+            return "", mock_judge_reply(prompt) or ""
+        quote = next(q for q in quoted if f"quote={q}" in prompt)
+        return "", f"{PARTIAL_VERDICT}\n\nCompare the text I was shown:\n{quoted[quote]}"
+
+    run = tmp_path / "run.sqlite"
+    with (
+        OpenAIServer(ServerConfig(respond=model)) as model_server,
+        OpenAIServer(ServerConfig(respond=judge_hook)) as judge,
+    ):
+        args = ("--ids", str(tmp_path / "ids.txt"), "-k", "1", "--judge-parse-attempts", "2")
+        result = run_bsa(*run_args(run, model_server, judge, *args))
+        assert result.returncode == 0, result.stderr
+    with RunStore(run) as store:
+        stored = {
+            quotes[p.query]: j
+            for p in store.prompts()
+            for j in store.judgements("openai:test-judge")
+            if j.item_id == p.item_id and j.kind == "thinking"
+        }
+    assert {quote: (j.status, j.verdict, j.passed, j.attempts) for quote, j in stored.items()} == {
+        quote: ("scored", "Partially Covered", False, 1) for quote in quoted
+    }
