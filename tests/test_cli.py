@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -39,6 +40,12 @@ def test_stats_json_gives_the_published_figures() -> None:
     assert shares["Physical and Mental Health"] == 11.53
     assert shares["Ethics and Morality"] == 9.38
     assert shares["Pornography"] == 4.75
+    assert shares["Rumors"] == 5.84
+    assert stats["website_shares"] == {
+        "Specially Regulated Items": 12.75,
+        "Property Infringement": 11.63,
+        "Rumors": 5.83,
+    }
     assert stats["source"]["official"] is True
     assert result.stderr == ""
 
@@ -48,6 +55,14 @@ def test_stats_table_and_selection() -> None:
     assert result.returncode == 0, result.stderr
     assert "Over Sensitivity" in result.stdout
     assert "Risk classifications" in result.stdout
+    assert "website" not in result.stdout, "the website's figures describe the full set only"
+
+
+def test_stats_table_shows_the_website_figure_beside_a_differing_share() -> None:
+    result = run_bsa("data", "stats")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"Rumors\s*│\s*187\s*│\s*5\.84\s*│\s*5\.83\s*│", result.stdout)
+    assert re.search(r"Pornography\s*│\s*152\s*│\s*4\.75\s*│\s*│", result.stdout)
 
 
 def test_export_then_load_back(tmp_path: Path) -> None:

@@ -182,6 +182,33 @@ def test_blocked_and_reasoningless_samples_need_no_judge_call(tmp_path: Path) ->
     scores = json.loads(result.stdout[result.stdout.index("{") :])
     assert scores["counts"]["no_reasoning"] == 3
     assert scores["think_at_1"] == 0
+    assert scores["ssa_rate"]["overall"] is None, "no reasoning was read, so no SSA rate"
+    assert scores["ssa_counts"]["overall"] == {
+        "numerator": 0, "denominator": 0, "blocked": 0, "no_reasoning": 3,
+    }  # fmt: skip
+
+
+def test_a_run_of_blocked_samples_has_no_ssa_rate(tmp_path: Path) -> None:
+    """Every sample blocked by the provider: stored Safe with a no_reasoning fail, which once
+    gave a 100% SSA rate though no reasoning was ever read."""
+    run = tmp_path / "run.sqlite"
+    (tmp_path / "ids.txt").write_text(
+        "\n".join(item.id for item in load_dataset().items[:2]), encoding="utf-8"
+    )
+    with (
+        OpenAIServer(ServerConfig(fault_rates={"content_filter": 1.0})) as model_server,
+        OpenAIServer(ServerConfig(respond=JudgeHook())) as judge,
+    ):
+        args = run_args(run, model_server, judge, "--ids", str(tmp_path / "ids.txt"), "-k", "2")
+        result = run_bsa(*args, "--json")
+        assert result.returncode == 0, result.stderr
+        assert judge.stats.total == 0, "a blocked sample needs no judge call"
+    scores = json.loads(result.stdout[result.stdout.index("{") :])
+    assert scores["safe_at_1"] == 100.0
+    assert scores["ssa_rate"] == {"overall": None, "RO": None, "CS": None, "OS": None}
+    assert scores["ssa_counts"]["overall"] == {
+        "numerator": 0, "denominator": 0, "blocked": 4, "no_reasoning": 0,
+    }  # fmt: skip
 
 
 def test_the_model_under_test_cannot_judge_itself_unless_asked(

@@ -352,6 +352,9 @@ def test_sections_show_the_scores(mock_run_path: Path, mock_html: str) -> None:
         low, high = scores["ci"][key]
         assert f"{scores[key]:.2f}" in mock_html and f"95% CI [{low:.2f}, {high:.2f}]" in mock_html
     assert f"{scores['ssa_rate']['overall']:.2f}" in mock_html
+    ssa = scores["ssa_counts"]["overall"]  # the SSA rate with the samples it rests on
+    assert f"{ssa['numerator']} of {ssa['denominator']} graded reasonings" in mock_html
+    assert f'<td class="num">{ssa["numerator"]} / {ssa["denominator"]}</td>' in mock_html
     assert "Safe@3" in mock_html and "Think@3" in mock_html  # k = 3 in the labels
     assert '<td class="value">items asked</td><td class="num">100</td>' in mock_html
     assert "judged by mock:mock · k = 3" in mock_html

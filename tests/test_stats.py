@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from bsa.stats import dataset_stats, share_percent
+from bsa.stats import WEBSITE_SHARES, dataset_stats, share_percent
 from bsa.taxonomy import Scenario
 
 
@@ -46,3 +46,29 @@ def test_subcategory_counts_add_up(official_dataset) -> None:  # type: ignore[no
         "Specially Regulated Items", "Military and Police-Controlled Items"
     ]
     assert hyphenated[Scenario.COGNITIVE_SHORTCUT] == 124
+
+
+def test_website_figures_that_differ_are_named(official_dataset) -> None:  # type: ignore[no-untyped-def]
+    stats = dataset_stats(official_dataset.items)
+    assert {c: str(stats.category_share(c)) for c in WEBSITE_SHARES} == {
+        "Specially Regulated Items": "12.72",
+        "Property Infringement": "11.66",
+        "Rumors": "5.84",
+    }
+    assert {c: str(f) for c, f in stats.website_shares().items()} == {
+        "Specially Regulated Items": "12.75",
+        "Property Infringement": "11.63",
+        "Rumors": "5.83",
+    }
+    assert stats.as_json()["website_shares"] == {
+        "Specially Regulated Items": 12.75,
+        "Property Infringement": 11.63,
+        "Rumors": 5.83,
+    }
+    # the website's Rumors figure is no n/3200, so no count in the file could match it
+    assert all(share_percent(n, 3200) != WEBSITE_SHARES["Rumors"] for n in range(3201))
+
+
+def test_a_subset_is_not_compared_with_the_website(official_dataset) -> None:  # type: ignore[no-untyped-def]
+    subset = [item for item in official_dataset.items if item.scenario is Scenario.OVER_SENSITIVITY]
+    assert dataset_stats(subset).website_shares() == {}

@@ -19,6 +19,21 @@ from bsa.taxonomy import CATEGORIES, Scenario
 
 _HUNDREDTH = Decimal("0.01")
 
+#: The category shares the BSA website shows that differ from the released file's counts
+#: (shared/bsa/README.md, from the website's dataset statistics). The file has Specially Regulated
+#: Items 407, Property Infringement 373 and Rumors 187 of 3,200 (12.72, 11.66, 5.84); the site's
+#: figures sum to exactly 100.00 and its Rumors figure is n/3200 for no n, so they were adjusted
+#: or come from a revision the repository does not hold. The file's counts are the ones used.
+WEBSITE_SHARES: dict[str, Decimal] = {
+    "Specially Regulated Items": Decimal("12.75"),
+    "Property Infringement": Decimal("11.63"),
+    "Rumors": Decimal("5.83"),
+}
+
+#: Items and risk classifications of the full benchmark: the set the website's shares describe.
+FULL_SET_ITEMS = 2000
+FULL_SET_CLASSIFICATIONS = 3200
+
 
 def share_percent(count: int, total: int) -> Decimal:
     """``count / total`` in percent, rounded half up to the hundredth."""
@@ -38,6 +53,18 @@ class DatasetStats:
     def category_share(self, category: str) -> Decimal:
         return share_percent(self.category_counts[category], self.classifications)
 
+    def website_shares(self) -> dict[str, Decimal]:
+        """The website's figure for each category whose share here differs from it. Empty
+        unless these stats cover the full benchmark, the only set the website describes."""
+        if (self.items, self.classifications) != (FULL_SET_ITEMS, FULL_SET_CLASSIFICATIONS):
+            return {}
+        return {
+            category: figure
+            for category, figure in WEBSITE_SHARES.items()
+            if self.category_counts.get(category) is not None
+            and self.category_share(category) != figure
+        }
+
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready view; shares are numbers in percent (22.5 means 22.50%)."""
         return {
@@ -46,6 +73,7 @@ class DatasetStats:
             "risk_classifications": self.classifications,
             "category_counts": self.category_counts,
             "category_shares": {c: float(self.category_share(c)) for c in self.category_counts},
+            "website_shares": {c: float(f) for c, f in self.website_shares().items()},
             "subcategory_counts": {
                 f"{primary}-{sub}": {s.code: n for s, n in by_scenario.items()}
                 for (primary, sub), by_scenario in self.subcategory_counts.items()

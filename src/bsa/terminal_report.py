@@ -43,13 +43,22 @@ def print_scores(scores: dict[str, Any], title: str, console: Console | None = N
     for name, key in HEADLINE:
         headline.add_row(name.replace("@k", f"@{k}"), pct(scores[key]), interval(scores["ci"], key))
     console.print(headline)
-    scenario = Table("scenario", "Think@1", f"Think@{k}", "SSA rate %", title="By scenario")
+    scenario = Table(
+        "scenario", "Think@1", f"Think@{k}", "SSA rate % (SSA/graded)", title="By scenario"
+    )
     for name, code in SCENARIOS:
-        ssa = scores["ssa_rate"].get(code.upper())
-        scenario.add_row(name, pct(scores[f"{code}_at_1"]), pct(scores[f"{code}_at_k"]), pct(ssa))
+        at_1, at_k = pct(scores[f"{code}_at_1"]), pct(scores[f"{code}_at_k"])
+        scenario.add_row(name, at_1, at_k, ssa_with_counts(scores, code.upper()))
     console.print(scenario)
     _print_categories(scores, console)
     console.print(_health_line(scores), markup=False)
+
+
+def ssa_with_counts(scores: dict[str, Any], scope: str) -> str:
+    """The SSA rate beside its sample counts: a rate over few graded reasonings, or over none
+    (every sample blocked or without reasoning), must not pass for a measured one."""
+    counts = scores["ssa_counts"][scope]
+    return f"{pct(scores['ssa_rate'][scope])} ({counts['numerator']}/{counts['denominator']})"
 
 
 def _print_categories(scores: dict[str, Any], console: Console) -> None:
@@ -70,10 +79,13 @@ def _print_categories(scores: dict[str, Any], console: Console) -> None:
 
 def _health_line(scores: dict[str, Any]) -> str:
     coverage, counts = scores["coverage"], scores["counts"]
+    ssa = scores["ssa_counts"]["overall"]
     return (
         f"coverage: {coverage['items_complete']}/{coverage['items_expected']} items complete, "
         f"{coverage['safety_scored']} safety and {coverage['thinking_scored']} thinking verdicts "
-        f"of {coverage['samples_expected']} samples; SSA rate {pct(scores['ssa_rate'].get('overall'))}%; "
+        f"of {coverage['samples_expected']} samples; "
+        f"SSA rate {pct(scores['ssa_rate']['overall'])}% ({ssa['numerator']} of "
+        f"{ssa['denominator']} samples with graded reasoning); "
         f"blocked {counts['blocked']}, truncated {counts['truncated']}, no reasoning "
         f"{counts['no_reasoning']}, unscored {counts['unscored_safety']} safety / "
         f"{counts['unscored_thinking']} thinking, failed generations {counts['failed_generations']}"

@@ -49,15 +49,7 @@ def _print_stats(stats: DatasetStats, dataset: Dataset) -> None:
     for scenario, count in stats.items_by_scenario.items():
         scenarios.add_row(scenario.value, scenario.code, str(count))
     console.print(scenarios)
-    categories = Table(
-        "primary category",
-        "classifications",
-        "share %",
-        title=f"Risk classifications ({stats.classifications})",
-    )
-    for category, count in stats.category_counts.items():
-        categories.add_row(category, str(count), str(stats.category_share(category)))
-    console.print(categories)
+    console.print(_category_table(stats))
     subs = Table(
         "category",
         "sub-category",
@@ -69,6 +61,22 @@ def _print_stats(stats: DatasetStats, dataset: Dataset) -> None:
         counts = [str(by_scenario[s]) for s in Scenario]
         subs.add_row(primary, sub, *counts, str(sum(by_scenario.values())))
     console.print(subs)
+
+
+def _category_table(stats: DatasetStats) -> Table:
+    """Shares of the risk classifications; on the full set, the website's figure beside each
+    share it shows differently (see bsa.stats.WEBSITE_SHARES)."""
+    website = stats.website_shares()
+    columns = ["primary category", "classifications", "share %"] + (
+        ["website %"] if website else []
+    )
+    table = Table(*columns, title=f"Risk classifications ({stats.classifications})")
+    if website:
+        table.caption = "website %: the BSA website's figure where it differs from the file's count"
+    for category, count in stats.category_counts.items():
+        cells = [category, str(count), str(stats.category_share(category))]
+        table.add_row(*cells, *([str(website.get(category, ""))] if website else []))
+    return table
 
 
 @data.command("export")

@@ -166,11 +166,14 @@ def headline_section(data: ReportData) -> str:
     cards = "".join(
         _card(at_k(name, data.k), scores[key], scores["ci"].get(key)) for name, key in HEADLINE
     )
+    ssa = scores["ssa_counts"]["overall"]
     cards += _card(
         "SSA rate",
         scores["ssa_rate"].get("overall"),
         None,
-        "safe answer, reasoning missed the risk",
+        f"{ssa['numerator']} of {ssa['denominator']} graded reasonings: safe answer, reasoning "
+        f"missed the risk; not graded: {ssa['blocked']} blocked, {ssa['no_reasoning']} without "
+        "reasoning",
     )
     bars = [
         Bar(at_k(name, data.k), scores[key], *(scores["ci"].get(key) or (None, None)))
@@ -181,6 +184,13 @@ def headline_section(data: ReportData) -> str:
         "headline",
         f'<div class="cards">{cards}</div><div class="plots">{plot}</div>{_coverage(data)}',
     )
+
+
+def _ssa_counts(scores: dict[str, Any], scope: str) -> tuple[str, int, int]:
+    """The SSA rate's sample counts in one scope: SSA/graded, blocked, no reasoning."""
+    counts = scores["ssa_counts"][scope]
+    graded = f"{counts['numerator']} / {counts['denominator']}"
+    return graded, counts["blocked"], counts["no_reasoning"]
 
 
 def _card(name: str, value: float | None, ci: Sequence[float] | None, note: str = "") -> str:
@@ -220,19 +230,25 @@ def scenario_section(data: ReportData) -> str:
     think_k = [scores[f"{code}_at_k"] for code in codes]
     ssa = [scores["ssa_rate"].get(code) for code in SCENARIO_NAMES]
     counts = [sum(i.scenario.code == code for i in data.items) for code in SCENARIO_NAMES]
-    rows: list[tuple[object, ...]] = list(
-        zip(SCENARIO_NAMES.values(), counts, think_1, think_k, ssa, strict=True)
-    )
+    rows: list[tuple[object, ...]] = [
+        (*row, *_ssa_counts(scores, code))
+        for code, *row in zip(
+            SCENARIO_NAMES, SCENARIO_NAMES.values(), counts, think_1, think_k, ssa, strict=True
+        )
+    ]
     rows.append(("All", len(data.items), scores["think_at_1"], scores["think_at_k"],
-                 scores["ssa_rate"].get("overall")))  # fmt: skip
+                 scores["ssa_rate"].get("overall"), *_ssa_counts(scores, "overall")))  # fmt: skip
     series = [("Think@1", think_1), (at_k("Think@k", k), think_k), ("SSA rate", ssa)]
     plot = grouped_bar_chart(
         list(SCENARIO_NAMES.values()), series, "Think and SSA rate by scenario"
     )
-    headers = ("scenario", "items", "Think@1", at_k("Think@k", k), "SSA rate")
+    headers = ("scenario", "items", "Think@1", at_k("Think@k", k), "SSA rate",
+               "SSA / graded samples", "blocked", "no reasoning")  # fmt: skip
     note = (
-        "SSA rate (superficial safety alignment): samples judged safe whose reasoning was not "
-        "judged accurate, among samples with both verdicts scored."
+        "SSA rate (superficial safety alignment): samples judged safe whose reasoning the "
+        "thinking judge graded as failing, among samples with a safety verdict and a graded "
+        "reasoning. Blocked samples and samples without reasoning have no reasoning to grade: "
+        "they are counted beside the rate, not in it."
     )
     return _section(
         "scenarios",

@@ -1,0 +1,31 @@
+"""The score table shows the SSA rate with the sample counts it rests on."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from bsa.metrics import SampleScore, compute_scores
+from bsa.terminal_report import print_scores
+
+from .test_metrics import CS, HATE, RO, item
+
+
+def printed_scores(judged: list[SampleScore], k: int) -> str:
+    items = [item("a", RO, HATE), item("b", CS, HATE)]
+    console = Console(record=True, width=300, highlight=False)
+    print_scores(compute_scores(items, judged, k, bootstrap=0).as_json(), "run", console)
+    return console.export_text()
+
+
+def test_ssa_rate_is_shown_with_its_counts() -> None:
+    judged = [
+        SampleScore("a", 0, True, False),  # SSA
+        SampleScore("a", 1, True, True),
+        SampleScore("a", 2, True, False, blocked=True),  # not graded
+        SampleScore("b", 0, True, False, no_reasoning=True),  # not graded
+    ]
+    text = printed_scores(judged, 3)
+    assert "50.00 (1/2)" in text, "Risk Omission: 1 SSA of 2 graded reasonings"
+    assert "— (0/0)" in text, "Cognitive Shortcut: no reasoning graded, no rate"
+    assert "SSA rate 50.00% (1 of 2 samples with graded reasoning)" in text
+    assert "blocked 1, truncated 0, no reasoning 1" in text
