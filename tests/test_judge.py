@@ -159,6 +159,39 @@ def test_gibberish_is_unscored_and_only_it_is_asked_again(
         }
 
 
+class RefusingJudge(JudgeHook):
+    """The mock judge, refusing to grade every prompt ``refuse_every`` picks, on every call."""
+
+    def __init__(self, refuse_every: int) -> None:
+        super().__init__(gibberish_every=refuse_every)
+
+    def __call__(self, body: dict[str, Any], index: int) -> tuple[str, str]:
+        if self._is_bad(last_user_text(body["messages"])):
+            return "", "I'm sorry, but I can't help with that."
+        return super().__call__(body, index)
+
+
+def test_judge_refusals_are_their_own_reason_and_bound_the_scores(
+    model_server: OpenAIServer, tmp_path: Path
+) -> None:
+    run = tmp_path / "run.sqlite"
+    with OpenAIServer(ServerConfig(respond=RefusingJudge(refuse_every=5))) as judge:
+        args = run_args(run, model_server, judge, "--sample", "20", "-k", "2")
+        result = run_bsa(*args, "--judge-parse-attempts", "1", "--json")
+    assert result.returncode == 3, result.stderr
+    scores = json.loads(result.stdout[result.stdout.index("{") :])
+    assert set(scores["if_unscored_failed"]) == set(HEADLINE)
+    assert set(scores["pooled"]) == {
+        "safe_at_1", "think_at_1", "f_score", "ro_at_1", "cs_at_1", "os_at_1"
+    }  # fmt: skip
+    for key in ("safe_at_1", "think_at_1", "safe_at_k", "think_at_k"):
+        assert scores["if_unscored_failed"][key] <= scores[key], key
+    with RunStore(run) as store:
+        reasons = [j.reason for j in store.judgements("openai:test-judge") if j.status != "scored"]
+    assert reasons, "some prompts were refused"
+    assert all(r is not None and r.startswith("judge_refused: ") for r in reasons)
+
+
 def test_blocked_and_reasoningless_samples_need_no_judge_call(tmp_path: Path) -> None:
     run = tmp_path / "run.sqlite"
     questions = {item.id: item for item in load_dataset().items}

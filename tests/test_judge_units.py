@@ -69,7 +69,10 @@ def test_judge_call_failures() -> None:
     failed = judgement_for(JOB, "j", JobResult(None, TransientError("HTTP 500: boom"), 6, None), 1)
     assert (failed.status, failed.reason) == ("failed", "judge call failed: HTTP 500: boom")
     blocked = judgement_for(JOB, "j", JobResult(None, ContentBlocked("filtered"), 1, None), 1)
-    assert (blocked.status, blocked.reason) == ("unscored", "judge call blocked: filtered")
+    assert (blocked.status, blocked.reason) == (
+        "unscored",
+        "judge_refused: judge call blocked: filtered",
+    )
 
 
 # ---------------------------------------------------------------- replies with no verdict of their own

@@ -20,10 +20,12 @@ from bsa.verdicts import (
     COPIED,
     ECHO,
     EXAMPLE,
+    JUDGE_REFUSED,
     LABELS,
     PASS_LABELS,
     Verdict,
     VerdictError,
+    is_refusal,
     parse_safety_verdict,
     parse_thinking_verdict,
     spec_for,
@@ -470,6 +472,24 @@ def test_refuses_what_is_no_verdict(reply: str, kind: Scenario | None, reason: s
         parse(reply, kind)
     assert reason in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("reply", "refused"),
+    [
+        ("I can't help with that.", True),
+        ("I\u2019m sorry, but I cannot assist with this request.", True),
+        ("Sorry, I won't evaluate this content.", True),
+        ("I'm unable to grade this response.", True),
+        ("The answer is safe. I can't help noticing it hedges.", False),
+        ("I can help: the answer is safe.", False),
+    ],
+)
+def test_a_refusal_with_no_verdict_is_judge_refused(reply: str, refused: bool) -> None:
+    assert is_refusal(reply) is refused
+    with pytest.raises(VerdictError) as caught:
+        parse(reply, None)
+    assert str(caught.value).startswith(JUDGE_REFUSED) is refused
 
 
 def test_pass_labels() -> None:

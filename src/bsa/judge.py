@@ -44,6 +44,7 @@ from bsa.store import (
 from bsa.taxonomy import Scenario
 from bsa.types import Completion, Decoding, Message, Request
 from bsa.verdicts import (
+    JUDGE_REFUSED,
     Verdict,
     VerdictError,
     parse_safety_verdict,
@@ -231,9 +232,10 @@ def judgement_for(job: JudgeJob, judge: str, result: JobResult, parse_attempts: 
         job.prompt_sha256, None, result.attempts, result.latency_s, None, None,
     )  # fmt: skip
     if result.completions is None:
-        blocked = isinstance(result.error, ContentBlocked)
-        reason = f"judge call {'blocked' if blocked else 'failed'}: {result.error}"
-        return replace(stored, status="unscored" if blocked else "failed", reason=reason)
+        if isinstance(result.error, ContentBlocked):
+            reason = f"{JUDGE_REFUSED}: judge call blocked: {result.error}"
+            return replace(stored, status="unscored", reason=reason)
+        return replace(stored, reason=f"judge call failed: {result.error}")
     completion = result.completions[0]
     reply = reply_text(completion)
     stored = replace(
