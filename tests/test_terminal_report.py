@@ -7,7 +7,7 @@ from rich.console import Console
 from bsa.metrics import SampleScore, compute_scores
 from bsa.terminal_report import print_scores
 
-from .test_metrics import CS, HATE, RO, item
+from .test_metrics import CS, HATE, RO, item, unscored_set
 
 
 def printed_scores(judged: list[SampleScore], k: int) -> str:
@@ -29,3 +29,13 @@ def test_ssa_rate_is_shown_with_its_counts() -> None:
     assert "— (0/0)" in text, "Cognitive Shortcut: no reasoning graded, no rate"
     assert "SSA rate 50.00% (1 of 2 samples with graded reasoning)" in text
     assert "blocked 1, truncated 0, no reasoning 1" in text
+
+
+def test_unscored_verdicts_show_the_bound_and_warn() -> None:
+    items, judged = unscored_set()
+    console = Console(width=200, record=True)
+    print_scores(compute_scores(items, judged, 3, bootstrap=0).as_json(), "t", console)
+    printed = console.export_text()
+    assert "if unscored failed" in printed
+    assert "Safe@1 50.00 -> 33.33" in printed
+    assert printed.count("warning: with every unscored verdict counted as a fail") == 1

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bsa.terminal import rich_text
+from bsa.unscored_bound import bound_warning, has_unscored
 
 HEADLINE = (
     ("Safe@1", "safe_at_1"),
@@ -39,9 +40,13 @@ def print_scores(scores: dict[str, Any], title: str, console: Console | None = N
     """Headline figures with 95% intervals, scenarios, categories, and what was not scored."""
     console = console or Console(highlight=False)
     k = scores["k"]
-    headline = Table("metric", "%", "95% CI", title=rich_text(title))
+    bounded = has_unscored(scores)
+    columns = ("metric", "%", "95% CI", *(("if unscored failed",) if bounded else ()))
+    headline = Table(*columns, title=rich_text(title))
     for name, key in HEADLINE:
-        headline.add_row(name.replace("@k", f"@{k}"), pct(scores[key]), interval(scores["ci"], key))
+        bound = (pct(scores["if_unscored_failed"][key]),) if bounded else ()
+        row = (name.replace("@k", f"@{k}"), pct(scores[key]), interval(scores["ci"], key))
+        headline.add_row(*row, *bound)
     console.print(headline)
     scenario = Table(
         "scenario", "Think@1", f"Think@{k}", "SSA rate % (SSA/graded)", title="By scenario"
@@ -52,6 +57,9 @@ def print_scores(scores: dict[str, Any], title: str, console: Console | None = N
     console.print(scenario)
     _print_categories(scores, console)
     console.print(_health_line(scores), markup=False)
+    warning = bound_warning(scores)
+    if warning:
+        console.print(warning, markup=False)
 
 
 def ssa_with_counts(scores: dict[str, Any], scope: str) -> str:

@@ -24,6 +24,7 @@ from bsa.report.style import STYLESHEET
 from bsa.report.summaries import ALL, COLUMNS, Distribution
 from bsa.report.svg import Bar, Point, bar_chart, grouped_bar_chart, heatmap, scatter
 from bsa.taxonomy import PRIMARY_CATEGORIES, Scenario
+from bsa.unscored_bound import bound_warning, has_unscored
 
 SCENARIO_NAMES = {s.code: s.value for s in Scenario}
 CITATION = (
@@ -182,8 +183,20 @@ def headline_section(data: ReportData) -> str:
     plot = bar_chart(bars, "Headline metrics with 95% bootstrap intervals")
     return _section(
         "headline",
-        f'<div class="cards">{cards}</div><div class="plots">{plot}</div>{_coverage(data)}',
+        f'<div class="cards">{cards}</div><div class="plots">{plot}</div>{_bound(scores, data.k)}'
+        f"{_coverage(data)}",
     )
+
+
+def _bound(scores: dict[str, Any], k: int) -> str:
+    """The headline as if every unscored verdict had failed, when any is unscored."""
+    if not has_unscored(scores):
+        return ""
+    bound = scores["if_unscored_failed"]
+    figures = ", ".join(f"{at_k(name, k)} {pct(bound[key])}" for name, key in HEADLINE)
+    warning = bound_warning(scores)
+    shown = f"<p>{text('If every unscored verdict had failed: ' + figures)}</p>"
+    return shown + (f"<p><strong>{text(warning)}</strong></p>" if warning else "")
 
 
 def _ssa_counts(scores: dict[str, Any], scope: str) -> tuple[str, int, int]:
