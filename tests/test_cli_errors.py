@@ -150,7 +150,7 @@ def test_output_that_is_a_directory_is_one_line(
         ("export", "id,sample,status,"),
         ("report", "<!doctype html>"),
         ("compare", "<!DOCTYPE html>"),
-        ("leaderboard", "["),
+        ("leaderboard", "{"),
     ],
 )
 def test_dash_writes_the_result_alone_to_standard_output(

@@ -13,19 +13,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from bsa.cli import main
 from bsa.leaderboard import (
     CSV_COLUMNS,
     RUN_ACCESS,
+    TABLE_COLUMNS,
+    alpha_note,
     format_leaderboard,
     leaderboard,
     sort_rows,
 )
-from bsa.metrics import HEADLINE_KEYS, round_percent
+from bsa.metrics import DEFAULT_ALPHA, HEADLINE_KEYS, round_percent
 from bsa.published import PUBLISHED, PUBLISHED_COLUMNS, PUBLISHED_ITEMS, PUBLISHED_K
 from bsa.scoring import score_run
 
-HEADER = "| " + " | ".join(PUBLISHED_COLUMNS) + " |"
+HEADER = "| " + " | ".join(TABLE_COLUMNS) + " |"
 
 
 def published_csv(shared_bsa: Path) -> list[dict[str, str]]:
@@ -59,6 +63,7 @@ def run_row(model: str, f: float | None, **extra: Any) -> dict[str, Any]:
         "access": RUN_ACCESS,
         **figures,
         "f_score": f,
+        "f_score_published": None,
         "items": PUBLISHED_ITEMS,
         "items_complete": PUBLISHED_ITEMS,
         "k": PUBLISHED_K,
@@ -68,21 +73,20 @@ def run_row(model: str, f: float | None, **extra: Any) -> dict[str, Any]:
     }
 
 
-def test_markdown_header_is_the_published_columns() -> None:
-    text = format_leaderboard([run_row("full", 40.0)], "md")
+def test_markdown_header_is_the_published_columns_with_the_printed_f_score() -> None:
+    text = format_leaderboard([run_row("full", 40.0)], "md", alpha=DEFAULT_ALPHA)
     lines = text.splitlines()
     assert lines[0] == HEADER
-    assert [cell.strip() for cell in lines[0].strip("|").split("|")] == list(PUBLISHED_COLUMNS)
-    assert lines[1].count("|") == len(PUBLISHED_COLUMNS) + 1
-    assert (
-        lines[2] == "| full | run | " + " | ".join(["50.00"] * 4 + ["40.00"] + ["50.00"] * 6) + " |"
-    )
-    assert len(lines) == 3  # a full run at k = 5 needs no note
+    assert (*PUBLISHED_COLUMNS[:7], "f_score_published", *PUBLISHED_COLUMNS[7:]) == TABLE_COLUMNS
+    assert lines[1].count("|") == len(TABLE_COLUMNS) + 1
+    cells = ["50.00"] * 4 + ["40.00", ""] + ["50.00"] * 6
+    assert lines[2] == "| full | run | " + " | ".join(cells) + " |"
+    assert lines[3:] == ["", f"- {alpha_note(DEFAULT_ALPHA)}"]  # a full run needs no other note
 
 
 def test_markdown_notes_partial_runs_other_k_and_missing_verdicts() -> None:
     rows = [run_row("part", 40.0, items=100, items_complete=98, k=3), run_row("full", 30.0)]
-    text = format_leaderboard(rows, "md")
+    text = format_leaderboard(rows, "md", alpha=DEFAULT_ALPHA)
     lines = text.splitlines()
     assert lines[2].startswith("| part \\* | run |")
     assert lines[3].startswith("| full | run |")
@@ -93,24 +97,21 @@ def test_markdown_notes_partial_runs_other_k_and_missing_verdicts() -> None:
     assert "k = 3 (published: k = 5)" in note
 
 
-def test_markdown_escapes_pipes_and_notes_alpha_beside_published() -> None:
-    rows = [run_row("a|b", 40.0), {**PUBLISHED[0].as_dict(), "items": 2000, "k": 5}]
-    rows[1].update(items_complete=2000, alpha=None, run=None)
-    text = format_leaderboard(rows, "md")
+def test_markdown_escapes_pipes() -> None:
+    text = format_leaderboard([run_row("a|b", 40.0)], "md", alpha=DEFAULT_ALPHA)
     assert "| a\\|b | run |" in text
-    assert "published column is as printed" in text
-    assert "published column" not in format_leaderboard(rows[:1], "md")
 
 
 def test_csv_and_json_formats() -> None:
     rows = [run_row("x", 40.0, items=100), run_row("y", None)]
-    parsed = list(csv.DictReader(io.StringIO(format_leaderboard(rows, "csv"))))
-    assert tuple(parsed[0]) == CSV_COLUMNS == (*PUBLISHED_COLUMNS, "items", "k")
+    parsed = list(csv.DictReader(io.StringIO(format_leaderboard(rows, "csv", alpha=0.5))))
+    assert tuple(parsed[0]) == CSV_COLUMNS == (*TABLE_COLUMNS, "items", "k")
     assert parsed[0]["f_score"] == "40.00" and parsed[0]["items"] == "100"
-    assert parsed[1]["f_score"] == ""
-    assert json.loads(format_leaderboard(rows, "json")) == rows
+    assert parsed[1]["f_score"] == parsed[1]["f_score_published"] == ""
+    data = json.loads(format_leaderboard(rows, "json", alpha=0.5))
+    assert data == {"alpha": 0.5, "note": alpha_note(0.5), "rows": rows}
     with pytest.raises(ValueError, match="unknown leaderboard format"):
-        format_leaderboard(rows, "html")
+        format_leaderboard(rows, "html", alpha=0.5)
 
 
 # ---------------------------------------------------------------- rows from runs
@@ -146,7 +147,7 @@ def test_rows_from_runs(mock_runs: list[Path]) -> None:
         assert (row["items"], row["k"], row["run"]) == (30, 2, str(path))
         for key in HEADLINE_KEYS:
             assert row[key] == round_percent(getattr(scores, key), 2)
-    text = format_leaderboard(rows, "md")
+    text = format_leaderboard(rows, "md", alpha=DEFAULT_ALPHA)
     assert text.splitlines()[0] == HEADER
     assert "covers 30 of the 2,000 items" in text
 
@@ -159,7 +160,7 @@ def test_with_published_sorted_by_f_score(mock_runs: list[Path]) -> None:
     assert sum(row["access"] == RUN_ACCESS for row in rows) == 2
     as_given = leaderboard(mock_runs, with_published=True, sort=False)
     assert [row["model"] for row in as_given[2:]] == [row.model for row in PUBLISHED]
-    parsed = list(csv.DictReader(io.StringIO(format_leaderboard(rows, "csv"))))
+    parsed = list(csv.DictReader(io.StringIO(format_leaderboard(rows, "csv", alpha=DEFAULT_ALPHA))))
     assert len(parsed) == 25
 
 
@@ -168,3 +169,71 @@ def test_sort_puts_rows_without_f_score_last_keeping_order() -> None:
     rows.append(run_row("high", 90.0))
     rows.append(run_row("low again", 10.0))
     assert [r["model"] for r in sort_rows(rows)] == ["high", "low", "low again", "none1", "none2"]
+
+
+# ---------------------------------------------------------------- one alpha for every row
+
+
+def published_rank(model: str, alpha: float) -> int:
+    models = [row["model"] for row in leaderboard([], with_published=True, alpha=alpha)]
+    return models.index(model) + 1
+
+
+def published_row(model: str, alpha: float) -> dict[str, Any]:
+    (row,) = [r for r in leaderboard([], with_published=True, alpha=alpha) if r["model"] == model]
+    return row
+
+
+def test_published_f_score_is_recomputed_at_the_chosen_alpha() -> None:
+    # By hand: 35.25 ** 0.61 * 97.52 ** 0.39 = 52.42; at 0.7639 it is the printed 44.82.
+    qwen = published_row("Qwen3-235B-A22B", 0.61)
+    assert (qwen["f_score"], qwen["f_score_published"], qwen["alpha"]) == (52.42, 44.82, 0.61)
+    assert published_row("Qwen3-235B-A22B", DEFAULT_ALPHA)["f_score"] == 44.82
+    # 32.65 ** 0.61 * 91.59 ** 0.39 = 48.82 (printed 41.65, at 0.7639).
+    glm = published_row("GLM-Z1-AirX", 0.61)
+    assert (glm["f_score"], glm["f_score_published"]) == (48.82, 41.65)
+    # A row printed at alpha 0.61 keeps its figure at 0.61: 54.57 ** 0.61 * 99.28 ** 0.39 = 68.92.
+    assert published_row("Claude-3.7-Sonnet", 0.61)["f_score"] == 68.92
+
+
+def test_ranking_uses_one_alpha_not_the_mixed_printed_column() -> None:
+    # The printed column ranks Qwen3-235B-A22B 12th; on one alpha it is 7th, at 0.61 and at 0.7639
+    # (just below Doubao-1.5-thinking-pro, above Qwen3-32B).
+    assert published_rank("Qwen3-235B-A22B", 0.61) == 7
+    assert published_rank("Qwen3-235B-A22B", DEFAULT_ALPHA) == 7
+    assert published_rank("GLM-Z1-AirX", 0.61) == 11
+    assert published_rank("GLM-Z1-AirX", DEFAULT_ALPHA) == 10
+
+
+def invoke_leaderboard(fmt: str) -> Any:
+    result = CliRunner().invoke(
+        main, ["leaderboard", "--with-published", "--alpha", "0.61", "--format", fmt]
+    )
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_markdown_notes_the_alpha_without_runs() -> None:
+    lines = invoke_leaderboard("md").stdout.splitlines()
+    assert lines[0] == HEADER
+    assert lines[2 + 6].startswith("| Qwen3-235B-A22B | open | 97.52 |")
+    assert "| 52.42 | 44.82 |" in lines[2 + 6]
+    assert f"- {alpha_note(0.61)}" in lines
+    assert "alpha = 0.61 for every row" in alpha_note(0.61)
+
+
+def test_csv_stays_parseable_and_the_note_goes_to_stderr() -> None:
+    result = invoke_leaderboard("csv")
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows) == 23 and tuple(rows[0]) == CSV_COLUMNS
+    assert (rows[6]["model"], rows[6]["f_score"], rows[6]["f_score_published"]) == (
+        "Qwen3-235B-A22B", "52.42", "44.82"
+    )  # fmt: skip
+    assert result.stderr == f"note: {alpha_note(0.61)}\n"
+
+
+def test_json_carries_alpha_and_note() -> None:
+    data = json.loads(invoke_leaderboard("json").stdout)
+    assert (data["alpha"], data["note"]) == (0.61, alpha_note(0.61))
+    assert data["rows"][6]["model"] == "Qwen3-235B-A22B"
+    assert data["rows"][6]["f_score_published"] == 44.82

@@ -6,9 +6,15 @@ percent rounded to 2 decimals the way :func:`bsa.metrics.round_percent` rounds. 
 ``items`` (benchmark items the run asked), ``k`` and ``run`` (the file), since a leaderboard that
 mixes runs with the published rows is only fair when a run covers the 2,000 items at k = 5:
 
-- Markdown keeps the published header exactly and marks such rows with ``*`` and a note under the
-  table (a subset, another k, missing verdicts, or the F-score's alpha against the published one);
-- CSV writes the published columns, then ``items`` and ``k``; JSON writes each row whole.
+- Markdown writes the published columns with ``f_score_published`` after ``f_score`` and marks such
+  rows with ``*`` and a note under the table (a subset, another k, missing verdicts);
+- CSV writes the same columns, then ``items`` and ``k``; JSON writes each row whole.
+
+Every row's ``f_score`` is Think@1 ** alpha · Safe@1 ** (1 - alpha) at the one alpha asked for: a
+published row's is recomputed from its published Think@1 and Safe@1, because the published F column
+mixes alpha ≈ 0.61 (20 rows) with 0.7639 (3 rows) and so cannot rank models on one scale (it ranks
+Qwen3-235B-A22B 12th, one alpha ranks it 7th). The printed figure stays beside it as
+``f_score_published``. Every format carries the note that says so (:func:`alpha_note`).
 
 Rows are sorted by F-score, highest first (rows without one last, ties in the order given), the
 way the paper ranks models; ``sort=False`` keeps runs in the order given, then published rows.
@@ -23,15 +29,22 @@ from pathlib import Path
 from typing import Any
 
 from bsa.compare import RunSettings, run_settings
-from bsa.metrics import DEFAULT_ALPHA, HEADLINE_KEYS
+from bsa.metrics import DEFAULT_ALPHA, HEADLINE_KEYS, f_score, round_percent
 from bsa.published import PUBLISHED, PUBLISHED_COLUMNS, PUBLISHED_ITEMS, PUBLISHED_K
 from bsa.scoring import score_run
 from bsa.spreadsheet import spreadsheet_safe
 from bsa.terminal import printable, terminal_json
 
 FORMATS: tuple[str, ...] = ("md", "csv", "json")
-#: Columns of the CSV output: the published ones, then the coverage a reader needs.
-CSV_COLUMNS: tuple[str, ...] = (*PUBLISHED_COLUMNS, "items", "k")
+#: Columns of the Markdown table: the published ones, with the printed F-score beside the one
+#: recomputed at the chosen alpha.
+TABLE_COLUMNS: tuple[str, ...] = (
+    *PUBLISHED_COLUMNS[: PUBLISHED_COLUMNS.index("f_score") + 1],
+    "f_score_published",
+    *PUBLISHED_COLUMNS[PUBLISHED_COLUMNS.index("f_score") + 1 :],
+)
+#: Columns of the CSV output: the table's, then the coverage a reader needs.
+CSV_COLUMNS: tuple[str, ...] = (*TABLE_COLUMNS, "items", "k")
 RUN_ACCESS = "run"
 
 
@@ -46,7 +59,7 @@ def leaderboard(
     """One row per run (and the 23 published rows with ``with_published``); see module doc."""
     rows = [_run_row(Path(path), judge, alpha) for path in run_paths]
     if with_published:
-        rows += [_published_row(row.as_dict()) for row in PUBLISHED]
+        rows += [_published_row(row.as_dict(), alpha) for row in PUBLISHED]
     return sort_rows(rows) if sort else rows
 
 
@@ -58,15 +71,27 @@ def sort_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     )
 
 
-def format_leaderboard(rows: Sequence[Mapping[str, Any]], fmt: str) -> str:
-    """The rows as a Markdown table (with notes), CSV or JSON text."""
+def format_leaderboard(rows: Sequence[Mapping[str, Any]], fmt: str, *, alpha: float) -> str:
+    """The rows as a Markdown table (with notes), CSV or JSON text.
+
+    Markdown and JSON carry :func:`alpha_note`; CSV does not, since a comment line would be read as
+    the header or a row by csv readers and spreadsheets: the caller shows the note beside it."""
     if fmt == "md":
-        return _markdown(rows)
+        return _markdown(rows, alpha)
     if fmt == "csv":
         return _csv(rows)
     if fmt == "json":
-        return terminal_json(list(rows)) + "\n"
+        return terminal_json({"alpha": alpha, "note": alpha_note(alpha), "rows": list(rows)}) + "\n"
     raise ValueError(f"unknown leaderboard format {fmt!r} (expected one of: {', '.join(FORMATS)})")
+
+
+def alpha_note(alpha: float) -> str:
+    """What the two F-score columns are, in every format: the published column is not one formula."""
+    return (
+        f"F-score: f_score is Think@1^alpha · Safe@1^(1-alpha) at alpha = {alpha:.16g} for every "
+        "row, published rows recomputed from their Think@1 and Safe@1; f_score_published is the "
+        "published column as printed (alpha ≈ 0.61 for 20 of its 23 rows, 0.7639 for the other 3)."
+    )
 
 
 def run_label(settings: RunSettings, fallback: str) -> str:
@@ -88,19 +113,23 @@ def _run_row(path: Path, judge: str | None, alpha: float) -> dict[str, Any]:
         **{key: figures[key] for key in HEADLINE_KEYS},
         "items": len(verdicts.items),
         "items_complete": scores.coverage.items_complete,
+        "f_score_published": None,
         "k": verdicts.k,
         "alpha": alpha,
         "run": str(path),
     }
 
 
-def _published_row(row: Mapping[str, Any]) -> dict[str, Any]:
+def _published_row(row: Mapping[str, Any], alpha: float) -> dict[str, Any]:
+    """The printed figures, with the F-score recomputed at ``alpha`` so that all rows rank alike."""
     return {
         **{key: row[key] for key in PUBLISHED_COLUMNS},
+        "f_score": round_percent(f_score(row["think_at_1"], row["safe_at_1"], alpha), 2),
+        "f_score_published": row["f_score"],
         "items": PUBLISHED_ITEMS,
         "items_complete": PUBLISHED_ITEMS,
         "k": PUBLISHED_K,
-        "alpha": None,
+        "alpha": alpha,
         "run": None,
     }
 
@@ -127,24 +156,20 @@ def _csv_cell(value: Any) -> Any:
     return spreadsheet_safe(_cell(value)) if isinstance(value, str) else _cell(value)
 
 
-def _markdown(rows: Sequence[Mapping[str, Any]]) -> str:
+def _markdown(rows: Sequence[Mapping[str, Any]], alpha: float) -> str:
     lines = [
-        "| " + " | ".join(PUBLISHED_COLUMNS) + " |",
-        "|"
-        + "|".join("---" if c in ("model", "access") else "---:" for c in PUBLISHED_COLUMNS)
-        + "|",
+        "| " + " | ".join(TABLE_COLUMNS) + " |",
+        "|" + "|".join("---" if c in ("model", "access") else "---:" for c in TABLE_COLUMNS) + "|",
     ]
     notes = []
     for row in rows:
         caveats = _caveats(row)
-        cells = [_md_escape(_cell(row[key])) for key in PUBLISHED_COLUMNS]
+        cells = [_md_escape(_cell(row.get(key))) for key in TABLE_COLUMNS]
         if caveats:
             cells[0] += " \\*"
             notes.append(f"- \\* {_md_escape(_cell(row['model']))}: {'; '.join(caveats)}.")
         lines.append("| " + " | ".join(cells) + " |")
-    notes += _alpha_note(rows)
-    if notes:
-        lines += ["", *notes]
+    lines += ["", *notes, f"- {alpha_note(alpha)}"]
     return "\n".join(lines) + "\n"
 
 
@@ -164,18 +189,6 @@ def _caveats(row: Mapping[str, Any]) -> list[str]:
     if row["k"] != PUBLISHED_K:
         caveats.append(f"k = {row['k']} (published: k = {PUBLISHED_K}), so its @k figures differ")
     return caveats
-
-
-def _alpha_note(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The F-score column is not one formula when run rows sit beside published rows."""
-    alphas = {row["alpha"] for row in rows if row["access"] == RUN_ACCESS}
-    if not alphas or all(row["access"] == RUN_ACCESS for row in rows):
-        return []
-    shown = ", ".join(f"{alpha:.4g}" for alpha in sorted(alphas))
-    return [
-        f"- F-score: runs use alpha = {shown}; the published column is as printed (alpha ≈ 0.61 "
-        "for 20 of its 23 rows, 0.7639 for the other 3)."
-    ]
 
 
 def _md_escape(text: str) -> str:

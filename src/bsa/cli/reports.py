@@ -110,12 +110,14 @@ def leaderboard_command(
     alpha: float, no_sort: bool, output: Path | None,
 ) -> None:  # fmt: skip
     """One row per run in the published leaderboard's columns."""
-    from bsa.leaderboard import format_leaderboard, leaderboard
+    from bsa.leaderboard import alpha_note, format_leaderboard, leaderboard
 
     rows = leaderboard(
         runs, judge=judge_model, with_published=with_published, alpha=alpha, sort=not no_sort
     )
-    text = format_leaderboard(rows, fmt)
+    text = format_leaderboard(rows, fmt, alpha=alpha)
+    if fmt == "csv":  # on stderr, so that the CSV stays one header and its rows (see the function)
+        click.echo(f"note: {alpha_note(alpha)}", err=True)
     if output is None or is_stdout(output):
         click.echo(text)
     else:
