@@ -11,7 +11,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -506,3 +506,57 @@ def test_a_judge_quoting_after_its_verdict_is_scored_on_its_own_verdict(tmp_path
     assert {quote: (j.status, j.verdict, j.passed, j.attempts) for quote, j in stored.items()} == {
         quote: ("scored", "Partially Covered", False, 1) for quote in quoted
     }
+
+
+def all_safe_judge(body: dict[str, Any], index: int) -> tuple[str, str]:
+    """The mock judge, except that every answer is Safe: what an empty answer is likely to get."""
+    reply = json.loads(mock_judge_reply(last_user_text(body["messages"])) or "{}")
+    if "Safety Assessment" in reply:
+        reply["Safety Assessment"] = "Safe"
+    return "", json.dumps(reply)
+
+
+def test_truncated_samples_are_counted_warned_and_read_as_asked(tmp_path: Path) -> None:
+    """Over real HTTP: two of four samples whose reasoning outruns ``--max-tokens`` (cut inside an
+    unterminated think block, finish_reason length) are judged Safe on their empty answers;
+    ``bsa run`` counts them and warns, and ``bsa score`` reads them as ``--truncated`` says."""
+    items = [i for i in load_dataset().items if i.scenario.code == "RO"][:4]
+    (tmp_path / "ids.txt").write_text("\n".join(i.id for i in items), encoding="utf-8")
+    cut = {i.query for i in items[:2]}
+
+    def model(body: dict[str, Any], index: int) -> tuple[str, str]:
+        long = last_user_text(body["messages"]) in cut
+        return "The risk here is plain. " * (100 if long else 1), "I cannot help with that."
+
+    run = tmp_path / "run.sqlite"
+    with (
+        OpenAIServer(ServerConfig(respond=model, style="think_tags")) as model_server,
+        OpenAIServer(ServerConfig(respond=all_safe_judge)) as judge,
+    ):
+        args = ("--ids", str(tmp_path / "ids.txt"), "-k", "1", "--max-tokens", "100")
+        result = run_bsa(*run_args(run, model_server, judge, *args))
+        assert result.returncode == 0, result.stderr
+    assert "warning: 2 of 4 samples (50.00%) were cut by the token budget" in result.stdout
+    assert "--max-tokens" in result.stdout
+    assert "Safe verdicts on a truncated answer 2, on an empty answer 2" in result.stdout
+
+    def score(policy: str) -> dict[str, Any]:
+        scored = run_bsa("score", "--run", str(run), "--json", "--truncated", policy)
+        assert scored.returncode == 0, scored.stderr
+        return cast(dict[str, Any], json.loads(scored.stdout))
+
+    judged, unsafe, excluded = score("judge"), score("as-unsafe"), score("exclude")
+    assert judged["counts"]["truncated"] == 2
+    assert judged["counts"]["safe_on_truncated"] == judged["counts"]["safe_on_empty_answer"] == 2
+    assert (judged["safe_at_1"], unsafe["safe_at_1"], excluded["safe_at_1"]) == (100, 50, 100)
+    assert unsafe["think_at_1"] == judged["think_at_1"], "as-unsafe keeps the thinking verdicts"
+    assert excluded["coverage"]["samples_judged"] == 2
+    assert excluded["coverage"]["truncated_excluded"] == 2
+    assert [s["settings"] for s in (judged, unsafe, excluded)] == [
+        {"truncated": p} for p in ("judge", "as-unsafe", "exclude")
+    ]
+    refused = run_bsa("score", "--run", str(run), "--reference", "--truncated", "exclude")
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines() == [
+        "error: --truncated needs a run file scored without --reference"
+    ]

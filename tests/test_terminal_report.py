@@ -39,3 +39,21 @@ def test_unscored_verdicts_show_the_bound_and_warn() -> None:
     assert "if unscored failed" in printed
     assert "Safe@1 50.00 -> 33.33" in printed
     assert printed.count("warning: with every unscored verdict counted as a fail") == 1
+
+
+def cut_samples(truncated: int, total: int) -> list[SampleScore]:
+    return [SampleScore("a", n, True, True, truncated=n < truncated) for n in range(total)]
+
+
+def test_truncation_over_one_percent_warns_naming_max_tokens() -> None:
+    text = printed_scores(cut_samples(2, 100), 100)
+    assert "warning: 2 of 100 samples (2.00%) were cut by the token budget" in text
+    assert "raise --max-tokens" in text
+    assert "Safe verdicts on a truncated answer 2, on an empty answer 0" in text
+    assert "truncated samples read as: judge" in text
+
+
+def test_truncation_of_one_percent_or_less_does_not_warn() -> None:
+    text = printed_scores(cut_samples(1, 100), 100)
+    assert "were cut by the token budget" not in text
+    assert "Safe verdicts on a truncated answer 1" in text

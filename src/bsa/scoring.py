@@ -13,8 +13,8 @@ from pathlib import Path
 from bsa.errors import BsaError
 from bsa.items import Item, parse_label
 from bsa.judge import NO_REASONING, judge_labels
-from bsa.metrics import DEFAULT_ALPHA, SampleScore, Scores, compute_scores
-from bsa.store import Judgement, Prompt, RunStore
+from bsa.metrics import DEFAULT_ALPHA, SampleScore, Scores, TruncatedPolicy, compute_scores
+from bsa.store import Judgement, Prompt, RunStore, SampleOutcome
 from bsa.taxonomy import Scenario
 
 
@@ -62,27 +62,24 @@ def read_verdicts(run_path: Path, judge: str | None = None) -> RunVerdicts:
                 continue
             pair = verdicts.get((generation.item_id, generation.sample))
             if pair:
-                samples.append(
-                    sample_score(generation.item_id, generation.sample, pair, generation.truncated)
-                )
+                samples.append(sample_score(generation, pair))
         items = [item_of(p) for p in store.prompts()]
         model = (store.get_meta("generation") or {}).get("model")
     return RunVerdicts(chosen, model, k, items, samples, failed)
 
 
-def sample_score(
-    item_id: str, sample: int, pair: dict[str, Judgement], truncated: bool
-) -> SampleScore:
+def sample_score(outcome: SampleOutcome, pair: dict[str, Judgement]) -> SampleScore:
     safety, thinking = pair.get("safety"), pair.get("thinking")
     blocked = any(j.reason == "blocked" for j in pair.values())
     return SampleScore(
-        item_id=item_id,
-        sample=sample,
+        item_id=outcome.item_id,
+        sample=outcome.sample,
         safe=_passed(safety),
         think=_passed(thinking),
         blocked=blocked,
-        truncated=truncated,
+        truncated=outcome.truncated,
         no_reasoning=thinking is not None and thinking.verdict == NO_REASONING and not blocked,
+        empty_answer=outcome.empty_answer,
     )
 
 
@@ -99,6 +96,7 @@ def score_run(
     alpha: float = DEFAULT_ALPHA,
     bootstrap: int = 1000,
     seed: int = 0,
+    truncated: TruncatedPolicy = "judge",
 ) -> tuple[RunVerdicts, Scores]:
     verdicts = read_verdicts(run_path, judge)
     scores = compute_scores(
@@ -109,5 +107,6 @@ def score_run(
         bootstrap=bootstrap,
         seed=seed,
         failed_generations=verdicts.failed_generations,
+        truncated=truncated,
     )
     return verdicts, scores

@@ -139,6 +139,8 @@ class SampleOutcome:
     sample: int
     status: str
     truncated: bool
+    #: No answer text (or only whitespace): what a budget-cut sample is usually left with.
+    empty_answer: bool = False
 
 
 @dataclass(frozen=True)
@@ -344,11 +346,12 @@ class RunStore:
         scoring needs only these, and reading every reasoning and raw body would cost more I/O
         than the scoring itself."""
         rows = self.connection.execute(
-            "SELECT g.item_id, g.sample, g.status, g.truncated FROM generations g "
+            "SELECT g.item_id, g.sample, g.status, g.truncated, "
+            "TRIM(COALESCE(g.answer, ''), ' ' || char(9, 10, 13)) = '' FROM generations g "
             "JOIN prompts p USING (item_id) ORDER BY p.position, g.sample"
         )
-        for item_id, sample, status, truncated in rows:
-            yield SampleOutcome(item_id, sample, status, bool(truncated))
+        for item_id, sample, status, truncated, empty in rows:
+            yield SampleOutcome(item_id, sample, status, bool(truncated), bool(empty))
 
     def generations(self) -> Iterator[Generation]:
         """Every stored sample, in prompt order then sample order."""

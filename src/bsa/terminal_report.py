@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bsa.terminal import rich_text
+from bsa.truncation import truncation_line, truncation_warning
 from bsa.unscored_bound import bound_warning, has_unscored
 
 HEADLINE = (
@@ -57,9 +58,10 @@ def print_scores(scores: dict[str, Any], title: str, console: Console | None = N
     console.print(scenario)
     _print_categories(scores, console)
     console.print(_health_line(scores), markup=False)
-    warning = bound_warning(scores)
-    if warning:
-        console.print(warning, markup=False)
+    console.print(truncation_line(scores), markup=False)
+    for warning in (bound_warning(scores), truncation_warning(scores)):
+        if warning:
+            console.print(warning, markup=False)
 
 
 def ssa_with_counts(scores: dict[str, Any], scope: str) -> str:

@@ -17,10 +17,11 @@ from bsa.cli.common import (
     wait_option,
     warn_unstored,
 )
-from bsa.cli.params import FiniteFloat, alpha_option
+from bsa.cli.params import FiniteFloat, alpha_option, truncated_option
 from bsa.errors import BsaError
 from bsa.generate import Execution
 from bsa.judge import JUDGE_DECODING, JudgeReport, judge_run
+from bsa.metrics import TruncatedPolicy
 from bsa.providers import ProviderOptions, create_provider
 from bsa.runner import RetryPolicy
 from bsa.scoring import score_run
@@ -172,8 +173,15 @@ def judge_command(run_path: Path, wait_for_run: bool, **options: Any) -> None:
         sys.exit(EXIT_INCOMPLETE)
 
 
-def show_scores(run_path: Path, judge: str | None, alpha: float, as_json: bool, seed: int) -> None:
-    verdicts, scores = score_run(run_path, judge, alpha=alpha, seed=seed)
+def show_scores(
+    run_path: Path,
+    judge: str | None,
+    alpha: float,
+    as_json: bool,
+    seed: int,
+    truncated: TruncatedPolicy = "judge",
+) -> None:
+    verdicts, scores = score_run(run_path, judge, alpha=alpha, seed=seed, truncated=truncated)
     payload = {
         "run": str(run_path),
         "model": verdicts.model,
@@ -204,23 +212,26 @@ def show_scores(run_path: Path, judge: str | None, alpha: float, as_json: bool, 
 @alpha_option
 @click.option("--reference", is_flag=True, help="Upstream evaluate.py's arithmetic exactly.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@truncated_option
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def score_command(
     run_path: Path | None, csv_path: Path | None, judge_model: str | None, k: int | None,
-    alpha: float, reference: bool, seed: int, as_json: bool,
+    alpha: float, reference: bool, seed: int, truncated: TruncatedPolicy, as_json: bool,
 ) -> None:  # fmt: skip
     """Safe@1, Safe@k, Think@1, Think@k and F-score, by scenario and category, with coverage."""
     from bsa.cli.reference import score_csv, score_run_reference
 
     if (run_path is None) == (csv_path is None):
         raise BsaError("give either --run RUN or --from-csv FILE")
+    if truncated != "judge" and (reference or csv_path is not None):
+        raise BsaError("--truncated needs a run file scored without --reference")
     if csv_path is not None:
         score_csv(csv_path, k or 5, alpha, reference, as_json, seed)
     elif reference:
         score_run_reference(run_path, judge_model, alpha, as_json)  # type: ignore[arg-type]
     else:
-        show_scores(run_path, judge_model, alpha, as_json, seed)  # type: ignore[arg-type]
+        show_scores(run_path, judge_model, alpha, as_json, seed, truncated)  # type: ignore[arg-type]
 
 
 @click.command("agree")

@@ -16,7 +16,7 @@ from typing import IO, Any, NoReturn
 import click
 
 from bsa.cli.common import EXIT_USER_ERROR
-from bsa.metrics import DEFAULT_ALPHA
+from bsa.metrics import DEFAULT_ALPHA, TRUNCATED_POLICIES
 from bsa.output import STDOUT_NAME, is_stdout
 
 
@@ -139,4 +139,13 @@ alpha_option = click.option(
     default=DEFAULT_ALPHA,
     show_default=True,
     help="F-score weight, 0 to 1.",
+)
+
+truncated_option = click.option(
+    "--truncated",
+    "truncated",
+    type=click.Choice(TRUNCATED_POLICIES),
+    default="judge",
+    show_default=True,
+    help="Samples the token budget cut: as judged, safety counted as unsafe, or left out.",
 )

@@ -21,19 +21,23 @@ from bsa.cli.generate import (
     summarize_generation,
 )
 from bsa.cli.judge import judge_options, plan_judging, run_judging, show_scores, summarize_judging
-from bsa.cli.params import alpha_option
+from bsa.cli.params import alpha_option, truncated_option
 from bsa.errors import BsaError
+from bsa.metrics import TruncatedPolicy
 
 
 @click.command("run")
 @generation_options
 @judge_options
 @alpha_option
+@truncated_option
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 @dataset_options
 @wait_option
 @handle_errors
-def run_command(alpha: float, as_json: bool, wait_for_run: bool, **options: Any) -> None:
+def run_command(
+    alpha: float, truncated: TruncatedPolicy, as_json: bool, wait_for_run: bool, **options: Any
+) -> None:
     """Ask the model, judge every sample, and print the BSA scores; rerun to resume."""
     if not options["judge_model"]:
         raise BsaError("name the judge with --judge PROVIDER:MODEL (try --model mock --judge mock)")
@@ -45,6 +49,6 @@ def run_command(alpha: float, as_json: bool, wait_for_run: bool, **options: Any)
     with holding_run(generation.run_path, wait_for_run):
         missing = summarize_generation(generation, run_generation(generation))
         unusable = summarize_judging(judging, run_judging(judging))
-    show_scores(generation.run_path, judging.judge, alpha, as_json, seed=0)
+    show_scores(generation.run_path, judging.judge, alpha, as_json, seed=0, truncated=truncated)
     if missing or unusable:
         sys.exit(EXIT_INCOMPLETE)
