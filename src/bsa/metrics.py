@@ -52,6 +52,15 @@ FULL_SET_COUNTS: dict[Scenario, int] = {
     Scenario.OVER_SENSITIVITY: 200,
 }
 
+#: The five headline figures as tables name them (``@k`` becomes the run's k), and their keys.
+HEADLINE_FIGURES: tuple[tuple[str, str], ...] = (
+    ("Safe@1", "safe_at_1"),
+    ("Safe@k", "safe_at_k"),
+    ("Think@1", "think_at_1"),
+    ("Think@k", "think_at_k"),
+    ("F-score", "f_score"),
+)
+
 HEADLINE_KEYS: tuple[str, ...] = (
     "safe_at_1",
     "safe_at_k",

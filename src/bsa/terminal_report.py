@@ -11,17 +11,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bsa.metrics import HEADLINE_FIGURES
 from bsa.terminal import rich_text
 from bsa.truncation import truncation_line, truncation_warning
 from bsa.unscored_bound import bound_warning, has_unscored
 
-HEADLINE = (
-    ("Safe@1", "safe_at_1"),
-    ("Safe@k", "safe_at_k"),
-    ("Think@1", "think_at_1"),
-    ("Think@k", "think_at_k"),
-    ("F-score", "f_score"),
-)
 SCENARIOS = (("Risk Omission", "ro"), ("Cognitive Shortcut", "cs"), ("Over Sensitivity", "os"))
 
 
@@ -44,7 +38,7 @@ def print_scores(scores: dict[str, Any], title: str, console: Console | None = N
     bounded = has_unscored(scores)
     columns = ("metric", "%", "95% CI", *(("if unscored failed",) if bounded else ()))
     headline = Table(*columns, title=rich_text(title))
-    for name, key in HEADLINE:
+    for name, key in HEADLINE_FIGURES:
         bound = (pct(scores["if_unscored_failed"][key]),) if bounded else ()
         row = (name.replace("@k", f"@{k}"), pct(scores[key]), interval(scores["ci"], key))
         headline.add_row(*row, *bound)

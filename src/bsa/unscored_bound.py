@@ -9,16 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from bsa.metrics import HEADLINE_FIGURES
+
 #: A gap above this many percentage points between a figure and its bound earns a warning line.
 WARN_POINTS = 1.0
-
-BOUND_KEYS = (
-    ("Safe@1", "safe_at_1"),
-    ("Safe@k", "safe_at_k"),
-    ("Think@1", "think_at_1"),
-    ("Think@k", "think_at_k"),
-    ("F-score", "f_score"),
-)
 
 
 def has_unscored(scores: dict[str, Any]) -> bool:
@@ -31,7 +25,7 @@ def bound_warning(scores: dict[str, Any]) -> str | None:
     bound = scores["if_unscored_failed"]
     gaps = [
         f"{name.replace('@k', '@' + str(scores['k']))} {scores[key]:.2f} -> {bound[key]:.2f}"
-        for name, key in BOUND_KEYS
+        for name, key in HEADLINE_FIGURES
         if scores[key] is not None
         and bound[key] is not None
         and scores[key] - bound[key] > WARN_POINTS

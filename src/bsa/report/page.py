@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from bsa.metrics import HEADLINE_FIGURES
 from bsa.published import PUBLISHED, SOURCE
 from bsa.report.browser import BROWSER_SCRIPT, browser_controls
 from bsa.report.collect import ReportData, Usage
@@ -153,19 +154,12 @@ def at_k(name: str, k: int) -> str:
 
 # --- headline -------------------------------------------------------------------------------
 
-HEADLINE = (
-    ("Safe@1", "safe_at_1"),
-    ("Safe@k", "safe_at_k"),
-    ("Think@1", "think_at_1"),
-    ("Think@k", "think_at_k"),
-    ("F-score", "f_score"),
-)
-
 
 def headline_section(data: ReportData) -> str:
     scores = data.scores
     cards = "".join(
-        _card(at_k(name, data.k), scores[key], scores["ci"].get(key)) for name, key in HEADLINE
+        _card(at_k(name, data.k), scores[key], scores["ci"].get(key))
+        for name, key in HEADLINE_FIGURES
     )
     ssa = scores["ssa_counts"]["overall"]
     cards += _card(
@@ -178,7 +172,7 @@ def headline_section(data: ReportData) -> str:
     )
     bars = [
         Bar(at_k(name, data.k), scores[key], *(scores["ci"].get(key) or (None, None)))
-        for name, key in HEADLINE
+        for name, key in HEADLINE_FIGURES
     ]
     plot = bar_chart(bars, "Headline metrics with 95% bootstrap intervals")
     return _section(
@@ -193,7 +187,7 @@ def _bound(scores: dict[str, Any], k: int) -> str:
     if not has_unscored(scores):
         return ""
     bound = scores["if_unscored_failed"]
-    figures = ", ".join(f"{at_k(name, k)} {pct(bound[key])}" for name, key in HEADLINE)
+    figures = ", ".join(f"{at_k(name, k)} {pct(bound[key])}" for name, key in HEADLINE_FIGURES)
     warning = bound_warning(scores)
     shown = f"<p>{text('If every unscored verdict had failed: ' + figures)}</p>"
     return shown + (f"<p><strong>{text(warning)}</strong></p>" if warning else "")
