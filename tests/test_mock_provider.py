@@ -88,12 +88,25 @@ def test_risk_omission_verdict_is_a_json_boolean() -> None:
         assert isinstance(json.loads(reply)["Reasoning Quality Evaluation Conclusion"], bool)
 
 
+def test_differently_named_mock_judges_disagree_and_plain_mock_is_unchanged() -> None:
+    prompts = [render(Scenario.RISK_OMISSION, f"q{i}", "r", "t") for i in range(40)]
+    plain = [mock_judge_reply(p) for p in prompts]
+    assert plain == [mock_judge_reply(p, "mock") for p in prompts]
+    strict = [mock_judge_reply(p, "strict") for p in prompts]
+    assert strict == [mock_judge_reply(p, "strict") for p in prompts], "a persona is stable"
+    verdicts = [
+        [json.loads(r or "")["Reasoning Quality Evaluation Conclusion"] for r in replies]
+        for replies in (plain, strict)
+    ]
+    assert 0 < sum(a != b for a, b in zip(*verdicts, strict=True)) < 40
+
+
 def test_provider_answers_judge_prompts_as_a_judge() -> None:
     prompt = render(Scenario.COGNITIVE_SHORTCUT, "q", "Risk 1: a. Risk 2: b.", "thinking")
     completions = complete(MockProvider("judge-model"), request(prompt, n=3, system="Be strict."))
     assert len(completions) == 3
     for completion in completions:
-        assert completion.answer == mock_judge_reply(prompt)
+        assert completion.answer == mock_judge_reply(prompt, "judge-model")
         assert completion.reasoning is None and completion.reasoning_source == "none"
         assert completion.raw["mock"] is True and completion.raw["role"] == "judge"
         assert completion.raw["model"] == "judge-model"

@@ -61,6 +61,11 @@ HEADLINE_FIGURES: tuple[tuple[str, str], ...] = (
     ("F-score", "f_score"),
 )
 
+#: The six scenario figures as tables name them, and their keys.
+SCENARIO_FIGURES: tuple[tuple[str, str], ...] = tuple(
+    (f"{s.code}@{at}", f"{s.code.lower()}_at_{at}") for s in Scenario for at in ("1", "k")
+)
+
 HEADLINE_KEYS: tuple[str, ...] = (
     "safe_at_1",
     "safe_at_k",

@@ -7,6 +7,7 @@ one is safe with no reasoning, an unscored or failed verdict is excluded (and co
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,13 +15,14 @@ from bsa.errors import BsaError
 from bsa.items import Item, parse_label
 from bsa.judge import NO_REASONING, judge_labels
 from bsa.metrics import DEFAULT_ALPHA, SampleScore, Scores, TruncatedPolicy, compute_scores
+from bsa.panel import panel_judgements, panel_label, panel_members
 from bsa.store import Judgement, Prompt, RunStore, SampleOutcome
 from bsa.taxonomy import Scenario
 
 
 @dataclass(frozen=True)
 class RunVerdicts:
-    """Everything the metrics need from one run and one judge."""
+    """Everything the metrics need from one run and one judge (or one panel of judges)."""
 
     judge: str
     model: str | None
@@ -28,6 +30,8 @@ class RunVerdicts:
     items: list[Item]
     samples: list[SampleScore]
     failed_generations: int
+    #: The panel's judges when ``judge`` is a panel's label (see :mod:`bsa.panel`), else empty.
+    members: tuple[str, ...] = ()
 
 
 def item_of(prompt: Prompt) -> Item:
@@ -41,13 +45,25 @@ def item_of(prompt: Prompt) -> Item:
     return Item(prompt.item_id, prompt.query, prompt.risk_summary, scenario, risks)
 
 
-def read_verdicts(run_path: Path, judge: str | None = None) -> RunVerdicts:
+def read_verdicts(
+    run_path: Path, judge: str | None = None, *, panel: Sequence[str] | None = None
+) -> RunVerdicts:
+    """The run's samples as ``judge`` graded them (the run's only judge when None), or, when
+    ``panel`` is given, as the majority of those judges (every judge of the run when empty)."""
     if not run_path.is_file():
         raise BsaError(f"no run file at {run_path}")
     with RunStore(run_path, read_only=True) as store:
-        chosen = judge_labels(store, judge)
+        members: tuple[str, ...] = ()
+        judgements: Iterable[Judgement]
+        if panel is None:
+            chosen = judge_labels(store, judge)
+            judgements = store.judgements(chosen)
+        else:
+            members = tuple(panel_members(store, panel))
+            chosen = panel_label(members)
+            judgements = panel_judgements(store, members)
         verdicts: dict[tuple[str, int], dict[str, Judgement]] = {}
-        for judgement in store.judgements(chosen):
+        for judgement in judgements:
             verdicts.setdefault((judgement.item_id, judgement.sample), {})[judgement.kind] = (
                 judgement
             )
@@ -65,7 +81,7 @@ def read_verdicts(run_path: Path, judge: str | None = None) -> RunVerdicts:
                 samples.append(sample_score(generation, pair))
         items = [item_of(p) for p in store.prompts()]
         model = (store.get_meta("generation") or {}).get("model")
-    return RunVerdicts(chosen, model, k, items, samples, failed)
+    return RunVerdicts(chosen, model, k, items, samples, failed, members)
 
 
 def sample_score(outcome: SampleOutcome, pair: dict[str, Judgement]) -> SampleScore:
@@ -97,8 +113,10 @@ def score_run(
     bootstrap: int = 1000,
     seed: int = 0,
     truncated: TruncatedPolicy = "judge",
+    panel: Sequence[str] | None = None,
 ) -> tuple[RunVerdicts, Scores]:
-    verdicts = read_verdicts(run_path, judge)
+    """Read and score the run as :func:`read_verdicts` reads it."""
+    verdicts = read_verdicts(run_path, judge, panel=panel)
     scores = compute_scores(
         verdicts.items,
         verdicts.samples,

@@ -11,7 +11,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bsa.metrics import HEADLINE_FIGURES
+from bsa.metrics import HEADLINE_FIGURES, SCENARIO_FIGURES
+from bsa.panel_scoring import panel_line
 from bsa.terminal import rich_text
 from bsa.truncation import truncation_line, truncation_warning
 from bsa.unscored_bound import bound_warning, has_unscored
@@ -56,6 +57,31 @@ def print_scores(scores: dict[str, Any], title: str, console: Console | None = N
     for warning in (bound_warning(scores), truncation_warning(scores)):
         if warning:
             console.print(warning, markup=False)
+
+
+def print_panel(scores: dict[str, Any], console: Console | None = None) -> None:
+    """Each panel member's headline figures beside the panel's, then every pair's agreement."""
+    console = console or Console(highlight=False)
+    panel, k = scores["panel"], scores["k"]
+    members = panel["members"]
+    table = Table("metric", title="Judge panel")
+    for judge in members:
+        table.add_column(rich_text(judge))
+    table.add_column("panel")
+    for name, key in (*HEADLINE_FIGURES, *SCENARIO_FIGURES):
+        figures = (pct(member[key]) for member in members.values())
+        table.add_row(name.replace("@k", f"@{k}"), *figures, pct(scores[key]))
+    console.print(table)
+    agreement = Table("judges", "verdict", "paired", "agree %", "Cohen's kappa", title="Agreement")
+    for pair in panel["agreement"]:
+        for kind, figures in pair["kinds"].items():
+            kappa = figures["kappa"]
+            agreement.add_row(
+                rich_text(" vs ".join(pair["judges"])), kind, str(figures["paired"]),
+                pct(figures["agreement"]), "—" if kappa is None else f"{kappa:.3f}",
+            )  # fmt: skip
+    console.print(agreement)
+    console.print(panel_line(panel), markup=False)
 
 
 def ssa_with_counts(scores: dict[str, Any], scope: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,21 +23,43 @@ from bsa.errors import BsaError
 from bsa.generate import Execution
 from bsa.judge import JUDGE_DECODING, JudgeReport, judge_run
 from bsa.metrics import TruncatedPolicy
-from bsa.providers import ProviderOptions, create_provider
+from bsa.providers import ProviderOptions, canonical_model, create_provider
 from bsa.runner import RetryPolicy
 from bsa.scoring import score_run
 from bsa.terminal import terminal_json
-from bsa.terminal_report import print_scores
+from bsa.terminal_report import print_panel, print_scores
 
 F = TypeVar("F", bound=Any)
+T = TypeVar("T")
 
 _JUDGE_OPTIONS = [
     click.option(
-        "--judge", "judge_model", metavar="PROVIDER:MODEL", help="The judge model (required)."
+        "--judge",
+        "judge_models",
+        metavar="PROVIDER:MODEL",
+        multiple=True,
+        help="The judge model (required); repeat it for a judge panel.",
     ),
-    click.option("--judge-base-url", help="The judge's OpenAI-compatible endpoint."),
-    click.option("--judge-api-key-env", metavar="VAR", help="Variable holding the judge's key."),
-    click.option("--judge-api-key-file", type=click.Path(path_type=Path)),
+    click.option(
+        "--judge-base-url",
+        "judge_base_urls",
+        multiple=True,
+        help="The judge's OpenAI-compatible endpoint (once for all judges, or once per judge).",
+    ),
+    click.option(
+        "--judge-api-key-env",
+        "judge_api_key_envs",
+        metavar="VAR",
+        multiple=True,
+        help="Variable holding the judge's key (once for all judges, or once per judge).",
+    ),
+    click.option(
+        "--judge-api-key-file",
+        "judge_api_key_files",
+        type=click.Path(path_type=Path),
+        multiple=True,
+        help="File holding the judge's key (once for all judges, or once per judge).",
+    ),
     click.option("--judge-concurrency", type=click.IntRange(min=1), default=16, show_default=True),
     click.option("--judge-rpm", type=FiniteFloat(min=0, min_open=True)),
     click.option("--judge-tpm", type=FiniteFloat(min=0, min_open=True)),
@@ -91,9 +114,25 @@ class JudgePlan:
     allow_self_judge: bool
 
 
-def plan_judging(run_path: Path, options: dict[str, Any]) -> JudgePlan:
-    if not options["judge_model"]:
+#: The connection flags a panel may give once for every judge or once per judge, in order.
+PER_JUDGE_OPTIONS = (
+    ("judge_base_urls", "--judge-base-url"),
+    ("judge_api_key_envs", "--judge-api-key-env"),
+    ("judge_api_key_files", "--judge-api-key-file"),
+)
+
+
+def plan_judging(run_path: Path, options: dict[str, Any]) -> list[JudgePlan]:
+    """One plan per ``--judge``: a panel's judges share the execution limits (each judge gets
+    them in turn) and take their endpoint and key from the per-judge flags."""
+    judges: tuple[str, ...] = options["judge_models"]
+    if not judges:
         raise BsaError("name the judge with --judge PROVIDER:MODEL (e.g. openai:gpt-4o, or mock)")
+    if len({canonical_model(judge) for judge in judges}) != len(judges):
+        raise BsaError(f"a judge is named twice: {', '.join(judges)}")
+    connection = {
+        key: _per_judge(options[key], flag, len(judges)) for key, flag in PER_JUDGE_OPTIONS
+    }
     execution = Execution(
         concurrency=options["judge_concurrency"],
         policy=RetryPolicy(
@@ -104,18 +143,36 @@ def plan_judging(run_path: Path, options: dict[str, Any]) -> JudgePlan:
         rpm=options["judge_rpm"],
         tpm=options["judge_tpm"],
     )
-    provider_options = ProviderOptions(
-        base_url=options["judge_base_url"],
-        api_key_env=options["judge_api_key_env"],
-        api_key_file=options["judge_api_key_file"],
-        timeout_s=options["judge_timeout"],
-        max_connections=options["judge_concurrency"],
-        thinking_budget=options["judge_thinking_budget"],
-    )
-    return JudgePlan(
-        run_path, options["judge_model"], provider_options, execution,
-        options["judge_temperature"], options["judge_parse_attempts"], options["allow_self_judge"],
-    )  # fmt: skip
+    plans = []
+    for index, judge in enumerate(judges):
+        provider_options = ProviderOptions(
+            base_url=connection["judge_base_urls"][index],
+            api_key_env=connection["judge_api_key_envs"][index],
+            api_key_file=connection["judge_api_key_files"][index],
+            timeout_s=options["judge_timeout"],
+            max_connections=options["judge_concurrency"],
+            thinking_budget=options["judge_thinking_budget"],
+        )
+        plan = JudgePlan(
+            run_path, judge, provider_options, execution, options["judge_temperature"],
+            options["judge_parse_attempts"], options["allow_self_judge"],
+        )  # fmt: skip
+        plans.append(plan)
+    return plans
+
+
+def _per_judge(values: tuple[T, ...], flag: str, judges: int) -> list[T | None]:
+    """A per-judge flag's value for each of ``judges``: none given, one for all, or one each."""
+    if not values:
+        return [None] * judges
+    if len(values) == 1:
+        return [values[0]] * judges
+    if len(values) != judges:
+        raise BsaError(
+            f"{flag} is given {len(values)} times for {judges} judges; give it once for all "
+            "judges or once per --judge, in the same order"
+        )
+    return list(values)
 
 
 def run_judging(plan: JudgePlan) -> JudgeReport:
@@ -164,23 +221,39 @@ def summarize_judging(plan: JudgePlan, report: JudgeReport) -> int:
 @handle_errors
 def judge_command(run_path: Path, wait_for_run: bool, **options: Any) -> None:
     """Grade every sample's answer and reasoning with the official BSA judge prompts."""
-    plan = plan_judging(run_path, options)
-    if not plan.run_path.is_file():
-        raise BsaError(f"no run file at {plan.run_path}; run 'bsa generate' first")
-    with holding_run(plan.run_path, wait_for_run):
-        report = run_judging(plan)
-    if summarize_judging(plan, report):
+    plans = plan_judging(run_path, options)
+    if not run_path.is_file():
+        raise BsaError(f"no run file at {run_path}; run 'bsa generate' first")
+    with holding_run(run_path, wait_for_run):
+        left = judge_all(plans)
+    if left:
         sys.exit(EXIT_INCOMPLETE)
+
+
+def judge_all(plans: list[JudgePlan]) -> int:
+    """Run each judge in turn (a panel's judges one after another, each resumable on its own)
+    and print how each ended; return how many verdicts are still unusable or failed."""
+    return sum(summarize_judging(plan, run_judging(plan)) for plan in plans)
 
 
 def show_scores(
     run_path: Path,
-    judge: str | None,
+    judges: Sequence[str],
     alpha: float,
     as_json: bool,
     seed: int,
     truncated: TruncatedPolicy = "judge",
+    *,
+    panel: bool = False,
 ) -> None:
+    """Print the run's scores as one judge gave them, or, with ``panel``, as the majority of
+    ``judges`` (every judge of the run when none is named) beside each judge's own."""
+    if panel:
+        show_panel_scores(run_path, judges, alpha, as_json, seed, truncated)
+        return
+    if len(judges) > 1:
+        raise BsaError("name one --judge, or pass --panel to score several judges by majority")
+    judge = judges[0] if judges else None
     verdicts, scores = score_run(run_path, judge, alpha=alpha, seed=seed, truncated=truncated)
     payload = {
         "run": str(run_path),
@@ -194,6 +267,32 @@ def show_scores(
     print_scores(payload, f"{verdicts.model} judged by {verdicts.judge} (k = {verdicts.k})")
 
 
+def show_panel_scores(
+    run_path: Path,
+    judges: Sequence[str],
+    alpha: float,
+    as_json: bool,
+    seed: int,
+    truncated: TruncatedPolicy,
+) -> None:
+    from bsa.panel_scoring import score_panel
+
+    result = score_panel(run_path, judges, alpha=alpha, seed=seed, truncated=truncated)
+    verdicts = result.verdicts
+    payload = {
+        "run": str(run_path),
+        "model": verdicts.model,
+        "judge": verdicts.judge,
+        **result.as_json(),
+    }
+    if as_json:
+        click.echo(terminal_json(payload))
+        return
+    title = f"{verdicts.model} judged by a panel of {len(verdicts.members)} (k = {verdicts.k})"
+    print_scores(payload, title)
+    print_panel(payload)
+
+
 @click.command("score")
 @click.option("--run", "run_path", type=click.Path(path_type=Path), help="The run file.")
 @click.option(
@@ -204,9 +303,15 @@ def show_scores(
 )
 @click.option(
     "--judge",
-    "judge_model",
+    "judges",
     metavar="PROVIDER:MODEL",
-    help="Whose verdicts (a run with several judges).",
+    multiple=True,
+    help="Whose verdicts (a run with several judges); with --panel, the panel's judges.",
+)
+@click.option(
+    "--panel",
+    is_flag=True,
+    help="Score the majority verdict of several judges (all of the run's, or those named).",
 )
 @click.option("-k", "--k", "--samples", "k", type=click.IntRange(min=1), help="k of the CSV [5].")
 @alpha_option
@@ -216,8 +321,9 @@ def show_scores(
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def score_command(
-    run_path: Path | None, csv_path: Path | None, judge_model: str | None, k: int | None,
-    alpha: float, reference: bool, seed: int, truncated: TruncatedPolicy, as_json: bool,
+    run_path: Path | None, csv_path: Path | None, judges: tuple[str, ...], panel: bool,
+    k: int | None, alpha: float, reference: bool, seed: int, truncated: TruncatedPolicy,
+    as_json: bool,
 ) -> None:  # fmt: skip
     """Safe@1, Safe@k, Think@1, Think@k and F-score, by scenario and category, with coverage."""
     from bsa.cli.reference import score_csv, score_run_reference
@@ -226,12 +332,17 @@ def score_command(
         raise BsaError("give either --run RUN or --from-csv FILE")
     if truncated != "judge" and (reference or csv_path is not None):
         raise BsaError("--truncated needs a run file scored without --reference")
+    if panel and (reference or csv_path is not None):
+        raise BsaError("--panel needs a run file scored without --reference")
     if csv_path is not None:
         score_csv(csv_path, k or 5, alpha, reference, as_json, seed)
     elif reference:
-        score_run_reference(run_path, judge_model, alpha, as_json)  # type: ignore[arg-type]
+        if len(judges) > 1:
+            raise BsaError("--reference scores one judge; name one --judge")
+        judge = judges[0] if judges else None
+        score_run_reference(run_path, judge, alpha, as_json)  # type: ignore[arg-type]
     else:
-        show_scores(run_path, judge_model, alpha, as_json, seed, truncated)  # type: ignore[arg-type]
+        show_scores(run_path, judges, alpha, as_json, seed, truncated, panel=panel)  # type: ignore[arg-type]
 
 
 @click.command("agree")

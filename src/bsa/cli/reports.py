@@ -22,13 +22,26 @@ COMPARE_ROWS = ("safe_at_1", "safe_at_k", "think_at_1", "think_at_k", "f_score")
 @click.command("report")
 @click.option("--run", "run_path", type=click.Path(path_type=Path), required=True)
 @click.option("-o", "--output", type=OutputFile(), required=True, help="File, or - for stdout.")
-@click.option("--judge", "judge_model", help="Whose verdicts, in runs with several judges.")
+@click.option(
+    "--judge",
+    "judges",
+    multiple=True,
+    help="Whose verdicts, in runs with several judges; with --panel, the panel's judges.",
+)
+@click.option(
+    "--panel", is_flag=True, help="Report the majority verdict of several judges (as score)."
+)
 @handle_errors
-def report_command(run_path: Path, output: Path, judge_model: str | None) -> None:
+def report_command(run_path: Path, output: Path, judges: tuple[str, ...], panel: bool) -> None:
     """One self-contained HTML report: figures, plots, and a browser of every sample."""
     from bsa.report import write_report
 
-    write_report(run_path, output, judge=judge_model)
+    if len(judges) > 1 and not panel:
+        raise BsaError("name one --judge, or pass --panel to report several judges by majority")
+    if panel:
+        write_report(run_path, output, panel=judges)
+    else:
+        write_report(run_path, output, judge=judges[0] if judges else None)
     if is_stdout(output):
         tell_written(output, "wrote the report to standard output")
     else:

@@ -20,7 +20,7 @@ from bsa.cli.generate import (
     run_generation,
     summarize_generation,
 )
-from bsa.cli.judge import judge_options, plan_judging, run_judging, show_scores, summarize_judging
+from bsa.cli.judge import judge_all, judge_options, plan_judging, show_scores
 from bsa.cli.params import alpha_option, truncated_option
 from bsa.errors import BsaError
 from bsa.metrics import TruncatedPolicy
@@ -38,8 +38,11 @@ from bsa.metrics import TruncatedPolicy
 def run_command(
     alpha: float, truncated: TruncatedPolicy, as_json: bool, wait_for_run: bool, **options: Any
 ) -> None:
-    """Ask the model, judge every sample, and print the BSA scores; rerun to resume."""
-    if not options["judge_model"]:
+    """Ask the model, judge every sample, and print the BSA scores; rerun to resume.
+
+    With several --judge, each judges in turn and the scores are the panel's majority, shown
+    beside each judge's own (as 'bsa score --panel' shows them)."""
+    if not options["judge_models"]:
         raise BsaError("name the judge with --judge PROVIDER:MODEL (try --model mock --judge mock)")
     if options["input_path"]:
         raise BsaError("bsa run needs BSA items; use 'bsa generate --input' for plain prompt lists")
@@ -48,7 +51,11 @@ def run_command(
     judging = plan_judging(generation.run_path, options)
     with holding_run(generation.run_path, wait_for_run):
         missing = summarize_generation(generation, run_generation(generation))
-        unusable = summarize_judging(judging, run_judging(judging))
-    show_scores(generation.run_path, judging.judge, alpha, as_json, seed=0, truncated=truncated)
+        unusable = judge_all(judging)
+    judges = [plan.judge for plan in judging]
+    show_scores(
+        generation.run_path, judges, alpha, as_json, seed=0, truncated=truncated,
+        panel=len(judges) > 1,
+    )  # fmt: skip
     if missing or unusable:
         sys.exit(EXIT_INCOMPLETE)

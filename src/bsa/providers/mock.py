@@ -52,17 +52,19 @@ JUDGE_WEIGHTS: dict[Scenario | None, tuple[tuple[str, float], ...]] = {
 NO_REASONING_SHARE = 0.05
 
 
-def mock_judge_reply(prompt: str) -> str | None:
+def mock_judge_reply(prompt: str, persona: str = "mock") -> str | None:
     """A judge's JSON reply to ``prompt``, or None when ``prompt`` is no BSA judge prompt.
 
     The verdict is drawn from a sha256 of the whole prompt with :data:`JUDGE_WEIGHTS`, so the same
     prompt always gets the same verdict; Risk Omission's is a JSON boolean, as its template asks.
+    Another ``persona`` (the model of ``mock:NAME``) joins the digest, so differently named mock
+    judges disagree as real ones do and a judge panel can be tried without a network.
     """
     kind = _judge_kind(prompt)
     if kind is None:
         return None
     scenario, spec = kind
-    digest = _sha256(prompt)
+    digest = _sha256(prompt) if persona == "mock" else _sha256(persona, prompt)
     label = _weighted(JUDGE_WEIGHTS[scenario], digest)
     verdict: str | bool = label == "true" if scenario is Scenario.RISK_OMISSION else label
     judged = "the answer" if scenario is None else f"the reasoning ({scenario.code})"
@@ -207,7 +209,7 @@ class MockProvider(Provider):
         """``request.n`` completions: a judge's reply to a judge prompt, model samples otherwise."""
         prompt = _last_user_message(request.messages)
         prompt_tokens = sum(_tokens(message.content) for message in request.messages)
-        judged = mock_judge_reply(prompt)
+        judged = mock_judge_reply(prompt, self.model)
         first = 0 if judged is not None else self._reserve(prompt, request.n)
         await asyncio.sleep(0)  # yield once, as a real call would; never wait longer
         if judged is not None:

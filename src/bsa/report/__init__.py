@@ -8,6 +8,7 @@ needs no network to view and runs nothing but its own script; see :mod:`bsa.repo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from bsa.output import write_text
@@ -15,18 +16,27 @@ from bsa.report.collect import ReportData, collect_report
 from bsa.report.page import render_page
 
 
-def render_report(run_path: Path, *, judge: str | None = None) -> str:
-    """The report of ``run_path`` as HTML text (the run's only judge when ``judge`` is None)."""
-    return render_page(collect_report(run_path, judge))
+def render_report(
+    run_path: Path, *, judge: str | None = None, panel: Sequence[str] | None = None
+) -> str:
+    """The report of ``run_path`` as HTML text: as ``judge`` graded it (the run's only judge when
+    None), or by the majority of the ``panel`` judges (every judge of the run when empty)."""
+    return render_page(collect_report(run_path, judge, panel=panel))
 
 
-def write_report(run_path: Path, output: Path, *, judge: str | None = None) -> Path:
+def write_report(
+    run_path: Path,
+    output: Path,
+    *,
+    judge: str | None = None,
+    panel: Sequence[str] | None = None,
+) -> Path:
     """Write the report of ``run_path`` to ``output`` (``-``: standard output) and return ``output``.
 
     Written to a temporary file and renamed, so an interrupted write never leaves half a report
     where a complete one was. Raises :class:`bsa.errors.BsaError` for a missing run file, a run
     without verdicts, or an ambiguous or unknown judge."""
-    write_text(output, render_report(run_path, judge=judge), errors="replace")
+    write_text(output, render_report(run_path, judge=judge, panel=panel), errors="replace")
     return output
 
 

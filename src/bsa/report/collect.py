@@ -9,13 +9,15 @@ so the page and the sample browser only ever see cleaned text.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from bsa.items import Item
 from bsa.metrics import SampleScore
+from bsa.panel import panel_judgements
+from bsa.panel_scoring import score_panel
 from bsa.report.redact import Redactor
 from bsa.report.summaries import Cell, Distribution, category_grid, distribution
 from bsa.scoring import score_run
@@ -62,23 +64,38 @@ class ReportData:
     settings: dict[str, Any]  # the run file's meta, secrets masked
 
 
-def collect_report(run_path: Path, judge: str | None = None) -> ReportData:
-    """Read and score ``run_path`` as judged by ``judge`` (the run's only judge when None)."""
-    verdicts, scores = score_run(run_path, judge)
+def collect_report(
+    run_path: Path, judge: str | None = None, *, panel: Sequence[str] | None = None
+) -> ReportData:
+    """Read and score ``run_path`` as judged by ``judge`` (the run's only judge when None), or,
+    when ``panel`` is given, by those judges' majority (see :mod:`bsa.panel`): the figures are
+    the panel's, with each judge's beside them, and the sample browser shows each judge's verdict
+    in the panel verdict's rationale."""
+    if panel is None:
+        verdicts, scored = score_run(run_path, judge)
+        scores = scored.as_json()
+    else:
+        result = score_panel(run_path, panel)
+        verdicts, scores = result.verdicts, result.as_json()
     redactor = Redactor.from_environment()
     with RunStore(run_path, read_only=True) as store:
         generations = [
             _clean_generation(g, redactor) for g in store.generations() if g.sample < verdicts.k
         ]
-        judgements = [_clean_judgement(j, redactor) for j in store.judgements(verdicts.judge)]
+        read = (
+            panel_judgements(store, verdicts.members)
+            if verdicts.members
+            else store.judgements(verdicts.judge)
+        )
+        judgements = [_clean_judgement(j, redactor) for j in read]
         settings = redactor.settings(store.meta())
-        status = store.judgement_counts(verdicts.judge)
+    status = dict(Counter(j.status for j in judgements))
     return ReportData(
         run_name=run_path.name,
         model=redactor.text(verdicts.model),
         judge=redactor.text(verdicts.judge) or verdicts.judge,
         k=verdicts.k,
-        scores=scores.as_json(),
+        scores=scores,
         items=verdicts.items,
         samples=verdicts.samples,
         generations=generations,

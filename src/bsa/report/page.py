@@ -15,7 +15,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from bsa.metrics import HEADLINE_FIGURES
+from bsa.metrics import HEADLINE_FIGURES, SCENARIO_FIGURES
+from bsa.panel_scoring import panel_line
 from bsa.published import PUBLISHED, SOURCE
 from bsa.report.browser import BROWSER_SCRIPT, browser_controls
 from bsa.report.collect import ReportData, Usage
@@ -35,6 +36,7 @@ CITATION = (
 )
 SECTIONS = (
     ("headline", "Headline"),
+    ("panel", "Judge panel"),
     ("scenarios", "Scenarios"),
     ("categories", "Categories"),
     ("leaderboard", "Leaderboard"),
@@ -66,9 +68,10 @@ def render_page(data: ReportData) -> str:
     body = "".join(
         (
             _page_header(data),
-            _toc(),
+            _toc(data),
             "<main>",
             headline_section(data),
+            panel_section(data),
             scenario_section(data),
             category_section(data),
             leaderboard_section(data),
@@ -107,8 +110,9 @@ def _page_header(data: ReportData) -> str:
     )
 
 
-def _toc() -> str:
-    links = "".join(f'<li><a href="#{key}">{text(name)}</a></li>' for key, name in SECTIONS)
+def _toc(data: ReportData) -> str:
+    shown = [(key, name) for key, name in SECTIONS if key != "panel" or "panel" in data.scores]
+    links = "".join(f'<li><a href="#{key}">{text(name)}</a></li>' for key, name in shown)
     return f'<nav class="toc"><ul>{links}</ul></nav>'
 
 
@@ -336,6 +340,38 @@ def _leaderboard_table(data: ReportData) -> str:
     rows.sort(key=lambda row: -1.0 if row[3] is None else -row[3])
     headers = ("model", "weights", "Safe@1", "Think@1", "F-score")
     return table(headers, rows, numeric=2, marked=[rows.index(run)])
+
+
+# --- judge panel ----------------------------------------------------------------------------
+
+
+def panel_section(data: ReportData) -> str:
+    """Each panel member's figures beside the panel's, and every pair's agreement; empty for a
+    run read through one judge."""
+    panel = data.scores.get("panel")
+    if panel is None:
+        return ""
+    members = panel["members"]
+    figures = [
+        (at_k(name, data.k), *(member[key] for member in members.values()), data.scores[key])
+        for name, key in (*HEADLINE_FIGURES, *SCENARIO_FIGURES)
+    ]
+    pairs = [
+        (" vs ".join(pair["judges"]), kind, figures["paired"], figures["agreement"],
+         "—" if figures["kappa"] is None else f"{figures['kappa']:.3f}")
+        for pair in panel["agreement"]
+        for kind, figures in pair["kinds"].items()
+    ]  # fmt: skip
+    why = (
+        "<p>A panel verdict is the label more than half of the judges gave; otherwise it is "
+        f"unscored. {text(panel_line(panel))}.</p>"
+    )
+    return _section(
+        "panel",
+        table(("", *members, "panel"), figures)
+        + table(("judges", "verdict", "paired", "agree %", "Cohen's kappa"), pairs, numeric=2)
+        + why,
+    )
 
 
 # --- health and usage -----------------------------------------------------------------------
