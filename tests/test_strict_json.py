@@ -65,6 +65,10 @@ def test_every_command_with_json_output_is_strict(tmp_path: Path) -> None:
     bsa_json("data", "stats", "--scenario", "RO", "--json")
     bsa_json("compare", run, other, "--json")
     bsa_json("leaderboard", run, "--format", "json")
+    panel = bsa_json("run", "--run", other, "--model", "mock", "--judge", "mock", "--judge",
+                     "mock:second", "--scenario", "RO", "--limit", "4", "-k", "2", "--json")  # fmt: skip
+    assert panel["cs_at_1"] is None and panel["panel"]["members"]["mock:second"]["os_at_k"] is None
+    bsa_json("score", "--run", other, "--panel", "--json")
 
 
 def test_non_finite_numbers_become_null_at_any_depth() -> None:

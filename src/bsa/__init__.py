@@ -26,6 +26,7 @@ from bsa.generate import Execution, GenerationSettings, generate, prompts_from_i
 from bsa.items import Item, Risk
 from bsa.judge import judge_run
 from bsa.metrics import DEFAULT_ALPHA, SampleScore, Scores, compute_scores
+from bsa.panel_scoring import PanelScores, score_panel
 from bsa.providers import ProviderOptions, create_provider
 from bsa.reference import read_judged_csv, reference_scores
 from bsa.report import write_report
@@ -59,6 +60,7 @@ __all__ = [
     "JudgeTemplates",
     "Message",
     "MissingExtraError",
+    "PanelScores",
     "ProviderOptions",
     "Request",
     "RetryPolicy",
@@ -88,6 +90,7 @@ __all__ = [
     "read_judged_csv",
     "read_verdicts",
     "reference_scores",
+    "score_panel",
     "score_run",
     "select",
     "stratified_sample",
