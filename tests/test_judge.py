@@ -21,6 +21,7 @@ from bsa.judge import CUT_REASON
 from bsa.metrics import compute_scores
 from bsa.providers.mock import mock_judge_reply
 from bsa.reference import read_judged_csv, reference_scores, rows_to_samples
+from bsa.report import render_report
 from bsa.store import RunStore
 from bsa.taxonomy import Scenario
 from bsa.testing.openai_server import OpenAIServer, ServerConfig, last_user_text
@@ -555,6 +556,14 @@ def test_truncated_samples_are_counted_warned_and_read_as_asked(tmp_path: Path) 
     assert [s["settings"] for s in (judged, unsafe, excluded)] == [
         {"truncated": p} for p in ("judge", "as-unsafe", "exclude")
     ]
+    warning = "warning: 2 of 4 samples (50.00%) were cut by the token budget; raise --max-tokens"
+    assert [w[: len(warning)] for w in judged["warnings"]] == [warning], "the table's warning"
+    assert excluded["warnings"] == judged["warnings"], "cut samples left out still count"
+    report = render_report(run, truncated="as-unsafe")
+    assert warning in report and "truncated samples read as (--truncated)" in report
+    assert ">as-unsafe<" in report and ">2 / 2<" in report
+    assert '<div class="value">50.00</div>' in report, "the report's Safe@1 is read as-unsafe"
+    assert '<div class="value">50.00</div>' not in render_report(run), "(and only so)"
     refused = run_bsa("score", "--run", str(run), "--reference", "--truncated", "exclude")
     assert refused.returncode == 1
     assert refused.stderr.strip().splitlines() == [

@@ -13,9 +13,10 @@ from rich.table import Table
 
 from bsa.metrics import HEADLINE_FIGURES, SCENARIO_FIGURES
 from bsa.panel_scoring import panel_line
+from bsa.score_warnings import score_warnings
 from bsa.terminal import rich_text
-from bsa.truncation import truncation_line, truncation_warning
-from bsa.unscored_bound import bound_warning, has_unscored
+from bsa.truncation import truncation_line
+from bsa.unscored_bound import has_unscored
 
 SCENARIOS = (("Risk Omission", "ro"), ("Cognitive Shortcut", "cs"), ("Over Sensitivity", "os"))
 
@@ -54,9 +55,8 @@ def print_scores(scores: dict[str, Any], title: str, console: Console | None = N
     _print_categories(scores, console)
     console.print(_health_line(scores), markup=False)
     console.print(truncation_line(scores), markup=False)
-    for warning in (bound_warning(scores), truncation_warning(scores)):
-        if warning:
-            console.print(warning, markup=False)
+    for warning in score_warnings(scores):
+        console.print(warning, markup=False)
 
 
 def print_panel(scores: dict[str, Any], console: Console | None = None) -> None:

@@ -25,6 +25,7 @@ from bsa.judge import JUDGE_DECODING, JudgeReport, judge_run
 from bsa.metrics import TruncatedPolicy
 from bsa.providers import ProviderOptions, canonical_model, create_provider
 from bsa.runner import RetryPolicy
+from bsa.score_warnings import score_warnings
 from bsa.scoring import score_run
 from bsa.terminal import terminal_json
 from bsa.terminal_report import print_panel, print_scores
@@ -261,6 +262,7 @@ def show_scores(
         "judge": verdicts.judge,
         **scores.as_json(),
     }
+    payload["warnings"] = score_warnings(payload)
     if as_json:
         click.echo(terminal_json(payload))
         return
@@ -285,6 +287,7 @@ def show_panel_scores(
         "judge": verdicts.judge,
         **result.as_json(),
     }
+    payload["warnings"] = score_warnings(payload)
     if as_json:
         click.echo(terminal_json(payload))
         return

@@ -10,8 +10,9 @@ from rich.console import Console
 from rich.table import Table
 
 from bsa.cli.common import handle_errors, tell_written
-from bsa.cli.params import OutputFile, alpha_option
+from bsa.cli.params import OutputFile, alpha_option, truncated_option
 from bsa.errors import BsaError
+from bsa.metrics import TruncatedPolicy
 from bsa.output import describe, is_stdout, write_text
 from bsa.terminal import rich_text, safe_line, terminal_json
 from bsa.terminal_report import pct
@@ -31,17 +32,21 @@ COMPARE_ROWS = ("safe_at_1", "safe_at_k", "think_at_1", "think_at_k", "f_score")
 @click.option(
     "--panel", is_flag=True, help="Report the majority verdict of several judges (as score)."
 )
+@truncated_option
 @handle_errors
-def report_command(run_path: Path, output: Path, judges: tuple[str, ...], panel: bool) -> None:
+def report_command(
+    run_path: Path, output: Path, judges: tuple[str, ...], panel: bool, truncated: TruncatedPolicy
+) -> None:
     """One self-contained HTML report: figures, plots, and a browser of every sample."""
     from bsa.report import write_report
 
     if len(judges) > 1 and not panel:
         raise BsaError("name one --judge, or pass --panel to report several judges by majority")
     if panel:
-        write_report(run_path, output, panel=judges)
+        write_report(run_path, output, panel=judges, truncated=truncated)
     else:
-        write_report(run_path, output, judge=judges[0] if judges else None)
+        judge = judges[0] if judges else None
+        write_report(run_path, output, judge=judge, truncated=truncated)
     if is_stdout(output):
         tell_written(output, "wrote the report to standard output")
     else:

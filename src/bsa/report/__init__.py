@@ -11,17 +11,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from bsa.metrics import TruncatedPolicy
 from bsa.output import write_text
 from bsa.report.collect import ReportData, collect_report
 from bsa.report.page import render_page
 
 
 def render_report(
-    run_path: Path, *, judge: str | None = None, panel: Sequence[str] | None = None
+    run_path: Path,
+    *,
+    judge: str | None = None,
+    panel: Sequence[str] | None = None,
+    truncated: TruncatedPolicy = "judge",
 ) -> str:
     """The report of ``run_path`` as HTML text: as ``judge`` graded it (the run's only judge when
     None), or by the majority of the ``panel`` judges (every judge of the run when empty)."""
-    return render_page(collect_report(run_path, judge, panel=panel))
+    return render_page(collect_report(run_path, judge, panel=panel, truncated=truncated))
 
 
 def write_report(
@@ -30,13 +35,15 @@ def write_report(
     *,
     judge: str | None = None,
     panel: Sequence[str] | None = None,
+    truncated: TruncatedPolicy = "judge",
 ) -> Path:
     """Write the report of ``run_path`` to ``output`` (``-``: standard output) and return ``output``.
 
     Written to a temporary file and renamed, so an interrupted write never leaves half a report
     where a complete one was. Raises :class:`bsa.errors.BsaError` for a missing run file, a run
     without verdicts, or an ambiguous or unknown judge."""
-    write_text(output, render_report(run_path, judge=judge, panel=panel), errors="replace")
+    page = render_report(run_path, judge=judge, panel=panel, truncated=truncated)
+    write_text(output, page, errors="replace")
     return output
 
 

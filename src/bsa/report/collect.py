@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bsa.items import Item
-from bsa.metrics import SampleScore
+from bsa.metrics import SampleScore, TruncatedPolicy
 from bsa.panel import panel_judgements
 from bsa.panel_scoring import score_panel
 from bsa.report.redact import Redactor
@@ -65,17 +65,22 @@ class ReportData:
 
 
 def collect_report(
-    run_path: Path, judge: str | None = None, *, panel: Sequence[str] | None = None
+    run_path: Path,
+    judge: str | None = None,
+    *,
+    panel: Sequence[str] | None = None,
+    truncated: TruncatedPolicy = "judge",
 ) -> ReportData:
     """Read and score ``run_path`` as judged by ``judge`` (the run's only judge when None), or,
     when ``panel`` is given, by those judges' majority (see :mod:`bsa.panel`): the figures are
     the panel's, with each judge's beside them, and the sample browser shows each judge's verdict
-    in the panel verdict's rationale."""
+    in the panel verdict's rationale. ``truncated`` reads budget-cut samples as ``bsa score
+    --truncated`` does."""
     if panel is None:
-        verdicts, scored = score_run(run_path, judge)
+        verdicts, scored = score_run(run_path, judge, truncated=truncated)
         scores = scored.as_json()
     else:
-        result = score_panel(run_path, panel)
+        result = score_panel(run_path, panel, truncated=truncated)
         verdicts, scores = result.verdicts, result.as_json()
     redactor = Redactor.from_environment()
     with RunStore(run_path, read_only=True) as store:

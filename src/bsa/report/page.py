@@ -25,8 +25,9 @@ from bsa.report.payload import sample_payload
 from bsa.report.style import STYLESHEET
 from bsa.report.summaries import ALL, COLUMNS, Distribution
 from bsa.report.svg import Bar, Point, bar_chart, grouped_bar_chart, heatmap, scatter
+from bsa.score_warnings import score_warnings
 from bsa.taxonomy import PRIMARY_CATEGORIES, Scenario
-from bsa.unscored_bound import bound_warning, has_unscored
+from bsa.unscored_bound import has_unscored
 
 SCENARIO_NAMES = {s.code: s.value for s in Scenario}
 CITATION = (
@@ -182,7 +183,7 @@ def headline_section(data: ReportData) -> str:
     return _section(
         "headline",
         f'<div class="cards">{cards}</div><div class="plots">{plot}</div>{_bound(scores, data.k)}'
-        f"{_coverage(data)}",
+        f"{_warnings(scores)}{_coverage(data)}",
     )
 
 
@@ -192,9 +193,12 @@ def _bound(scores: dict[str, Any], k: int) -> str:
         return ""
     bound = scores["if_unscored_failed"]
     figures = ", ".join(f"{at_k(name, k)} {pct(bound[key])}" for name, key in HEADLINE_FIGURES)
-    warning = bound_warning(scores)
-    shown = f"<p>{text('If every unscored verdict had failed: ' + figures)}</p>"
-    return shown + (f"<p><strong>{text(warning)}</strong></p>" if warning else "")
+    return f"<p>{text('If every unscored verdict had failed: ' + figures)}</p>"
+
+
+def _warnings(scores: dict[str, Any]) -> str:
+    """The score's warnings, as the table prints them under the figures."""
+    return "".join(f"<p><strong>{text(warning)}</strong></p>" for warning in score_warnings(scores))
 
 
 def _ssa_counts(scores: dict[str, Any], scope: str) -> tuple[str, int, int]:
@@ -382,6 +386,9 @@ def health_section(data: ReportData) -> str:
     rows = [
         ("blocked by the provider's content filter", counts["blocked"]),
         ("truncated (reasoning used the token budget)", counts["truncated"]),
+        ("Safe verdicts on a truncated answer / on an empty answer",
+         f"{counts['safe_on_truncated']} / {counts['safe_on_empty_answer']}"),
+        ("truncated samples read as (--truncated)", _truncated_policy(data.scores)),
         ("no reasoning", counts["no_reasoning"]),
         ("unscored safety verdicts", counts["unscored_safety"]),
         ("unscored thinking verdicts", counts["unscored_thinking"]),
@@ -393,6 +400,12 @@ def health_section(data: ReportData) -> str:
     reasons = list(data.unscored_reasons.items())[:10]
     why = table(("why a verdict is missing", "verdicts"), reasons) if reasons else ""
     return _section("health", table(("", "samples"), rows) + why + _usage_tables(data.usage))
+
+
+def _truncated_policy(scores: dict[str, Any]) -> str:
+    excluded = scores["coverage"]["truncated_excluded"]
+    policy = scores["settings"]["truncated"]
+    return f"{policy} ({excluded} left out of the figures)" if excluded else policy
 
 
 def _usage_tables(usage: Usage) -> str:

@@ -1,0 +1,17 @@
+"""Every warning a score carries, in one list: what the table prints under the figures, what the
+report shows, and what ``--json`` outputs hold under ``warnings`` (so a script reading the JSON
+learns what a reader of the table would be told)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bsa.truncation import truncation_warning
+from bsa.unscored_bound import bound_warning
+
+
+def score_warnings(scores: dict[str, Any]) -> list[str]:
+    """The warnings of ``scores`` (``Scores.as_json()``), in the order the table prints them:
+    unscored verdicts that would move a figure by more than a point, then common truncation."""
+    found = (bound_warning(scores), truncation_warning(scores))
+    return [warning for warning in found if warning]
