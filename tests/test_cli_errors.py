@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from bsa.cli import main
+from bsa.store import RunStore
 
 from .conftest import SHARED_DATASET, isolate
 
@@ -372,3 +373,32 @@ def test_a_key_file_with_a_byte_order_mark_gives_the_key_without_it(tmp_path: Pa
     key_file = tmp_path / "key.txt"
     key_file.write_text("\ufeffsk-abc123\n", encoding="utf-8")
     assert resolve_api_key("UNUSED", key_file, None) == "sk-abc123"
+
+
+def test_a_judge_without_a_key_stops_bsa_run_before_any_generation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A missing judge key used to surface only after generation, naming the model's flags."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    run = tmp_path / "r.sqlite"
+    result = bsa("run", "--run", run, "--model", "mock", "--judge", "openai:gpt-4o", "--limit", "1")
+    assert_one_error(
+        result,
+        "no API key: set the environment variable OPENAI_API_KEY (or name another with "
+        "--judge-api-key-env, or give --judge-api-key-file FILE)",
+    )
+    assert not run.exists(), "nothing was generated"
+
+
+def test_a_panel_checks_every_judge_before_the_first_judges(
+    judged_run: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "r.sqlite"
+    run.write_bytes(judged_run.read_bytes())
+    result = bsa(
+        "judge", "--run", run, "--judge", "mock:first", "--judge", "anthropic:claude",
+        "--judge-api-key-env", "BSA_TEST_NO_SUCH_KEY",
+    )  # fmt: skip
+    assert_one_error(result, "no API key: set the environment variable BSA_TEST_NO_SUCH_KEY")
+    with RunStore(run, read_only=True) as store:
+        assert store.judges() == ["mock:mock"], "mock:first did not judge before the error"

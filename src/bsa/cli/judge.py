@@ -23,7 +23,12 @@ from bsa.errors import BsaError
 from bsa.generate import Execution
 from bsa.judge import JUDGE_DECODING, JudgeReport, judge_run
 from bsa.metrics import TruncatedPolicy
-from bsa.providers import ProviderOptions, canonical_model, create_provider
+from bsa.providers import (
+    ProviderOptions,
+    canonical_model,
+    check_credentials,
+    create_provider,
+)
 from bsa.runner import RetryPolicy
 from bsa.score_warnings import score_warnings
 from bsa.scoring import score_run
@@ -125,7 +130,9 @@ PER_JUDGE_OPTIONS = (
 
 def plan_judging(run_path: Path, options: dict[str, Any]) -> list[JudgePlan]:
     """One plan per ``--judge``: a panel's judges share the execution limits (each judge gets
-    them in turn) and take their endpoint and key from the per-judge flags."""
+    them in turn) and take their endpoint and key from the per-judge flags. Every judge's key is
+    checked here, before any stage runs: a missing key of a panel's third judge, or of the judge
+    of ``bsa run``, must not wait for hours of generation to be reported."""
     judges: tuple[str, ...] = options["judge_models"]
     if not judges:
         raise BsaError("name the judge with --judge PROVIDER:MODEL (e.g. openai:gpt-4o, or mock)")
@@ -153,7 +160,9 @@ def plan_judging(run_path: Path, options: dict[str, Any]) -> list[JudgePlan]:
             timeout_s=options["judge_timeout"],
             max_connections=options["judge_concurrency"],
             thinking_budget=options["judge_thinking_budget"],
+            flag_prefix="judge-",
         )
+        check_credentials(judge, provider_options)
         plan = JudgePlan(
             run_path, judge, provider_options, execution, options["judge_temperature"],
             options["judge_parse_attempts"], options["allow_self_judge"],

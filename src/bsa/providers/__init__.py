@@ -25,6 +25,12 @@ from bsa.providers.base import (
 from bsa.redaction import MASK, redact, register_secret, register_url_secrets
 
 PROVIDERS = ("openai", "zhipuai", "anthropic", "hf", "mock")
+#: The environment variable each remote provider reads its key from unless told otherwise.
+KEY_ENVS = {
+    "openai": "OPENAI_API_KEY",
+    "zhipuai": "ZHIPUAI_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+}
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 #: vLLM's documented placeholder key, for local servers that check none.
 LOCAL_PLACEHOLDER_KEY = "EMPTY"
@@ -45,6 +51,9 @@ class ProviderOptions:
     thinking_budget: int = 8192
     #: Sequences generated together by the local (hf) provider.
     batch_size: int = 8
+    #: How the command line names these options (``judge-`` for ``--judge-api-key-env``), so an
+    #: error names the flag that fixes it.
+    flag_prefix: str = ""
 
 
 def split_model(spec: str) -> tuple[str, str]:
@@ -76,16 +85,16 @@ def create_provider(spec: str, options: ProviderOptions, *, api_key: str | None 
     if provider == "openai":
         from bsa.providers.openai_compat import OpenAICompatible
 
-        remote = _remote(options, "OPENAI_API_KEY", api_key)
+        remote = _remote(options, KEY_ENVS[provider], api_key)
         return OpenAICompatible(model, **remote, use_n=options.use_n, stream=options.stream)
     if provider == "zhipuai":
-        from bsa.providers.zhipuai_sdk import DEFAULT_API_KEY_ENV, ZhipuAIProvider
+        from bsa.providers.zhipuai_sdk import ZhipuAIProvider
 
-        return ZhipuAIProvider(model, **_remote(options, DEFAULT_API_KEY_ENV, api_key))
+        return ZhipuAIProvider(model, **_remote(options, KEY_ENVS[provider], api_key))
     if provider == "anthropic":
         from bsa.providers.anthropic_sdk import AnthropicProvider
 
-        remote = _remote(options, "ANTHROPIC_API_KEY", api_key)
+        remote = _remote(options, KEY_ENVS[provider], api_key)
         return AnthropicProvider(model, **remote, thinking_budget=options.thinking_budget)
     if provider == "hf":
         from bsa.providers.local_hf import LocalHF
@@ -102,8 +111,10 @@ def _remote(options: ProviderOptions, default_env: str, api_key: str | None) -> 
     """The connection arguments every remote provider takes: key, its variable's name (for error
     messages), endpoint, timeout and pool size."""
     env = options.api_key_env or default_env
-    check_base_url(options.base_url)
-    key = api_key or resolve_api_key(env, options.api_key_file, options.base_url)
+    check_base_url(options.base_url, options.flag_prefix)
+    key = api_key or resolve_api_key(
+        env, options.api_key_file, options.base_url, options.flag_prefix
+    )
     register_secret(key)
     return {
         "api_key": key,
@@ -114,7 +125,16 @@ def _remote(options: ProviderOptions, default_env: str, api_key: str | None) -> 
     }
 
 
-def check_base_url(base_url: str | None) -> None:
+def check_credentials(spec: str, options: ProviderOptions) -> None:
+    """Fail now where :func:`create_provider` would fail later, with the flag that fixes it: an
+    unknown provider, a base URL with credentials, a missing or unreadable key. ``bsa run``
+    checks its judges so before generating for hours; nothing is connected or loaded."""
+    provider, _ = split_model(spec)
+    if provider in KEY_ENVS:
+        _remote(options, KEY_ENVS[provider], None)
+
+
+def check_base_url(base_url: str | None, flag_prefix: str = "") -> None:
     """Refuse a URL with credentials in it (``https://user:KEY@host``): the HTTP client cannot
     send them beside the key (it crashed), and a URL is printed in messages. The userinfo and any
     secret-named query value (``?api_key=``) are registered first, so they are masked wherever
@@ -125,11 +145,13 @@ def check_base_url(base_url: str | None) -> None:
         shown = urlunsplit(parts._replace(netloc=f"{MASK}@{parts.netloc.rpartition('@')[2]}"))
         raise BsaError(
             f"base URL {redact(shown)} has credentials in it (user:password@); give the key "
-            "through --api-key-env VAR or --api-key-file FILE instead"
+            f"through --{flag_prefix}api-key-env VAR or --{flag_prefix}api-key-file FILE instead"
         )
 
 
-def resolve_api_key(env: str, key_file: Path | None, base_url: str | None) -> str:
+def resolve_api_key(
+    env: str, key_file: Path | None, base_url: str | None, flag_prefix: str = ""
+) -> str:
     """The key from ``key_file`` or the environment variable ``env``.
 
     Keys never come from the command line, where shells and process lists would keep them. A
@@ -154,8 +176,8 @@ def resolve_api_key(env: str, key_file: Path | None, base_url: str | None) -> st
     if base_url and urlparse(base_url).hostname in LOCAL_HOSTS:
         return LOCAL_PLACEHOLDER_KEY
     raise BsaError(
-        f"no API key: set the environment variable {env} (or name another with --api-key-env, "
-        "or give --api-key-file FILE)"
+        f"no API key: set the environment variable {env} (or name another with "
+        f"--{flag_prefix}api-key-env, or give --{flag_prefix}api-key-file FILE)"
     )
 
 

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from bsa.errors import MissingExtraError
+from bsa.providers import KEY_ENVS
 from bsa.providers.base import (
     ContentBlocked,
     ContextOverflow,
@@ -44,7 +45,7 @@ from bsa.types import Completion, Request, Usage
 T = TypeVar("T")
 
 DEFAULT_BASE_URL = "https://open.bigmodel.cn/api/paas/v4"
-DEFAULT_API_KEY_ENV = "ZHIPUAI_API_KEY"
+DEFAULT_API_KEY_ENV = KEY_ENVS["zhipuai"]
 #: The SDK's switch for "return the HTTP response unparsed" (zhipuai/core/_constants.py
 #: RAW_RESPONSE_HEADER): the raw body, without the SDK's pydantic models dropping any field.
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
