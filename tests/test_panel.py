@@ -122,15 +122,20 @@ def scores_of(result: Result) -> Any:
 PANEL = ("--judge", "openai:lenient", "--judge", "openai:split", "--judge", "openai:strict")
 
 
+def run_panel(run: Path, server: OpenAIServer, *extra: str) -> Result:
+    """``bsa run`` of 4 Risk Omission items, k = 2, judged by the three judges."""
+    return bsa(
+        "run", "--run", run, "--model", "mock", *PANEL, "--judge-base-url", server.base_url,
+        "--scenario", "RO", "--limit", "4", "-k", "2", *extra,
+    )  # fmt: skip
+
+
 def test_a_panel_of_three_scores_the_majority_beside_each_judge(
     tmp_path: Path, judges: tuple[OpenAIServer, PanelJudges]
 ) -> None:
     server, hook = judges
     run = tmp_path / "run.sqlite"
-    result = bsa(
-        "run", "--run", run, "--model", "mock", *PANEL, "--judge-base-url", server.base_url,
-        "--scenario", "RO", "--limit", "4", "-k", "2", "--json",
-    )  # fmt: skip
+    result = run_panel(run, server, "--json")
     assert result.exit_code == 3, "split's thinking verdicts stay unscored: the run is incomplete"
     scores = scores_of(result)
     assert scores["counts"]["no_reasoning"] == 0 and scores["counts"]["blocked"] == 0
@@ -178,10 +183,7 @@ def test_a_subset_panel_reports_its_ties_and_shortfalls(
 ) -> None:
     server, _ = judges
     run = tmp_path / "run.sqlite"
-    bsa(
-        "run", "--run", run, "--model", "mock", *PANEL, "--judge-base-url", server.base_url,
-        "--scenario", "RO", "--limit", "4", "-k", "2",
-    )  # fmt: skip
+    assert run_panel(run, server).exit_code == 3
     two = ("--judge", "openai:lenient", "--judge", "openai:strict")
     scores = scores_of(bsa("score", "--run", run, "--panel", *two, "--json"))
     # lenient Safe against strict Unsafe on all 8 samples: every safety verdict is a tie.
@@ -204,6 +206,8 @@ def test_a_subset_panel_reports_its_ties_and_shortfalls(
     page = render_report(run, panel=list(two[1::2]))
     assert "Judge panel" in page and "openai:strict" in page
     assert "openai:lenient: Safe; openai:strict: Unsafe" in page, "each judge's verdict is shown"
+    with RunStore(run, read_only=True) as store:
+        assert store.judges() == [j for j in PANEL if j != "--judge"], "panels are never stored"
 
 
 def test_panel_flags_are_checked_with_one_line_errors(
@@ -249,16 +253,3 @@ def test_each_judge_of_a_panel_uses_its_own_endpoint(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert set(first_hook.calls) == {"lenient"} and set(second_hook.calls) == {"strict"}
     assert first_hook.calls["lenient"] == second_hook.calls["strict"] == 4
-
-
-def test_panel_verdicts_are_read_not_stored(
-    tmp_path: Path, judges: tuple[OpenAIServer, PanelJudges]
-) -> None:
-    server, _ = judges
-    run = tmp_path / "run.sqlite"
-    bsa(
-        "run", "--run", run, "--model", "mock", *PANEL, "--judge-base-url", server.base_url,
-        "--scenario", "RO", "--limit", "2", "-k", "1",
-    )  # fmt: skip
-    with RunStore(run, read_only=True) as store:
-        assert store.judges() == ["openai:lenient", "openai:split", "openai:strict"]

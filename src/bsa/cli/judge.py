@@ -258,51 +258,27 @@ def show_scores(
 ) -> None:
     """Print the run's scores as one judge gave them, or, with ``panel``, as the majority of
     ``judges`` (every judge of the run when none is named) beside each judge's own."""
-    if panel:
-        show_panel_scores(run_path, judges, alpha, as_json, seed, truncated)
-        return
-    if len(judges) > 1:
+    if len(judges) > 1 and not panel:
         raise BsaError("name one --judge, or pass --panel to score several judges by majority")
-    judge = judges[0] if judges else None
-    verdicts, scores = score_run(run_path, judge, alpha=alpha, seed=seed, truncated=truncated)
-    payload = {
-        "run": str(run_path),
-        "model": verdicts.model,
-        "judge": verdicts.judge,
-        **scores.as_json(),
-    }
+    figures: dict[str, Any]
+    if panel:
+        from bsa.panel_scoring import score_panel
+
+        result = score_panel(run_path, judges, alpha=alpha, seed=seed, truncated=truncated)
+        verdicts, figures = result.verdicts, result.as_json()
+        by = f"a panel of {len(verdicts.members)}"
+    else:
+        judge = judges[0] if judges else None
+        verdicts, scores = score_run(run_path, judge, alpha=alpha, seed=seed, truncated=truncated)
+        figures, by = scores.as_json(), verdicts.judge
+    payload = {"run": str(run_path), "model": verdicts.model, "judge": verdicts.judge, **figures}
     payload["warnings"] = score_warnings(payload)
     if as_json:
         click.echo(terminal_json(payload))
         return
-    print_scores(payload, f"{verdicts.model} judged by {verdicts.judge} (k = {verdicts.k})")
-
-
-def show_panel_scores(
-    run_path: Path,
-    judges: Sequence[str],
-    alpha: float,
-    as_json: bool,
-    seed: int,
-    truncated: TruncatedPolicy,
-) -> None:
-    from bsa.panel_scoring import score_panel
-
-    result = score_panel(run_path, judges, alpha=alpha, seed=seed, truncated=truncated)
-    verdicts = result.verdicts
-    payload = {
-        "run": str(run_path),
-        "model": verdicts.model,
-        "judge": verdicts.judge,
-        **result.as_json(),
-    }
-    payload["warnings"] = score_warnings(payload)
-    if as_json:
-        click.echo(terminal_json(payload))
-        return
-    title = f"{verdicts.model} judged by a panel of {len(verdicts.members)} (k = {verdicts.k})"
-    print_scores(payload, title)
-    print_panel(payload)
+    print_scores(payload, f"{verdicts.model} judged by {by} (k = {verdicts.k})")
+    if panel:
+        print_panel(payload)
 
 
 @click.command("score")
