@@ -25,12 +25,11 @@ from bsa.compare import (
     compare_runs,
     compare_verdicts,
     mcnemar_exact,
-    render_compare_html,
-    write_compare_html,
 )
 from bsa.errors import BsaError
 from bsa.items import Item, Risk
 from bsa.metrics import HEADLINE_KEYS, SampleScore, f_score
+from bsa.report.compare_page import render_compare_html, write_compare_html
 from bsa.scoring import RunVerdicts, score_run
 from bsa.taxonomy import Scenario
 
@@ -388,7 +387,7 @@ def test_compare_and_leaderboard_commands(tmp_path: Path) -> None:
     table = bsa("compare", str(base), str(rules), "-o", str(tmp_path / "cmp.html"))
     assert table.returncode == 0, table.stderr
     assert "30 shared items" in table.stdout
-    assert (tmp_path / "cmp.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert (tmp_path / "cmp.html").read_text(encoding="utf-8").startswith("<!doctype html>")
     data = json_module.loads(bsa("compare", str(base), str(rules), "--json").stdout)
     assert data["comparisons"][0]["shared_items"] == 30
     board = bsa("leaderboard", str(base), str(rules), "--with-published", "--format", "csv")

@@ -25,8 +25,7 @@ import pytest
 from bsa.errors import BsaError
 from bsa.published import PUBLISHED
 from bsa.report import collect_report, render_report, write_report
-from bsa.report.escape import script_json, text
-from bsa.report.page import content_security_policy, csp_hash
+from bsa.report.html import content_security_policy, csp_hash, script_json, text
 from bsa.report.payload import FLAGS, sample_payload
 from bsa.report.redact import MASK, Redactor, environment_secrets, is_secret_name
 from bsa.report.summaries import ALL, distribution
@@ -303,7 +302,7 @@ def test_csp_allows_only_the_page_script_and_style(mock_html: str) -> None:
     )
     (_, script), = [(a, s) for a, s in markup.scripts if "type" not in a]  # fmt: skip
     (style,) = markup.styles
-    assert csp == content_security_policy(script, style)
+    assert csp == content_security_policy(style, script)
     assert csp is not None and csp.startswith("default-src 'none'; ")
     assert f"script-src {csp_hash(script)};" in csp and f"style-src {csp_hash(style)};" in csp
     assert "unsafe" not in csp and "require-trusted-types-for 'script'" in csp

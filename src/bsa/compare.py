@@ -25,9 +25,6 @@ warning, because Safe@5 and Safe@3 are different figures (the larger k is a hard
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import html
 import math
 import random
 from collections.abc import Sequence
@@ -47,7 +44,6 @@ from bsa.metrics import (
     f_score,
     percentile_interval,
 )
-from bsa.output import write_text
 from bsa.scoring import RunVerdicts, read_verdicts
 from bsa.store import RunStore
 
@@ -60,20 +56,6 @@ FLIP_KEYS: tuple[str, ...] = ("safe_at_k", "think_at_k")
 PASS_TO_FAIL, FAIL_TO_PASS = "pass_to_fail", "fail_to_pass"
 #: Flips listed per comparison in ``as_json`` (all are counted).
 MAX_FLIPS_JSON = 50
-#: Display names, for the HTML page.
-LABELS: dict[str, str] = {
-    "safe_at_1": "Safe@1",
-    "safe_at_k": "Safe@k",
-    "think_at_1": "Think@1",
-    "think_at_k": "Think@k",
-    "f_score": "F-score",
-    "os_at_1": "OS@1",
-    "os_at_k": "OS@k",
-    "cs_at_1": "CS@1",
-    "cs_at_k": "CS@k",
-    "ro_at_1": "RO@1",
-    "ro_at_k": "RO@k",
-}
 
 
 @dataclass(frozen=True)
@@ -605,198 +587,3 @@ def _flips(items: Sequence[Item], base: Values, run: Values) -> list[Flip]:
                 if (b[key], r[key]) == wanted
             ]
     return flips
-
-
-# ---------------------------------------------------------------- HTML
-
-
-_CSS = """
-body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 80em; color: #222; }
-h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; }
-table { border-collapse: collapse; margin: 0.5em 0 1em; }
-th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; vertical-align: top; }
-th { background: #f2f2f2; text-align: left; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.query { max-width: 50em; }
-tr.significant td { background: #fff6d6; }
-.warning { border-left: 4px solid #c80; background: #fff8e8; padding: 0.4em 0.8em; }
-.note { color: #555; }
-code { font-size: 0.95em; }
-"""
-
-
-def write_compare_html(
-    comparison: Comparison, output: Path, *, max_flips: int = 1000, significance: float = 0.05
-) -> None:
-    """Write one self-contained page: no script, no network, every text escaped, and a CSP that
-    allows nothing but the page's own inline style (by hash), so a query or model name holding
-    markup can neither run nor load anything when the page is opened."""
-    write_text(output, render_compare_html(comparison, max_flips, significance))
-
-
-def render_compare_html(
-    comparison: Comparison, max_flips: int = 1000, significance: float = 0.05
-) -> str:
-    """The page :func:`write_compare_html` writes, as text."""
-    names = [run.name for run in comparison.runs]
-    title = "BSA comparison: " + " vs ".join(names)
-    body = [
-        f"<h1>{_e(title)}</h1>",
-        _method_note(comparison, significance),
-        *(f'<p class="warning">{_e(w)}</p>' for w in comparison.warnings),
-        "<h2>Runs side by side</h2>",
-        _runs_table(comparison.runs),
-    ]
-    for pair, run in zip(comparison.pairs, comparison.runs[1:], strict=True):
-        body += _pair_html(pair, run.name, names[0], max_flips, significance)
-    return _page(title, "\n".join(body))
-
-
-def _page(title: str, body: str) -> str:
-    csp = (
-        f"default-src 'none'; style-src '{_style_hash(_CSS)}'; base-uri 'none'; form-action 'none'"
-    )
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f'<meta http-equiv="Content-Security-Policy" content="{_e(csp)}">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n{body}\n</body>\n"
-        "</html>\n"
-    )
-
-
-def _style_hash(css: str) -> str:
-    """The CSP source that allows exactly this inline style and nothing else."""
-    digest = hashlib.sha256(css.encode("utf-8")).digest()
-    return "sha256-" + base64.b64encode(digest).decode("ascii")
-
-
-def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def _method_note(comparison: Comparison, significance: float) -> str:
-    return (
-        f'<p class="note">Differences are run minus baseline ({_e(comparison.runs[0].name)}), in '
-        "percentage points, on the items both runs share. @1 figures and F-score: paired "
-        f"bootstrap over items ({comparison.bootstrap} resamples, seed {comparison.seed}), "
-        f"{round(CI_LEVEL * 100)}% percentile interval and two-sided p-value. @k figures: "
-        "McNemar's exact test on the items that pass in one run only (the interval is the "
-        f"bootstrap's). Highlighted: p &lt; {_e(significance)}. F-score alpha = "
-        f"{_e(comparison.alpha)}.</p>"
-    )
-
-
-def _table(header: Sequence[str], rows: Sequence[tuple[str, Sequence[tuple[str, str]]]]) -> str:
-    """A table from escaped-on-the-way-in cells: each row is (row class, [(cell class, text)])."""
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    lines = [f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>"]
-    for row_class, cells in rows:
-        attr = f' class="{row_class}"' if row_class else ""
-        tds = "".join(
-            f'<td class="{cls}">{_e(text)}</td>' if cls else f"<td>{_e(text)}</td>"
-            for cls, text in cells
-        )
-        lines.append(f"<tr{attr}>{tds}</tr>")
-    lines.append("</tbody>\n</table>")
-    return "\n".join(lines)
-
-
-def _runs_table(runs: Sequence[RunSummary]) -> str:
-    settings: list[tuple[str, list[str]]] = [
-        ("model", [str(r.settings.model) for r in runs]),
-        ("judge", [r.judge for r in runs]),
-        ("k", [str(r.k) for r in runs]),
-        ("safety rules", [r.settings.safety_rules or "none" for r in runs]),
-        ("system prompt", ["yes" if r.settings.system_prompt else "no" for r in runs]),
-        ("items", [str(r.items) for r in runs]),
-        ("items complete", [str(r.scores.coverage.items_complete) for r in runs]),
-    ]
-    rows: list[tuple[str, Sequence[tuple[str, str]]]] = [
-        ("", [("", label)] + [("", value) for value in values]) for label, values in settings
-    ]
-    for key in HEADLINE_KEYS:
-        figures = [_pct(getattr(r.scores, key)) for r in runs]
-        rows.append(("", [("", LABELS[key])] + [("num", f) for f in figures]))
-    return _table(["", *(r.name for r in runs)], rows)
-
-
-def _pair_html(
-    pair: PairComparison, run_name: str, base_name: str, max_flips: int, significance: float
-) -> list[str]:
-    return [
-        f"<h2>{_e(run_name)} vs {_e(base_name)}</h2>",
-        f'<p class="note">{pair.shared_items} shared items ({pair.baseline_only_items} only in '
-        f"the baseline, {pair.run_only_items} only in {_e(run_name)}).</p>",
-        _differences_table(pair, significance),
-        *_flips_html(pair, max_flips),
-    ]
-
-
-def _differences_table(pair: PairComparison, significance: float) -> str:
-    header = ["figure", "baseline", "run", "difference", "95% CI", "p", "test", "items"]
-    rows: list[tuple[str, Sequence[tuple[str, str]]]] = []
-    for key, d in pair.differences.items():
-        test = "McNemar exact" if d.test == "mcnemar_exact" else "paired bootstrap"
-        if d.discordant is not None:
-            test += f" ({d.discordant[0]} lost, {d.discordant[1]} gained)"
-        significant = d.p_value is not None and d.p_value < significance
-        cells = [
-            ("", LABELS[key]),
-            ("num", _pct(d.baseline)),
-            ("num", _pct(d.run)),
-            ("num", _signed(d.difference)),
-            ("num", f"[{_signed(d.ci[0])}, {_signed(d.ci[1])}]" if d.ci else _MISSING),
-            ("num", _p(d.p_value)),
-            ("", test),
-            ("num", str(d.items)),
-        ]
-        rows.append(("significant" if significant else "", cells))
-    return _table(header, rows)
-
-
-def _flips_html(pair: PairComparison, max_flips: int) -> list[str]:
-    counts = pair.flip_counts()
-    summary = "; ".join(
-        f"{LABELS[key]}: {c[PASS_TO_FAIL]} pass → fail, {c[FAIL_TO_PASS]} fail → pass"
-        for key, c in counts.items()
-    )
-    parts = ["<h3>Items that flip</h3>", f'<p class="note">{_e(summary)}.</p>']
-    if not pair.flips:
-        return parts
-    shown = pair.flips[:max_flips]
-    if len(shown) < len(pair.flips):
-        parts.append(f'<p class="note">First {len(shown)} of {len(pair.flips)} listed.</p>')
-    rows: list[tuple[str, Sequence[tuple[str, str]]]] = [
-        (
-            "",
-            [
-                ("", LABELS[f.metric]),
-                ("", "pass → fail" if f.direction == PASS_TO_FAIL else "fail → pass"),
-                ("", f.scenario),
-                ("", f.item_id),
-                ("query", f.query),
-            ],
-        )
-        for f in shown
-    ]
-    parts.append(_table(["figure", "baseline → run", "scenario", "id", "query"], rows))
-    return parts
-
-
-#: How the page shows a figure that cannot be computed.
-_MISSING = "\N{EN DASH}"
-
-
-def _pct(value: float | None) -> str:
-    return _MISSING if value is None else f"{value:.2f}"
-
-
-def _signed(value: float | None) -> str:
-    return _MISSING if value is None else f"{value:+.2f}"
-
-
-def _p(value: float | None) -> str:
-    if value is None:
-        return _MISSING
-    return "< 0.001" if value < 0.001 else f"{value:.3f}"

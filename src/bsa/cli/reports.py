@@ -69,7 +69,8 @@ def compare_command(
     common_k: bool, bootstrap: int, seed: int, alpha: float, max_flips: int,
 ) -> None:  # fmt: skip
     """Runs side by side against the first, paired on shared items, with the items that flip."""
-    from bsa.compare import compare_runs, write_compare_html
+    from bsa.compare import compare_runs
+    from bsa.report.compare_page import write_compare_html
 
     page_to_stdout = output is not None and is_stdout(output)
     if as_json and page_to_stdout:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bsa.judge import NO_REASONING
-from bsa.report.escape import text
+from bsa.report.html import text
 from bsa.report.payload import FLAGS
 from bsa.taxonomy import CATEGORIES, Scenario
 from bsa.verdicts import THINKING_SPECS

@@ -4,13 +4,11 @@ One file, nothing fetched: the stylesheet and the script are inline, the plots a
 samples are a JSON block. A Content-Security-Policy meta tag allows exactly that inline script and
 style (by their sha256) and nothing else: no network, no other script, no inline event handler, so
 even text that escaped escaping could not run. Every string from the run goes through
-:func:`bsa.report.escape.text` here or ``textContent`` in the script.
+:func:`bsa.report.html.text` here or ``textContent`` in the script.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -20,7 +18,7 @@ from bsa.panel_scoring import panel_line
 from bsa.published import PUBLISHED, SOURCE
 from bsa.report.browser import BROWSER_SCRIPT, browser_controls
 from bsa.report.collect import ReportData, Usage
-from bsa.report.escape import script_json, text
+from bsa.report.html import document, pct, script_json, text
 from bsa.report.payload import sample_payload
 from bsa.report.style import STYLESHEET
 from bsa.report.summaries import ALL, COLUMNS, Distribution
@@ -47,22 +45,6 @@ SECTIONS = (
 )
 
 
-def csp_hash(source: str) -> str:
-    """The CSP source expression that allows exactly this inline element content."""
-    digest = hashlib.sha256(source.encode("utf-8")).digest()
-    return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
-
-
-def content_security_policy(script: str, style: str) -> str:
-    """Nothing may load or run but the page's own script and stylesheet; Trusted Types make any
-    HTML string assignment in the script throw."""
-    return (
-        f"default-src 'none'; script-src {csp_hash(script)}; style-src {csp_hash(style)}; "
-        "base-uri 'none'; form-action 'none'; "
-        "require-trusted-types-for 'script'; trusted-types 'none'"
-    )
-
-
 def render_page(data: ReportData) -> str:
     """The whole HTML document."""
     title = f"BSA report: {data.model or 'unknown model'} judged by {data.judge}"
@@ -83,22 +65,8 @@ def render_page(data: ReportData) -> str:
             f"<footer><p>{text(CITATION)}</p><p>{text(SOURCE)}.</p></footer>",
         )
     )
-    return _document(title, body, script_json(sample_payload(data)))
-
-
-def _document(title: str, body: str, payload: str) -> str:
-    policy = content_security_policy(BROWSER_SCRIPT, STYLESHEET)
-    return (
-        "<!doctype html>\n"
-        '<html lang="en"><head><meta charset="utf-8">\n'
-        f'<meta http-equiv="Content-Security-Policy" content="{text(policy)}">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        '<meta name="referrer" content="no-referrer">\n'
-        f"<title>{text(title)}</title>\n"
-        f"<style>{STYLESHEET}</style>\n</head>\n<body>\n{body}\n"
-        f'<script type="application/json" id="bsa-data">{payload}</script>\n'
-        f"<script>{BROWSER_SCRIPT}</script>\n</body></html>\n"
-    )
+    payload = script_json(sample_payload(data))
+    return document(title, body, STYLESHEET, script=BROWSER_SCRIPT, payload=payload)
 
 
 def _page_header(data: ReportData) -> str:
@@ -122,10 +90,6 @@ def _section(key: str, content: str) -> str:
 
 
 # --- tables and numbers ---------------------------------------------------------------------
-
-
-def pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}"
 
 
 def table(

@@ -3,7 +3,7 @@
 Inline SVG needs no plotting library, no script and no network, prints well and scales; the page's
 Content-Security-Policy would block a JavaScript plotting library anyway. Styling is done with
 presentation attributes (``fill``, ``stroke``), never ``style`` attributes, which the policy
-forbids. Every label goes through :func:`bsa.report.escape.text`, and each plot is well-formed
+forbids. Every label goes through :func:`bsa.report.html.text`, and each plot is well-formed
 XML (a test parses it).
 """
 
@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from bsa.report.escape import text
+from bsa.report.html import text
 from bsa.report.summaries import Cell
 
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"

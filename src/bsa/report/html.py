@@ -1,0 +1,98 @@
+"""The HTML toolkit of every page bsa writes (the run report and the comparison page):
+escaping, the Content-Security-Policy, numbers, and the document shell.
+
+Every model, judge and dataset string is hostile by design: a safety benchmark collects exactly
+the text that tries to break things (prompt injections, markup, scripts). So nothing from a run is
+ever written into a page unescaped: text and attribute values go through :func:`text`, and data
+for a page's script goes into a JSON block through :func:`script_json`, which leaves no ``<`` that
+could close the ``<script>`` element. And each page carries a policy that lets nothing run or load
+but its own inline style and script, named by hash (:func:`document`), so even text that escaped
+escaping could not act.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+from typing import Any
+
+#: How a page shows a figure that cannot be computed.
+MISSING = "\N{EM DASH}"
+
+#: Characters that could end a script element or an HTML comment (``<``, ``>``, ``&``), and the
+#: two line separators that older JavaScript engines do not accept inside string literals.
+_SCRIPT_ESCAPES = (
+    ("<", "\\u003c"),
+    (">", "\\u003e"),
+    ("&", "\\u0026"),
+    ("\u2028", "\\u2028"),
+    ("\u2029", "\\u2029"),
+)
+
+
+def text(value: object) -> str:
+    """``value`` as HTML text, safe in element content and in quoted attribute values (both
+    quote kinds are escaped)."""
+    return html.escape(str(value), quote=True)
+
+
+def script_json(value: Any) -> str:
+    """``value`` as JSON that can sit inside ``<script type="application/json">`` verbatim.
+
+    The escapes are JSON string escapes, so ``JSON.parse`` of the element's text gives back the
+    original strings exactly; outside strings JSON never holds these characters."""
+    encoded = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    for character, escape in _SCRIPT_ESCAPES:  # str.replace: ~40x faster than str.translate here
+        encoded = encoded.replace(character, escape)
+    return encoded
+
+
+def pct(value: float | None) -> str:
+    """A percentage to the hundredth, as the published leaderboard prints them."""
+    return MISSING if value is None else f"{value:.2f}"
+
+
+def signed(value: float | None) -> str:
+    """A difference in percentage points, with its sign."""
+    return MISSING if value is None else f"{value:+.2f}"
+
+
+def csp_hash(source: str) -> str:
+    """The CSP source expression that allows exactly this inline element content."""
+    digest = hashlib.sha256(source.encode("utf-8")).digest()
+    return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
+
+
+def content_security_policy(style: str, script: str | None = None) -> str:
+    """Nothing may load or run but the page's own stylesheet and script (none when ``script`` is
+    None); Trusted Types make any HTML string assignment in the script throw."""
+    scripts = f"script-src {csp_hash(script)}; " if script is not None else ""
+    return (
+        f"default-src 'none'; {scripts}style-src {csp_hash(style)}; "
+        "base-uri 'none'; form-action 'none'; "
+        "require-trusted-types-for 'script'; trusted-types 'none'"
+    )
+
+
+def document(
+    title: str, body: str, style: str, *, script: str | None = None, payload: str | None = None
+) -> str:
+    """A whole self-contained page: ``body`` (already escaped), its inline ``style``, and
+    optionally its inline ``script`` with the JSON ``payload`` it reads (``id="bsa-data"``)."""
+    policy = content_security_policy(style, script)
+    tail = ""
+    if payload is not None:
+        tail += f'<script type="application/json" id="bsa-data">{payload}</script>\n'
+    if script is not None:
+        tail += f"<script>{script}</script>\n"
+    return (
+        "<!doctype html>\n"
+        '<html lang="en"><head><meta charset="utf-8">\n'
+        f'<meta http-equiv="Content-Security-Policy" content="{text(policy)}">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        '<meta name="referrer" content="no-referrer">\n'
+        f"<title>{text(title)}</title>\n"
+        f"<style>{style}</style>\n</head>\n<body>\n{body}\n{tail}</body></html>\n"
+    )
