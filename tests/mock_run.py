@@ -56,6 +56,7 @@ class Shares:
     no_reasoning: float = 0.02
     gibberish: float = 0.015
     refused: float = 0.005
+    judge_failed: float = 0.005
 
 
 def draw(*parts: object) -> float:
@@ -121,17 +122,20 @@ def model_config(shares: Shares, seed: int) -> ServerConfig:
 
 
 def judge_config(shares: Shares, seed: int) -> ServerConfig:
-    return ServerConfig(respond=MockJudge(shares, seed))
+    """The judge's server: 500s drawn per call, which one try per call makes failed verdicts."""
+    return ServerConfig(
+        seed=seed, fault_rates={"500": shares.judge_failed}, respond=MockJudge(shares, seed)
+    )
 
 
 def run_args(run: Path, model_url: str, judge_url: str, sample: int, k: int) -> list[str]:
-    """``bsa run`` on the mock servers: one try per model call, so a 500 is a failed sample."""
+    """``bsa run`` on the mock servers: one try per call, so a 500 is a failed sample or verdict."""
     return [
         "run", "--run", str(run), "--sample", str(sample), "--seed", "1", "-k", str(k),
         "--model", "openai:mock-model", "--base-url", model_url, "--max-tokens", str(MAX_TOKENS),
         "--max-attempts", "1", "--concurrency", "32",
         "--judge", "openai:mock-judge", "--judge-base-url", judge_url,
-        "--judge-parse-attempts", "2", "--judge-concurrency", "32",
+        "--judge-parse-attempts", "2", "--judge-max-attempts", "1", "--judge-concurrency", "32",
     ]  # fmt: skip
 
 

@@ -2,7 +2,7 @@
 
 One mock run over real HTTP (``tests/mock_run.py``: 100 items x k 2 from the project's test
 server, about 5% of samples blocked, 3% cut by the token budget, 4% with an unscored verdict, and
-a few failed and reasoning-less ones), exported with ``bsa export``; the figures ``bsa score``
+a few failed samples, failed verdicts and samples without reasoning), exported with ``bsa export``; the figures ``bsa score``
 prints must equal a plain-Python recount of the export under each ``--truncated`` policy.
 """
 
@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from bsa.cli import main
+from bsa.store import RunStore
 from bsa.testing.openai_server import OpenAIServer
 from tests.conftest import isolate
 from tests.mock_run import (
@@ -90,6 +91,9 @@ def test_the_mock_run_holds_what_real_runs_are_full_of(mock_run: MockRun) -> Non
     assert shares["failed"] > 0 and shares["no_reasoning"] > 0
     assert any(r.truncated and not r.answer for r in mock_run.rows), "cut inside the reasoning"
     assert any(r.truncated and r.answer for r in mock_run.rows), "cut in the answer"
+    with RunStore(mock_run.run, read_only=True) as store:
+        verdicts = store.judgement_counts("openai:mock-judge")
+    assert verdicts["unscored"] > 0 and verdicts["failed"] > 0
 
 
 @pytest.mark.parametrize("policy", POLICIES)
