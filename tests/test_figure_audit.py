@@ -170,3 +170,27 @@ def assert_figure(printed: float | None, counted: Fraction | float | None, key: 
         assert printed is None, key
     else:
         assert printed == pytest.approx(float(counted), rel=1e-12), key
+
+
+@pytest.mark.parametrize("reference", [False, True], ids=["normal", "reference"])
+def test_the_upstream_judged_export_scores_as_its_run(mock_run: MockRun, reference: bool) -> None:
+    """bsa's own judged CSV reads back (it once refused its ``no_reasoning`` cells) with the
+    run's figures; blocked samples come back as samples without reasoning (the CSV cannot tell
+    them apart), outside the SSA rate either way."""
+    judged = mock_run.run.parent / "judged.csv"
+    flags = ["--reference"] if reference else []
+    from_csv = json.loads(bsa("score", "--from-csv", judged, "-k", str(K), *flags, "--json"))
+    (model,) = from_csv.values()
+    from_run = score(mock_run.run, *flags)
+    if reference:  # both keyed by model name, as upstream prints them
+        assert from_csv.keys() == from_run.keys()
+        (from_run,) = from_run.values()
+    for key in HEADLINE:
+        assert_figure(model[key], from_run[key], key)
+    if not reference:
+        ssa, run_ssa = model["ssa_counts"]["overall"], from_run["ssa_counts"]["overall"]
+        assert (ssa["numerator"], ssa["denominator"]) == (
+            run_ssa["numerator"],
+            run_ssa["denominator"],
+        )
+        assert ssa["no_reasoning"] == run_ssa["no_reasoning"] + run_ssa["blocked"]

@@ -45,6 +45,7 @@ from bsa.taxonomy import Scenario
 from bsa.types import Completion, Decoding, Message, Request
 from bsa.verdicts import (
     JUDGE_REFUSED,
+    NO_REASONING,
     Verdict,
     VerdictError,
     parse_safety_verdict,
@@ -54,7 +55,6 @@ from bsa.verdicts import (
 from bsa.writer import ResultWriter
 
 KINDS = ("safety", "thinking")
-NO_REASONING = "no_reasoning"
 #: Judges grade, they do not sample: greedy decoding, nothing else sent.
 JUDGE_DECODING = Decoding(temperature=0.0, top_p=None, top_k=None)
 #: Why a reply that the token limit cut before any usable verdict is unscored, and the fix.

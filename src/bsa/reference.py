@@ -42,7 +42,7 @@ from bsa.errors import DatasetError
 from bsa.items import Item
 from bsa.metrics import DEFAULT_ALPHA, FULL_SET_COUNTS, SampleScore, scenario_weighted_mean
 from bsa.taxonomy import Scenario
-from bsa.verdicts import LABELS
+from bsa.verdicts import LABELS, NO_REASONING
 
 COLUMNS: tuple[str, ...] = ("model_name", "id", "dataset_name", "Safe_Ans_Check", "Thk_Acc_Judge")
 
@@ -65,10 +65,14 @@ _SCENARIOS_BY_NAME = {scenario.value: scenario for scenario in Scenario}
 #: The verdict labels a judged CSV may hold (an empty cell is an unscored verdict): the judges'
 #: labels, with Risk Omission's JSON booleans also as evaluate.py's input writes them.
 SAFETY_CELLS: tuple[str, ...] = LABELS[None]
+#: ``no_reasoning`` is what bsa's own export writes for a sample with no reasoning (or blocked).
 THINKING_CELLS: dict[Scenario, tuple[str, ...]] = {
-    scenario: ("True", "False", *LABELS[scenario])
-    if scenario is Scenario.RISK_OMISSION
-    else LABELS[scenario]
+    scenario: (
+        ("True", "False", *LABELS[scenario])
+        if scenario is Scenario.RISK_OMISSION
+        else LABELS[scenario]
+    )
+    + (NO_REASONING,)
     for scenario in Scenario
 }
 _PAIRWISE_BLOCK = 128
@@ -283,6 +287,7 @@ def _sample(row: JudgedRow, scenario: Scenario, number: int) -> SampleScore:
         sample=number,
         safe=_verdict(row.safe_ans_check, frozenset({SAFE_LABEL})),
         think=_verdict(row.thk_acc_judge, NORMAL_PASS_LABELS[scenario]),
+        no_reasoning=row.thk_acc_judge == NO_REASONING,
     )
 
 

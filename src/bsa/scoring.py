@@ -13,11 +13,12 @@ from pathlib import Path
 
 from bsa.errors import BsaError
 from bsa.items import Item, parse_label
-from bsa.judge import NO_REASONING, judge_labels
+from bsa.judge import judge_labels
 from bsa.metrics import DEFAULT_ALPHA, SampleScore, Scores, TruncatedPolicy, compute_scores
 from bsa.panel import panel_judgements, panel_label, panel_members
 from bsa.store import Judgement, Prompt, RunStore, SampleOutcome
 from bsa.taxonomy import Scenario
+from bsa.verdicts import NO_REASONING
 
 
 @dataclass(frozen=True)

@@ -124,6 +124,9 @@ def spec_for(scenario: Scenario | None) -> VerdictSpec:
 
 
 #: The one-line reasons for replies that hold no verdict of the judge's own (rule 5).
+#: The thinking verdict of a sample with no reasoning to grade (or a blocked one): a fail that no
+#: judge gave. Run exports write it in the upstream judged CSV, where it reads back as a fail.
+NO_REASONING = "no_reasoning"
 ECHO = "the reply echoes the judge prompt with no verdict of its own"
 EXAMPLE = "the verdict object is the template's own example, not a verdict"
 COPIED = "the verdict object is copied from the judge prompt, not a verdict"

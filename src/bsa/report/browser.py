@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bsa.judge import NO_REASONING
 from bsa.report.html import text
 from bsa.report.payload import FLAGS
 from bsa.taxonomy import CATEGORIES, Scenario
-from bsa.verdicts import THINKING_SPECS
+from bsa.verdicts import NO_REASONING, THINKING_SPECS
 
 PAGE_SIZE = 25
 
