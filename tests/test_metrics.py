@@ -271,6 +271,8 @@ def test_blocked_samples_count_as_stored_and_are_counted() -> None:
         "failed_generations": 0,
         "safe_on_truncated": 1,
         "safe_on_empty_answer": 0,
+        "identical_sample_items": None,  # not read: verdicts carry no texts
+        "multi_sample_items": 0,
     }
 
 

@@ -6,12 +6,19 @@ from pathlib import Path
 from typing import Any
 
 from bsa.errors import BsaError
+from bsa.identical_samples import (
+    identical_fields,
+    identical_line,
+    identical_warning,
+    read_identical_samples,
+)
 from bsa.store import RunStore
 
 
 def run_status(run_path: Path) -> dict[str, Any]:
-    """Counts by status, and how many of the prompts' k samples are missing (never generated, or
-    failed and due for a retry)."""
+    """Counts by status, how many of the prompts' k samples are missing (never generated, or
+    failed and due for a retry), and items whose samples came back byte-identical (a run need not
+    be judged for its samples to be useless as k samples)."""
     if not run_path.is_file():
         raise BsaError(f"no run file at {run_path}")
     with RunStore(run_path, read_only=True) as store:
@@ -20,6 +27,8 @@ def run_status(run_path: Path) -> dict[str, Any]:
         prompts = len(store.prompts())
         counts = store.status_counts()
         done = sum(len(samples & set(range(k))) for samples in store.done_samples().values())
+        identical = identical_fields(read_identical_samples(store, k))
+    warning = identical_warning(identical)
     return {
         "run": str(run_path),
         "model": settings.get("model"),
@@ -27,4 +36,11 @@ def run_status(run_path: Path) -> dict[str, Any]:
         "k": k,
         **counts,
         "missing": prompts * k - done,
+        **identical,
+        "warnings": [warning] if warning else [],
     }
+
+
+def status_lines(status: dict[str, Any]) -> list[str]:
+    """What ``bsa status`` prints after its counts line: the identical samples and warnings."""
+    return [identical_line(status), *status["warnings"]]

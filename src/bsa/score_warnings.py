@@ -6,12 +6,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from bsa.identical_samples import identical_warning
 from bsa.truncation import truncation_warning
 from bsa.unscored_bound import bound_warning
 
 
 def score_warnings(scores: dict[str, Any]) -> list[str]:
     """The warnings of ``scores`` (``Scores.as_json()``), in the order the table prints them:
-    unscored verdicts that would move a figure by more than a point, then common truncation."""
-    found = (bound_warning(scores), truncation_warning(scores))
+    unscored verdicts that would move a figure by more than a point, common truncation, then
+    items whose samples are byte-identical although the run sampled."""
+    found = (
+        bound_warning(scores),
+        truncation_warning(scores),
+        identical_warning(scores["counts"]),
+    )
     return [warning for warning in found if warning]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bsa.errors import BsaError
+from bsa.identical_samples import NOT_CHECKED, IdenticalSamples, read_identical_samples
 from bsa.items import Item, parse_label
 from bsa.judge import judge_labels
 from bsa.metrics import DEFAULT_ALPHA, SampleScore, Scores, TruncatedPolicy, compute_scores
@@ -33,6 +34,8 @@ class RunVerdicts:
     failed_generations: int
     #: The panel's judges when ``judge`` is a panel's label (see :mod:`bsa.panel`), else empty.
     members: tuple[str, ...] = ()
+    #: Items whose stored samples are byte-identical (see :mod:`bsa.identical_samples`).
+    identical: IdenticalSamples = NOT_CHECKED
 
 
 def item_of(prompt: Prompt) -> Item:
@@ -82,7 +85,8 @@ def read_verdicts(
                 samples.append(sample_score(generation, pair))
         items = [item_of(p) for p in store.prompts()]
         model = (store.get_meta("generation") or {}).get("model")
-    return RunVerdicts(chosen, model, k, items, samples, failed, members)
+        identical = read_identical_samples(store, k)
+    return RunVerdicts(chosen, model, k, items, samples, failed, members, identical)
 
 
 def sample_score(outcome: SampleOutcome, pair: dict[str, Judgement]) -> SampleScore:
@@ -127,5 +131,6 @@ def score_run(
         seed=seed,
         failed_generations=verdicts.failed_generations,
         truncated=truncated,
+        identical=verdicts.identical,
     )
     return verdicts, scores

@@ -353,6 +353,21 @@ class RunStore:
         for item_id, sample, status, truncated, empty in rows:
             yield SampleOutcome(item_id, sample, status, bool(truncated), bool(empty))
 
+    def repeated_samples(self, k: int) -> tuple[int, int]:
+        """Items with at least two ``ok`` samples below ``k``, and how many of those have every
+        such sample byte-identical (answer and reasoning; a NULL differs from a text). A column
+        is constant when its MIN is its MAX (BINARY collation: byte order) and it is NULL in all
+        rows or in none; compared in SQL, so no text is read into Python."""
+        row = self.connection.execute(
+            "SELECT COUNT(*), COALESCE(SUM(same), 0) FROM (SELECT "
+            "MIN(answer) IS MAX(answer) AND COUNT(answer) IN (0, COUNT(*)) AND "
+            "MIN(reasoning) IS MAX(reasoning) AND COUNT(reasoning) IN (0, COUNT(*)) AS same "
+            "FROM generations WHERE status = 'ok' AND sample < ? "
+            "GROUP BY item_id HAVING COUNT(*) >= 2)",
+            (k,),
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
     def generations(self) -> Iterator[Generation]:
         """Every stored sample, in prompt order then sample order."""
         columns = ", ".join(f"g.{c}" for c in GENERATION_COLUMNS)

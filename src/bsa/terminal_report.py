@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bsa.identical_samples import identical_line
 from bsa.metrics import HEADLINE_FIGURES, SCENARIO_FIGURES
 from bsa.panel_scoring import panel_line
 from bsa.score_warnings import score_warnings
@@ -55,6 +56,7 @@ def print_scores(scores: dict[str, Any], title: str, console: Console | None = N
     _print_categories(scores, console)
     console.print(_health_line(scores), markup=False)
     console.print(truncation_line(scores), markup=False)
+    console.print(identical_line(scores["counts"]), markup=False)
     for warning in score_warnings(scores):
         console.print(warning, markup=False)
 

@@ -36,7 +36,7 @@ from bsa.generate import (
 from bsa.output import describe
 from bsa.providers import ProviderOptions, create_provider
 from bsa.run_export import RUN_EXPORT_FORMATS, export_run
-from bsa.run_status import run_status
+from bsa.run_status import run_status, status_lines
 from bsa.runner import RetryPolicy
 from bsa.terminal import safe_line, terminal_json
 from bsa.types import Decoding
@@ -367,6 +367,8 @@ def status_command(run_path: Path, as_json: bool) -> None:
         f"{status['ok']} ok, {status['blocked']} blocked, {status['failed']} failed, "
         f"{status['missing']} missing"
     )
+    for line in status_lines(status):
+        click.echo(line)
 
 
 @click.command("export")

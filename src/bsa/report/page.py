@@ -360,10 +360,19 @@ def health_section(data: ReportData) -> str:
          " / ".join(str(status.get(s, 0)) for s in ("scored", "unscored", "failed"))),
         ("failed generations (missing samples)", counts["failed_generations"]),
         ("samples that needed a retry", data.usage.retried),
+        ("items whose ok samples are all byte-identical / items with 2 or more ok samples",
+         _identical(counts)),
     ]  # fmt: skip
     reasons = list(data.unscored_reasons.items())[:10]
     why = table(("why a verdict is missing", "verdicts"), reasons) if reasons else ""
     return _section("health", table(("", "samples"), rows) + why + _usage_tables(data.usage))
+
+
+def _identical(counts: dict[str, Any]) -> str:
+    """Identical items of the compared ones; not checked at temperature 0, where they are due."""
+    identical = counts["identical_sample_items"]
+    shown = "not checked (temperature 0)" if identical is None else str(identical)
+    return f"{shown} / {counts['multi_sample_items']}"
 
 
 def _truncated_policy(scores: dict[str, Any]) -> str:
