@@ -330,6 +330,23 @@ def counts(rows: Sequence[Row]) -> dict[str, int]:
         "safe_on_empty_answer": sum(
             r.safe == "Safe" and r.empty_answer and not r.blocked for r in judged
         ),
+        **identical_items(rows),
+    }
+
+
+def identical_items(rows: Sequence[Row]) -> dict[str, int]:
+    """Items with two or more ok samples, and those among them whose texts are all the same
+    (the run samples at temperature 0.6, so the guard is on)."""
+    texts: dict[str, set[tuple[str, str]]] = {}
+    oks: Counter[str] = Counter()
+    for row in rows:
+        if row.status == "ok":
+            texts.setdefault(row.item_id, set()).add((row.answer, row.reasoning))
+            oks[row.item_id] += 1
+    compared = [item for item, n in oks.items() if n >= 2]
+    return {
+        "identical_sample_items": sum(len(texts[item]) == 1 for item in compared),
+        "multi_sample_items": len(compared),
     }
 
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 from bsa.cli import main
 from bsa.identical_samples import identical_warning, sampled
 from bsa.report import render_report
-from bsa.report.escape import text
+from bsa.report.html import text
 from bsa.store import INSERT_GENERATION, Generation, Prompt, RunStore, generation_row
 from bsa.testing.openai_server import OpenAIServer, ServerConfig
 from bsa.writer import ResultWriter
