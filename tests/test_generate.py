@@ -275,7 +275,7 @@ def test_exports(server: OpenAIServer, tmp_path: Path) -> None:
     assert list(rows[0]) == [
         "id", "sample", "status", "answer", "reasoning", "reasoning_source", "finish_reason",
         "truncated", "prompt_tokens", "completion_tokens", "reasoning_tokens", "latency_s",
-        "attempts", "error",
+        "attempts", "error", "seed",
     ]  # fmt: skip
     assert [r["status"] for r in rows] == ["ok", "ok", "blocked", "blocked"]
     assert export_run(run, tmp_path / "up.csv", "upstream-csv") == 4
