@@ -1,11 +1,11 @@
-"""k samples that are really k samples (issue 13): per-sample request seeds and a test server
-whose samples vary, all over real HTTP through the ``bsa`` commands."""
+"""k samples that are really k samples (issue 13): per-sample request and judge seeds, and a test
+server whose samples vary, all over real HTTP through the ``bsa`` commands."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -24,6 +24,7 @@ from bsa.testing.openai_server import (
     ServerConfig,
     expected_texts,
     last_user_text,
+    mock_judge_hook,
 )
 from bsa.verdicts import SAFETY_SPEC, THINKING_SPECS
 from tests.test_generate_cli import write_questions
@@ -213,3 +214,36 @@ def test_at_1_and_at_k_differ_by_hand_computed_amounts(
     assert scores["safe_at_k"] == pytest.approx(50.0)
     assert scores["think_at_1"] == pytest.approx((1 + 1 / 3) / 2 * 100)
     assert scores["think_at_k"] == pytest.approx(50.0)
+
+
+# ---------------------------------------------------------------- the judge's seed
+
+
+def judge(run: Path, server: OpenAIServer, seed: str) -> Result:
+    return cli(
+        "judge", "--run", run, "--judge", "openai:test-judge", "--judge-base-url",
+        server.base_url, "--judge-seed", seed,
+    )  # fmt: skip
+
+
+def test_the_judge_seed_is_sent_per_verdict_and_a_changed_one_is_refused(
+    server: OpenAIServer, tmp_path: Path
+) -> None:
+    items, ids = risk_omission_items(tmp_path)
+    texts = seeded_texts(items)
+    run = tmp_path / "run.sqlite"
+    generate(run, server, ids, "--request-seed", "7")
+    with OpenAIServer(replace(CONFIG, respond=mock_judge_hook)) as judge_server:
+        judged = judge(run, judge_server, "100")
+        assert judged.exit_code == 0, judged.output
+        sent = judge_server.requests
+        for body in sent:
+            prompt = last_user_text(body["messages"])
+            (sample,) = {s for (_, s), pair in texts.items() if any(t in prompt for t in pair)}
+            assert body["seed"] == 100 + sample
+        assert Counter(body["seed"] for body in sent) == {100: 4, 101: 4, 102: 4}
+        changed = judge(run, judge_server, "101")
+        assert judge_server.stats.total == len(sent), "nothing asked with the changed seed"
+    assert changed.exit_code == 1
+    (line,) = changed.output.strip().splitlines()
+    assert line.startswith("error: ") and "other judge settings" in line
