@@ -194,8 +194,11 @@ def test_n_asks_for_all_samples_in_one_request(server: OpenAIServer, tmp_path: P
 
 def test_streaming_gives_the_same_samples(server: OpenAIServer, tmp_path: Path) -> None:
     question = "Stream me [[style:reasoning_content]]"
-    run_generate(server, tmp_path / "plain.sqlite", prompts(question))
-    run_generate(server, tmp_path / "stream.sqlite", prompts(question), stream=True)
+    seeded = Decoding(seed=3)  # the server repeats a seeded request, so both runs get one text
+    run_generate(server, tmp_path / "plain.sqlite", prompts(question), decoding=seeded)
+    run_generate(
+        server, tmp_path / "stream.sqlite", prompts(question), decoding=seeded, stream=True
+    )
     plain = stored(tmp_path / "plain.sqlite")["q0", 0]
     streamed = stored(tmp_path / "stream.sqlite")["q0", 0]
     assert (streamed.reasoning, streamed.answer) == (plain.reasoning, plain.answer)
@@ -272,7 +275,7 @@ def test_exports(server: OpenAIServer, tmp_path: Path) -> None:
     assert list(rows[0]) == [
         "id", "sample", "status", "answer", "reasoning", "reasoning_source", "finish_reason",
         "truncated", "prompt_tokens", "completion_tokens", "reasoning_tokens", "latency_s",
-        "attempts", "error",
+        "attempts", "error", "seed",
     ]  # fmt: skip
     assert [r["status"] for r in rows] == ["ok", "ok", "blocked", "blocked"]
     assert export_run(run, tmp_path / "up.csv", "upstream-csv") == 4

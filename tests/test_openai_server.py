@@ -26,12 +26,16 @@ import httpx2
 import openai
 import pytest
 
+from bsa.assets import load_judge_templates
+from bsa.providers.mock import mock_judge_reply
 from bsa.testing.openai_server import (
     FAULT_KINDS,
     STYLES,
     OpenAIServer,
     ServerConfig,
+    current_draw,
     expected_texts,
+    mock_judge_hook,
     parse_markers,
     prompt_key,
 )
@@ -148,7 +152,8 @@ def test_server_wide_style_and_max_tokens_cut(start: Callable[..., OpenAIServer]
     assert cut_in_answer.finish_reason == "length"
     assert cut_in_answer.message.content == f"<think>\n{REASONING}\n</think>\n\n{ANSWER[:20]}"
     cut_in_reasoning = ask(server, "What is 2+2?", max_completion_tokens=5).choices[0]
-    assert cut_in_reasoning.message.content == f"<think>\n{REASONING[:20]}"
+    second_reasoning = expected_texts("What is 2+2?", 0, SMALL, answer=2)[0]
+    assert cut_in_reasoning.message.content == f"<think>\n{second_reasoning[:20]}"
     assert ask(server, "What is 2+2?", max_tokens=1000).choices[0].finish_reason == "stop"
 
 
@@ -160,6 +165,46 @@ def test_n_gives_different_choices(server: OpenAIServer) -> None:
     ]
     assert len({c.message.content for c in response.choices}) == 3
     assert response.usage.completion_tokens == 3 * 40
+
+
+# ---------------------------------------------------------------- draws: samples that vary
+
+
+def test_each_answer_to_a_prompt_is_a_new_draw(server: OpenAIServer) -> None:
+    answers = [ask(server, "What is 2+2?").choices[0].message.content for _ in range(3)]
+    assert answers == [expected_texts("What is 2+2?", 0, SMALL, answer=a)[1] for a in (1, 2, 3)]
+    assert answers[0] == ANSWER and len(set(answers)) == 3
+
+
+def test_a_seeded_request_repeats_and_leaves_the_counter_alone(server: OpenAIServer) -> None:
+    def answer(**seed: int) -> str:
+        return str(ask(server, "What is 2+2?", **seed).choices[0].message.content)
+
+    assert answer(seed=7) == answer(seed=7) == expected_texts("What is 2+2?", 0, SMALL, seed=7)[1]
+    assert len({answer(seed=7), answer(seed=8), ANSWER}) == 3
+    assert answer() == ANSWER, "the first unseeded answer, after three seeded ones"
+
+
+def test_a_respond_hook_reads_the_draw(start: Callable[..., OpenAIServer]) -> None:
+    server = start(respond=lambda body, index: ("", f"{current_draw()!r} #{index}"))
+    replies = [ask(server, "hi", **seed).choices for seed in ({}, {}, {"seed": 5, "n": 2})]
+    assert [c.message.content for choices in replies for c in choices] == [
+        "'' #0", "'answer 2' #0", "'seed 5' #0", "'seed 5' #1",
+    ]  # fmt: skip
+
+
+def test_judge_mode_draws_each_verdict(start: Callable[..., OpenAIServer]) -> None:
+    server = start(respond=mock_judge_hook)
+    prompt = load_judge_templates().safety.render(query="Q?", risk_summary="R.", answer="A.")
+
+    def reply(**seed: int) -> str:
+        return str(ask(server, prompt, **seed).choices[0].message.content)
+
+    assert reply() == mock_judge_reply(prompt), "the first: the in-process mock judge's verdict"
+    assert reply() == mock_judge_reply(prompt, "mock answer 2")
+    seeded = {seed: reply(seed=seed) for seed in range(20)}
+    assert reply(seed=3) == seeded[3]
+    assert {json.loads(text)["Safety Assessment"] for text in seeded.values()} == {"Safe", "Unsafe"}
 
 
 def test_n_is_rejected_when_unsupported(start: Callable[..., OpenAIServer]) -> None:
@@ -175,8 +220,9 @@ def test_n_is_rejected_when_unsupported(start: Callable[..., OpenAIServer]) -> N
 )
 def test_streaming_matches_the_plain_completion(server: OpenAIServer, style: str) -> None:
     prompt = f"What is 2+2? [[style:{style}]]"
-    plain = ask(server, prompt, n=2)
-    chunks = list(ask(server, prompt, n=2, stream=True, stream_options={"include_usage": True}))
+    plain = ask(server, prompt, n=2, seed=5)  # the same seed: the same texts twice
+    streamed = ask(server, prompt, n=2, seed=5, stream=True, stream_options={"include_usage": True})
+    chunks = list(streamed)
     assert all(chunk.object == "chat.completion.chunk" for chunk in chunks)
     usage_chunk = chunks[-1]
     assert usage_chunk.choices == [] and usage_chunk.usage == plain.usage
@@ -191,7 +237,7 @@ def test_streaming_matches_the_plain_completion(server: OpenAIServer, style: str
         message = plain.choices[index].message
         assert content == message.content
         assert reasoning == (
-            "" if style == "think_tags" else expected_texts(prompt, index, SMALL)[0]
+            "" if style == "think_tags" else expected_texts(prompt, index, SMALL, seed=5)[0]
         )
         assert deltas[-1].finish_reason == "stop"
         assert len(deltas) > 3  # really split into pieces

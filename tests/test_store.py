@@ -36,7 +36,7 @@ def test_schema_is_pinned(tmp_path: Path) -> None:
     assert columns(path, "generations") == [
         "item_id", "sample", "status", "answer", "reasoning", "reasoning_source",
         "finish_reason", "truncated", "prompt_tokens", "completion_tokens", "reasoning_tokens",
-        "latency_s", "attempts", "error", "raw", "created_at",
+        "latency_s", "attempts", "error", "raw", "created_at", "seed",
     ]  # fmt: skip
     assert columns(path, "judgements") == [
         "item_id", "sample", "kind", "judge", "status", "verdict", "passed", "rationale",
@@ -44,7 +44,7 @@ def test_schema_is_pinned(tmp_path: Path) -> None:
         "completion_tokens", "created_at",
     ]  # fmt: skip
     with sqlite3.connect(path) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 2
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 3
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -61,6 +61,24 @@ def test_a_version_1_run_file_is_migrated_in_place(tmp_path: Path) -> None:
     assert "judgements" in {
         row[0] for row in sqlite3.connect(path).execute("SELECT name FROM sqlite_master")
     }
+
+
+def test_a_version_2_run_file_gains_the_seed_column(tmp_path: Path) -> None:
+    """Samples stored before seeds were recorded keep their rows, with no seed (NULL)."""
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as connection:
+        for migration in MIGRATIONS[:2]:
+            connection.executescript(migration)
+        connection.execute("PRAGMA user_version = 2")
+        connection.execute("INSERT INTO prompts VALUES ('a', 0, NULL, 'Q?', NULL, NULL)")
+        connection.execute(
+            "INSERT INTO generations (item_id, sample, status, attempts, created_at) "
+            "VALUES ('a', 0, 'ok', 1, 0)"
+        )
+    connection.close()
+    with RunStore(path) as store:
+        (stored,) = store.generations()
+    assert (stored.item_id, stored.status, stored.seed) == ("a", "ok", None)
 
 
 def test_reopening_does_not_migrate_twice(tmp_path: Path) -> None:
@@ -124,7 +142,7 @@ def test_writer_commits_everything_and_failed_samples_are_replaced(tmp_path: Pat
             ("p0", 0), ("p0", 1), ("p0", 2), ("p1", 0),
         ]  # fmt: skip
         assert rows[0] == sample("p0", 0)
-    assert len(GENERATION_COLUMNS) == 15
+    assert len(GENERATION_COLUMNS) == 16
 
 
 def test_a_refused_row_is_counted_and_takes_no_other_row_with_it(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -70,11 +70,22 @@ class Execution:
 
 @dataclass(frozen=True)
 class GenerationJob:
-    """One request: a prompt, and which of its samples the request's choices become."""
+    """One request: a prompt, and which of its samples the request's choices become.
+
+    With a seed, a one-sample request carries its sample's seed; a request for n samples
+    (``--use-n``) carries its first sample's, and ``singles`` are its samples' own requests, asked
+    instead when the endpoint ignores ``n``.
+    """
 
     prompt: Prompt
     samples: tuple[int, ...]
     request: Request
+    singles: tuple[Request, ...]
+
+    def seeds_sent(self, separately: bool) -> list[int | None]:
+        """The seed each sample's request carried, in the order of :attr:`samples`."""
+        requests = self.singles if separately else [self.request] * len(self.samples)
+        return [request.decoding.seed for request in requests]
 
 
 @dataclass(frozen=True)
@@ -138,13 +149,17 @@ def plan_jobs(
         messages = build_messages(prompt, settings, rules_text)
         groups = [missing] if execution.use_n else [(s,) for s in missing]
         for samples in groups:
-            request = Request(messages, settings.decoding, n=len(samples))
-            jobs.append(GenerationJob(prompt, samples, request))
+            singles = tuple(Request(messages, settings.decoding.for_sample(s)) for s in samples)
+            request = replace(singles[0], n=len(samples))
+            jobs.append(GenerationJob(prompt, samples, request, singles))
     return jobs
 
 
-def generation_rows(job: GenerationJob, result: JobResult) -> list[Generation]:
-    """The stored samples for a finished job: one per requested sample, whatever happened."""
+def generation_rows(
+    job: GenerationJob, result: JobResult, seeds: Sequence[int | None]
+) -> list[Generation]:
+    """The stored samples for a finished job: one per requested sample, whatever happened;
+    ``seeds`` are those the samples' requests carried."""
     if result.completions is not None:
         return [
             Generation(
@@ -163,8 +178,11 @@ def generation_rows(job: GenerationJob, result: JobResult) -> list[Generation]:
                 attempts=result.attempts,
                 error=None,
                 raw=raw_json(completion.raw),
+                seed=seed,
             )
-            for sample, completion in zip(job.samples, result.completions, strict=False)
+            for sample, completion, seed in zip(
+                job.samples, result.completions, seeds, strict=False
+            )
         ]
     status = "blocked" if isinstance(result.error, ContentBlocked) else "failed"
     return [
@@ -184,8 +202,9 @@ def generation_rows(job: GenerationJob, result: JobResult) -> list[Generation]:
             attempts=result.attempts,
             error=str(result.error),
             raw=None,
+            seed=seed,
         )
-        for sample in job.samples
+        for sample, seed in zip(job.samples, seeds, strict=True)
     ]
 
 
@@ -241,12 +260,13 @@ async def generate(
         writer = ResultWriter(run_path)
 
         def on_done(job: GenerationJob, result: JobResult) -> None:
-            for row in generation_rows(job, result):
+            seeds = job.seeds_sent(calls.separated(job.request))
+            for row in generation_rows(job, result, seeds):
                 writer.put(INSERT_GENERATION, generation_row(row))
 
         calls = SeparateWhenNIgnored(provider)
         runner: Runner[GenerationJob] = Runner(
-            lambda job: calls.complete(job.request),
+            lambda job: calls.complete(job.request, job.singles),
             on_done,
             concurrency=execution.concurrency,
             policy=execution.policy,

@@ -212,7 +212,8 @@ class JudgeCall:
         self.parse_attempts: dict[tuple[str, int, str], int] = {}
 
     async def __call__(self, job: JudgeJob) -> list[Completion]:
-        request = Request((Message("user", job.prompt),), self.decoding)
+        # A judge seed, like the model's, is derived per sample (``Decoding.for_sample``).
+        request = Request((Message("user", job.prompt),), self.decoding.for_sample(job.sample))
         key = (job.item_id, job.sample, job.kind)
         for attempt in range(1, self.max_parse_attempts + 1):
             completions = await self.provider.complete(request)

@@ -36,6 +36,7 @@ SAMPLE_COLUMNS = (
     "latency_s",
     "attempts",
     "error",
+    "seed",
 )
 #: The output columns of upstream Batch_Call_LLM/batch_openai_inference.py.
 UPSTREAM_COLUMNS = ("id", "question", "answer", "reasoning_content", "status", "tokens", "error")
@@ -60,6 +61,7 @@ def sample_record(generation: Generation) -> dict[str, Any]:
         "latency_s": generation.latency_s,
         "attempts": generation.attempts,
         "error": generation.error,
+        "seed": generation.seed,
     }
 
 

@@ -81,6 +81,10 @@ MIGRATIONS: tuple[str, ...] = (
         FOREIGN KEY (item_id, sample) REFERENCES generations (item_id, sample)
     );
     """,
+    # 3: the seed sent with each sample's request (NULL: none was sent, or an older bsa made it).
+    """
+    ALTER TABLE generations ADD COLUMN seed INTEGER;
+    """,
 )
 
 #: ``PRAGMA application_id`` of a run file ("BSA!"): another application's SQLite file is refused,
@@ -126,6 +130,8 @@ class Generation:
     attempts: int
     error: str | None
     raw: str | None
+    #: The seed sent with the request that made this sample (see ``Decoding.for_sample``).
+    seed: int | None = None
 
 
 GENERATION_COLUMNS: tuple[str, ...] = tuple(Generation.__dataclass_fields__)

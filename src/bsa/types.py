@@ -6,7 +6,7 @@ has said everything the rest of the pipeline may know about that call.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 
@@ -68,6 +68,15 @@ class Decoding:
     seed: int | None = None
     reasoning_effort: str | None = None
     extra_body: dict[str, Any] = field(default_factory=dict)
+
+    def for_sample(self, sample: int) -> Decoding:
+        """The decoding of sample ``sample``: the seed, when there is one, becomes ``seed +
+        sample``. One seed for all k samples makes a server with seeded sampling return the same
+        completion k times, and every @k figure an @1 figure; a seed derived from the sample's
+        number alone keeps a run reproducible and a resumed run sending what a whole run would."""
+        if self.seed is None:
+            return self
+        return replace(self, seed=self.seed + sample)
 
 
 @dataclass(frozen=True)

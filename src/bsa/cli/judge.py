@@ -85,6 +85,12 @@ _JUDGE_OPTIONS = [
     ),
     click.option("--judge-temperature", type=FiniteFloat(), default=0.0, show_default=True),
     click.option(
+        "--judge-seed",
+        type=int,
+        default=None,
+        help="Seed for the judge's requests; sample i's verdicts are asked with SEED + i.",
+    ),
+    click.option(
         "--judge-parse-attempts",
         type=click.IntRange(min=1),
         default=3,
@@ -118,6 +124,7 @@ class JudgePlan:
     temperature: float
     parse_attempts: int
     allow_self_judge: bool
+    seed: int | None = None
 
 
 #: The connection flags a panel may give once for every judge or once per judge, in order.
@@ -165,7 +172,7 @@ def plan_judging(run_path: Path, options: dict[str, Any]) -> list[JudgePlan]:
         check_credentials(judge, provider_options)
         plan = JudgePlan(
             run_path, judge, provider_options, execution, options["judge_temperature"],
-            options["judge_parse_attempts"], options["allow_self_judge"],
+            options["judge_parse_attempts"], options["allow_self_judge"], options["judge_seed"],
         )  # fmt: skip
         plans.append(plan)
     return plans
@@ -189,7 +196,7 @@ def run_judging(plan: JudgePlan) -> JudgeReport:
     if not plan.run_path.is_file():
         raise BsaError(f"no run file at {plan.run_path}; run 'bsa generate' first")
     provider = create_provider(plan.judge, plan.options)
-    decoding = replace(JUDGE_DECODING, temperature=plan.temperature)
+    decoding = replace(JUDGE_DECODING, temperature=plan.temperature, seed=plan.seed)
     return run_stage(
         "judge",
         plan.run_path,

@@ -6,9 +6,15 @@ or rejected, streaming, rate limits, content filters with provider-specific erro
 dropped connections. This server plays all of those roles, deterministically, on 127.0.0.1.
 
 Text. The reasoning and the answer of choice ``i`` are derived from a hash of the last user message
-(with its markers removed) and ``i`` only, so the same prompt always gets the same text and a test
-can predict it with :func:`expected_texts`. A ``respond`` hook in the config replaces that text
-(e.g. to act as a judge returning JSON verdicts).
+(with its markers removed), ``i`` and the request's *draw*, so the k requests of one prompt get k
+different samples, as from a model that samples (:func:`request_draw`). A request with an integer
+``seed`` draws from it: the same seed and prompt always get the same text. A request without one
+takes the next number of a counter per prompt (its messages): the first answer to a prompt is
+draw 1, the next draw 2, and so on. A counter rather than a random draw keeps a test run
+repeatable and its texts predictable (:func:`expected_texts`); a request the server faults on
+purpose (a marker or the random plan) does not use its number up, so the retry gets the text the
+fault held back. A ``respond`` hook in the config replaces that text (e.g. to act as a judge
+returning JSON verdicts) and can read the request's draw with :func:`current_draw`.
 
 Markers, written anywhere in the last user message (removed before the text is derived):
 
@@ -38,6 +44,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
 import functools
 import hashlib
@@ -347,16 +354,42 @@ def approx_tokens(text: str) -> int:
     return (len(text) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
 
 
+def request_draw(seed: int | None, answer: int = 1) -> str:
+    """The draw a request's text comes from: its ``seed`` when it sends one, else the number of
+    the answer to its prompt. The first unseeded answer is the empty draw, which gives the text
+    this server gave every request before draws existed."""
+    if seed is not None:
+        return f"seed {seed}"
+    return "" if answer == 1 else f"answer {answer}"
+
+
+def seed_of(body: Mapping[str, Any]) -> int | None:
+    """The request's integer ``seed``, or None (absent, or not an integer)."""
+    seed = body.get("seed")
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+
+_CURRENT_DRAW: contextvars.ContextVar[str] = contextvars.ContextVar("current_draw", default="")
+
+
+def current_draw() -> str:
+    """The draw of the request being answered, for a ``respond`` hook that should vary by sample
+    as the generated text does ("" outside a request, and for a prompt's first unseeded answer)."""
+    return _CURRENT_DRAW.get()
+
+
 @functools.lru_cache(maxsize=8192)
 def generate_texts(
-    prompt: str, index: int, reasoning_chars: int, answer_chars: int
+    prompt: str, index: int, reasoning_chars: int, answer_chars: int, draw: str = ""
 ) -> tuple[str, str]:
-    """Reasoning and answer for a marker-free prompt and choice index, of exactly the given sizes.
+    """Reasoning and answer for a marker-free prompt, choice index and draw, of exactly the
+    given sizes.
 
     Cached because the benchmark asks each prompt many times and a 3,800-character text would
     otherwise dominate the server's CPU time per request.
     """
-    digest = hashlib.sha256(f"{index}\0{prompt}".encode()).digest()
+    key = f"{index}\0{prompt}" if not draw else f"{draw}\0{index}\0{prompt}"
+    digest = hashlib.sha256(key.encode()).digest()
     rng = random.Random(digest)
     tag = f"{digest[:4].hex()}#{index}"
     return _filler(f"Reasoning {tag}: ", rng, reasoning_chars), _filler(
@@ -378,15 +411,22 @@ def _filler(head: str, rng: random.Random, size: int) -> str:
 
 
 def expected_texts(
-    prompt: str, index: int = 0, config: ServerConfig | None = None
+    prompt: str,
+    index: int = 0,
+    config: ServerConfig | None = None,
+    *,
+    seed: int | None = None,
+    answer: int = 1,
 ) -> tuple[str, str]:
-    """The (reasoning, answer) the server generates for this last user message and choice index.
+    """The (reasoning, answer) the server generates for this last user message and choice index,
+    in a request that sends ``seed``, or else as the ``answer``-th answer to its prompt.
 
     Does not apply ``max_tokens`` truncation, the ``respond`` hook or the style's formatting.
     """
     config = config or ServerConfig()
     text = parse_markers(prompt).text
-    return generate_texts(text, index, config.reasoning_chars, config.answer_chars)
+    draw = request_draw(seed, answer)
+    return generate_texts(text, index, config.reasoning_chars, config.answer_chars, draw)
 
 
 # ---------------------------------------------------------------- rendering
@@ -691,6 +731,8 @@ class Flight:
     outcome: str = "cancelled"
     ok: bool = False
     closed: bool = False
+    #: What its text is drawn from (:func:`request_draw`).
+    draw: str = ""
 
 
 class Ledger:
@@ -708,6 +750,7 @@ class Ledger:
             self._total = self._completed = self._failed = 0
             self._max_in_flight = self._in_flight
             self._by_prompt: Counter[str] = Counter()
+            self._answers: Counter[str] = Counter()
             self._outcomes: Counter[str] = Counter()
             self._log.clear()
 
@@ -721,6 +764,14 @@ class Ledger:
             if body is not None and self._log.maxlen:
                 self._log.append(body)
             return Flight(key, self._by_prompt[key])
+
+    def next_answer(self, key: str, *, use: bool) -> int:
+        """The number of the next answer to the prompt ``key``, used up only when ``use``."""
+        with self._lock:
+            number = self._answers[key] + 1
+            if use:
+                self._answers[key] = number
+            return number
 
     def finish(self, flight: Flight) -> None:
         """Settle a request's outcome, once, however many code paths call this."""
@@ -956,12 +1007,14 @@ class OpenAIServer:
             await asyncio.sleep(markers.delay)
         fault = self._fault_for(markers, flight)
         kind = fault.kind if fault is not None else None
+        flight.draw = self._draw(body, flight.key, faulted=fault is not None)
         streamed = bool(body.get("stream"))
         if fault is not None and replaces_reply(fault.kind, streamed):
             flight.outcome = f"fault:{fault.kind}"
             return await self._fault_response(request, body, markers, fault, flight)
         try:
-            choices = self._choices(body, markers, filtered=kind == "content_filter_finish")
+            filtered = kind == "content_filter_finish"
+            choices = self._choices(body, markers, flight.draw, filtered=filtered)
         except Exception as exc:  # a broken respond hook must show up in the test, not hang it
             flight.outcome = "error:500"
             return _error(500, f"respond hook failed: {exc!r}", "server_error", None)
@@ -1086,7 +1139,17 @@ class OpenAIServer:
         kind = planned_fault(self.config.fault_rates, self.config.seed, flight.key, flight.number)
         return FaultSpec(kind, None) if kind is not None else None
 
-    def _choices(self, body: dict[str, Any], markers: Markers, filtered: bool) -> list[Choice]:
+    def _draw(self, body: dict[str, Any], key: str, *, faulted: bool) -> str:
+        """The request's draw: from its seed, else the next answer number of its prompt (kept
+        for the retry when the server faults this request on purpose)."""
+        seed = seed_of(body)
+        if seed is not None:
+            return request_draw(seed)
+        return request_draw(None, self.ledger.next_answer(key, use=not faulted))
+
+    def _choices(
+        self, body: dict[str, Any], markers: Markers, draw: str, filtered: bool
+    ) -> list[Choice]:
         """Generate (or ask the hook for) every choice of a request and shape it to its style."""
         n = 1 if self.config.ignore_n else body.get("n") or 1
         if filtered:
@@ -1097,12 +1160,21 @@ class OpenAIServer:
         choices = []
         for i in range(n):
             if self.config.respond is not None:
-                reasoning, answer = self.config.respond(body, i)
+                reasoning, answer = self._respond(body, i, draw)
             else:
                 sizes = (self.config.reasoning_chars, self.config.answer_chars)
-                reasoning, answer = generate_texts(markers.text, i, *sizes)
+                reasoning, answer = generate_texts(markers.text, i, *sizes, draw)
             choices.append(make_choice(i, style, reasoning, answer, max_tokens))
         return choices
+
+    def _respond(self, body: dict[str, Any], index: int, draw: str) -> tuple[str, str]:
+        """The ``respond`` hook's texts, with :func:`current_draw` telling it the draw."""
+        assert self.config.respond is not None
+        token = _CURRENT_DRAW.set(draw)
+        try:
+            return self.config.respond(body, index)
+        finally:
+            _CURRENT_DRAW.reset(token)
 
     def _envelope(self, body: dict[str, Any], flight: Flight, kind: str) -> dict[str, Any]:
         """The fields every completion or chunk object starts with."""
@@ -1149,7 +1221,7 @@ class OpenAIServer:
             return web.Response(status=503)
         if fault.kind == "broken_json":
             whole = _encode(
-                self._completion(body, self._choices(body, markers, False), flight)
+                self._completion(body, self._choices(body, markers, flight.draw, False), flight)
             ).encode()
             return web.Response(
                 status=200, body=whole[: len(whole) // 2], content_type="application/json"
@@ -1187,7 +1259,7 @@ class OpenAIServer:
             return _json_response(status, payload, headers)
         choices = [
             dataclasses.replace(c, reasoning=f"{c.reasoning} [{sent}]", answer=f"You sent {sent}")
-            for c in self._choices(body, markers, filtered=False)
+            for c in self._choices(body, markers, flight.draw, filtered=False)
         ]
         if body.get("stream"):
             return await self._stream(request, body, choices, flight, "fault:echo_key_200")
@@ -1386,10 +1458,16 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
 
 def mock_judge_hook(body: dict[str, Any], index: int) -> tuple[str, str]:
     """Play a well-behaved judge (bsa.providers.mock's verdicts); other prompts get a refusal
-    to grade, which a judge client must treat as an unusable reply."""
+    to grade, which a judge client must treat as an unusable reply.
+
+    The verdict is drawn from the prompt and the request's draw (:func:`current_draw`, through
+    the mock judge's persona): a prompt's first unseeded answer is the in-process mock judge's
+    verdict, later answers and seeded requests draw again, as a judge that samples would."""
     from bsa.providers.mock import mock_judge_reply
 
-    reply = mock_judge_reply(last_user_text(body.get("messages") or []))
+    draw = current_draw()
+    persona = f"mock {draw}" if draw else "mock"
+    reply = mock_judge_reply(last_user_text(body.get("messages") or []), persona)
     return "", reply if reply is not None else "This is not a BSA judge prompt."
 
 
