@@ -150,7 +150,7 @@ def test_output_that_is_a_directory_is_one_line(
         ("data croissant", "{"),
         ("export", "id,sample,status,"),
         ("report", "<!doctype html>"),
-        ("compare", "<!DOCTYPE html>"),
+        ("compare", "<!doctype html>"),
         ("leaderboard", "{"),
     ],
 )

@@ -81,6 +81,39 @@ def test_a_version_2_run_file_gains_the_seed_column(tmp_path: Path) -> None:
     assert (stored.item_id, stored.status, stored.seed) == ("a", "ok", None)
 
 
+def test_an_older_run_file_is_read_through_an_upgraded_copy_and_left_as_it_is(
+    tmp_path: Path,
+) -> None:
+    """Reading commands (score, status, export) work on a run made before an upgrade of
+    bsa-bench, without writing to it: the file keeps its bytes and its schema version."""
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as connection:
+        for migration in MIGRATIONS[:2]:
+            connection.executescript(migration)
+        connection.execute("PRAGMA user_version = 2")
+        connection.execute("INSERT INTO prompts VALUES ('a', 0, NULL, 'Q?', NULL, NULL)")
+        connection.execute(
+            "INSERT INTO generations (item_id, sample, status, answer, attempts, created_at) "
+            "VALUES ('a', 0, 'ok', 'A.', 1, 0)"
+        )
+    connection.close()
+    before = path.read_bytes()
+    with RunStore(path, read_only=True) as store:
+        (stored,) = store.generations()
+        assert (stored.answer, stored.seed) == ("A.", None)
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            store.connection.execute("DELETE FROM prompts")
+    assert path.read_bytes() == before
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def test_an_empty_file_is_no_run_to_read(tmp_path: Path) -> None:
+    path = tmp_path / "empty.sqlite"
+    path.touch()
+    with pytest.raises(RunFileError, match="is an empty file, not a bsa run file yet"):
+        RunStore(path, read_only=True)
+
+
 def test_reopening_does_not_migrate_twice(tmp_path: Path) -> None:
     path = tmp_path / "run.sqlite"
     with RunStore(path) as store:

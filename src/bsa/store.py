@@ -235,7 +235,8 @@ class RunStore:
         try:
             if read_only:
                 self.connection = connect_read_only(path)
-                _check_schema(self.connection, path, writable=False)
+                if _check_schema(self.connection, path, writable=False) < len(MIGRATIONS):
+                    self.connection = upgraded_copy(self.connection, path)
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self.connection = _open(path)
@@ -525,12 +526,26 @@ def _check_schema(connection: sqlite3.Connection, path: Path, *, writable: bool)
             f"{path} was written by a newer bsa-bench (schema {version}, this one knows "
             f"{len(MIGRATIONS)}); upgrade bsa-bench to use it"
         )
-    if not writable and version < len(MIGRATIONS):
-        raise RunFileError(
-            f"{path} is empty or from an older bsa-bench (schema {version}); a writing command "
-            "(bsa generate, bsa judge) upgrades it"
-        )
+    if not writable and version == 0:
+        raise RunFileError(f"{path} is an empty file, not a bsa run file yet")
     return version
+
+
+def upgraded_copy(connection: sqlite3.Connection, path: Path) -> sqlite3.Connection:
+    """An in-memory copy of an older run file, upgraded to this tool's schema; ``connection``
+    is closed. Migrations only add, so reading an older run through its upgraded copy shows what
+    the file holds (new columns empty) while the file itself stays exactly as it is, until a
+    writing command upgrades it in place. The copy costs memory of the file's size, once."""
+    copy = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    try:
+        connection.backup(copy)
+        connection.close()
+        migrate(copy, path)
+        copy.execute("PRAGMA query_only = 1")
+    except BaseException:
+        copy.close()
+        raise
+    return copy
 
 
 def _statements(script: str) -> list[str]:
