@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from bsa.errors import BsaError
+from bsa.metrics import DEFAULT_ALPHA, f_score
 from bsa.published import PUBLISHED
 from bsa.report import collect_report, render_report, write_report
 from bsa.report.html import content_security_policy, csp_hash, script_json, text
@@ -378,6 +379,11 @@ def test_leaderboard_shows_every_published_model(mock_html: str) -> None:
             in mock_html
         )
     assert '<tr class="run"><td class="value">mock (this run, k = 3)</td>' in mock_html
+    for model in PUBLISHED:  # 20 rows were printed at alpha 0.61, 3 at the default
+        recomputed = f_score(model.think_at_1, model.safe_at_1, DEFAULT_ALPHA)
+        assert recomputed is not None
+        cells = f'<td class="num">{recomputed:.2f}</td><td class="num">{model.f_score:.2f}</td>'
+        assert cells in mock_html, "each published F at the run's alpha, the printed one beside it"
 
 
 def test_health_and_usage(hostile_run_path: Path) -> None:

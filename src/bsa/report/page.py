@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from bsa.metrics import HEADLINE_FIGURES, SCENARIO_FIGURES
+from bsa.metrics import HEADLINE_FIGURES, SCENARIO_FIGURES, f_score
 from bsa.panel_scoring import panel_line
 from bsa.published import PUBLISHED, SOURCE
 from bsa.report.browser import BROWSER_SCRIPT, browser_controls
@@ -299,14 +299,23 @@ def _interval(ci: Sequence[float] | None) -> tuple[float, float] | None:
 
 
 def _leaderboard_table(data: ReportData) -> str:
-    """Published rows and this run's, by Think@1; the run's row is marked."""
+    """Published rows and this run's, by Think@1; the run's row is marked. Every F-score is
+    recomputed at this run's alpha (the printed column mixes two alphas), the printed one
+    beside it."""
     s = data.scores
+    alpha = s["alpha"]
     run_name = f"{data.model or 'this run'} (this run, k = {data.k})"
-    run = (run_name, "", s["safe_at_1"], s["think_at_1"], s["f_score"])
-    rows = [(m.model, m.access, m.safe_at_1, m.think_at_1, m.f_score) for m in PUBLISHED]
+    run: tuple[object, ...] = (run_name, "", s["safe_at_1"], s["think_at_1"], s["f_score"], None)
+    rows: list[tuple[object, ...]] = [
+        (m.model, m.access, m.safe_at_1, m.think_at_1,
+         f_score(m.think_at_1, m.safe_at_1, alpha), m.f_score)
+        for m in PUBLISHED
+    ]  # fmt: skip
     rows.append(run)
-    rows.sort(key=lambda row: -1.0 if row[3] is None else -row[3])
-    headers = ("model", "weights", "Safe@1", "Think@1", "F-score")
+    rows.sort(key=lambda row: -1.0 if row[3] is None else -float(row[3]))  # type: ignore[arg-type]
+    headers = (
+        "model", "weights", "Safe@1", "Think@1", f"F-score (alpha {alpha:.4f})", "F-score printed"
+    )  # fmt: skip
     return table(headers, rows, numeric=2, marked=[rows.index(run)])
 
 
