@@ -424,6 +424,7 @@ def test_n_samples_of_a_seeded_request_are_those_of_consecutive_seeds(
     question = QUESTIONS[1]
     completions = complete(LocalHF(str(random_model)), ask(question, replace(SAMPLED, seed=7), 3))
     assert [c.raw["text"] for c in completions] == [seeded_alone[question, s] for s in (7, 8, 9)]
+    assert [c.raw["seed"] for c in completions] == [7, 8, 9]
 
 
 def test_seeded_sampling_warps_as_transformers_does(random_model: Path) -> None:

@@ -32,8 +32,8 @@ requests arrive, because its rows never share a batch and never touch torch's gl
   by :class:`_RowSampler`, the last logits processor of a greedy ``generate``: it applies the
   warpers transformers builds for these sampling settings and leaves only the drawn token.
 - Each seeded row runs alone (a batch of one). A padded batch computes a row's logits with other
-  shapes than the row alone, and the float rounding differs (in the last bits, measured on CPU
-  float32 at every batch size from 2 to 8, ``benchmarks/hf_seed.py``); a sampled token, or a
+  shapes than the row alone, and the float rounding differs (in the last bits, in nearly every
+  row on CPU float32 at batch sizes 2 to 8, ``benchmarks/hf_seed.py``); a sampled token, or a
   greedy one at a near tie, can then change. Unseeded rows still share batches.
 
 Out of GPU memory, the batch size is halved for every later batch and the rows of the failed batch
@@ -359,6 +359,7 @@ class LocalHF(Provider):
             "think_opened_in_prompt": row.prompt.opens_think,
             "chat_template_kwargs": row.prompt.template_kwargs,
             "batch_rows": batch_rows,
+            "seed": row.seed,
             "device": self.device,
             "dtype": self.dtype,
         }
