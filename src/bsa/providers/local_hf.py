@@ -505,7 +505,8 @@ def _warpers(transformers: Any, model: Any, decoding: Decoding) -> Any:
     """The warpers ``generate`` applies when it samples with ``decoding`` (temperature, top_k, top_p,
     and the model's own min_p and the like), built by transformers itself, in its order, from a
     config that holds only the sampling fields: the other processors (repetition penalty, ...)
-    ``generate`` applies itself, before the sampler, as it does when it samples."""
+    ``generate`` applies itself, before the sampler, as it does when it samples. The builder is
+    private to transformers, but it is the one place that knows the warpers and their order."""
     merged = copy.deepcopy(model.generation_config)
     merged.update(**_sampling(decoding))
     fields = {name: getattr(merged, name) for name in SAMPLING_FIELDS if hasattr(merged, name)}
