@@ -22,7 +22,19 @@ never closes it is all reasoning, cut off: ``think_unterminated``, truncated.
 
 Decoding: temperature 0 or None is greedy; otherwise sampling with the given top_p and top_k (None
 keeps the model's ``generation_config`` value). ``max_tokens`` None means :data:`DEFAULT_MAX_TOKENS`.
-A seed seeds torch before the batch it is in, so a seeded run repeats only with the same batches.
+
+A seeded request repeats exactly whatever the batch size, the concurrency and the order in which
+requests arrive, because its rows never share a batch and never touch torch's global generator:
+
+- Each row draws from its own ``torch.Generator``, seeded with the request's seed plus the row's
+  index (so ``n`` samples of a request seeded S are those of ``n`` requests seeded S, S+1, ...;
+  bsa's per-sample seeds are S + sample, so both roads give the same samples). The draw is made
+  by :class:`_RowSampler`, the last logits processor of a greedy ``generate``: it applies the
+  warpers transformers builds for these sampling settings and leaves only the drawn token.
+- Each seeded row runs alone (a batch of one). A padded batch computes a row's logits with other
+  shapes than the row alone, and the float rounding differs (in the last bits, in nearly every
+  row on CPU float32 at batch sizes 2 to 8, ``benchmarks/hf_seed.py``); a sampled token, or a
+  greedy one at a near tie, can then change. Unseeded rows still share batches.
 
 Out of GPU memory, the batch size is halved for every later batch and the rows of the failed batch
 are a :class:`TransientError`, so the runner's retry runs them in smaller batches: retrying the
@@ -34,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import copy
 import importlib
 import os
 import re
@@ -58,6 +71,12 @@ DEFAULT_MAX_TOKENS = 2048
 DEFAULT_BATCH_SIZE = 8
 #: Chat-template variables that switch thinking on, set True when the template reads them.
 THINKING_SWITCHES = ("enable_thinking", "thinking")
+#: The ``GenerationConfig`` fields that shape the sampled distribution (transformers' warpers).
+SAMPLING_FIELDS = (
+    "temperature", "top_k", "top_p", "min_p", "typical_p", "epsilon_cutoff", "eta_cutoff", "top_h",
+)  # fmt: skip
+#: Seeds are taken modulo 2**64, the range ``torch.Generator.manual_seed`` accepts.
+SEED_RANGE = 2**64
 _PROBE = [{"role": "user", "content": "hello"}]
 
 
@@ -80,16 +99,18 @@ class _Prompt:
 
 @dataclass(eq=False)
 class _Row:
-    """One sample to generate; rows whose :attr:`key` is equal may share a batch."""
+    """One sample to generate; unseeded rows whose :attr:`key` is equal may share a batch, a seeded
+    row (``seed`` not None: the request's seed plus the row's index) runs alone."""
 
     prompt: _Prompt
     decoding: Decoding
+    seed: int | None
     future: asyncio.Future[Completion]
 
     @property
     def key(self) -> tuple[Any, ...]:
         d = self.decoding
-        return (d.temperature, d.top_p, d.top_k, d.max_tokens, d.seed)
+        return (d.temperature, d.top_p, d.top_k, d.max_tokens, self.seed)
 
 
 @dataclass
@@ -153,8 +174,10 @@ class LocalHF(Provider):
         serving = self._serving_here()
         loaded = await self._ensure_loaded(serving)
         prompt = self._prompt(loaded, request)
+        seed = request.decoding.seed
         rows = [
-            _Row(prompt, request.decoding, serving.loop.create_future()) for _ in range(request.n)
+            _Row(prompt, request.decoding, _row_seed(seed, index), serving.loop.create_future())
+            for index in range(request.n)
         ]
         serving.waiting.extend(rows)
         serving.wakeup.set()
@@ -284,7 +307,6 @@ class LocalHF(Provider):
         tokens of each row. Only tensors here: the tokenizer stays on the event loop's thread,
         since a fast tokenizer used from two threads at once fails ("Already borrowed")."""
         torch = self._torch
-        decoding = batch[0].decoding
         width = max(len(row.prompt.ids) for row in batch)
         input_ids = torch.full((len(batch), width), loaded.pad_id, dtype=torch.long)
         attention = torch.zeros((len(batch), width), dtype=torch.long)
@@ -292,18 +314,28 @@ class LocalHF(Provider):
             ids = row.prompt.ids
             input_ids[i, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
             attention[i, width - len(ids) :] = 1
-        if decoding.seed is not None:
-            torch.manual_seed(decoding.seed)
         with torch.inference_mode():
             output = loaded.model.generate(
                 input_ids=input_ids.to(self.device),
                 attention_mask=attention.to(self.device),
                 max_new_tokens=budget,
                 pad_token_id=loaded.pad_id,
-                **_sampling(decoding),
+                **self._decoding_arguments(loaded, batch),
             )
         generated: list[list[int]] = output[:, width:].tolist()
         return generated
+
+    def _decoding_arguments(self, loaded: _Loaded, batch: list[_Row]) -> dict[str, Any]:
+        """``generate``'s sampling arguments: its own sampling for unseeded rows; for seeded rows,
+        greedy decoding over the tokens :class:`_RowSampler` draws with each row's generator."""
+        decoding = batch[0].decoding
+        seeds = [row.seed for row in batch if row.seed is not None]
+        if not decoding.temperature or len(seeds) < len(batch):
+            return _sampling(decoding)
+        warpers = _warpers(self._transformers, loaded.model, decoding)
+        sampler = _RowSampler(self._torch, warpers, seeds)
+        processors = self._transformers.LogitsProcessorList([sampler])
+        return {"do_sample": False, "logits_processor": processors}
 
     def _completion(
         self, loaded: _Loaded, row: _Row, ids: list[int], budget: int, batch_rows: int
@@ -327,6 +359,7 @@ class LocalHF(Provider):
             "think_opened_in_prompt": row.prompt.opens_think,
             "chat_template_kwargs": row.prompt.template_kwargs,
             "batch_rows": batch_rows,
+            "seed": row.seed,
             "device": self.device,
             "dtype": self.dtype,
         }
@@ -463,10 +496,57 @@ def _sampling(decoding: Decoding) -> dict[str, Any]:
     return arguments
 
 
+def _row_seed(seed: int | None, index: int) -> int | None:
+    """Row ``index`` of a request seeded ``seed`` samples as a request seeded ``seed + index``."""
+    return None if seed is None else (seed + index) % SEED_RANGE
+
+
+def _warpers(transformers: Any, model: Any, decoding: Decoding) -> Any:
+    """The warpers ``generate`` applies when it samples with ``decoding`` (temperature, top_k, top_p,
+    and the model's own min_p and the like), built by transformers itself, in its order, from a
+    config that holds only the sampling fields: the other processors (repetition penalty, ...)
+    ``generate`` applies itself, before the sampler, as it does when it samples. The builder is
+    private to transformers, but it is the one place that knows the warpers and their order."""
+    merged = copy.deepcopy(model.generation_config)
+    merged.update(**_sampling(decoding))
+    fields = {name: getattr(merged, name) for name in SAMPLING_FIELDS if hasattr(merged, name)}
+    config = transformers.GenerationConfig(**fields, do_sample=True)
+    return model._get_logits_processor(generation_config=config, device=model.device)
+
+
+class _RowSampler:
+    """A logits processor that draws each row's next token from the warped distribution with the
+    row's own generator, and leaves that token alone at 0 and every other at -inf, so the greedy
+    step of ``generate`` that follows picks it. A row's draws then depend on its seed and its
+    logits only; a finished row keeps drawing, which ``generate`` overwrites with padding."""
+
+    def __init__(self, torch: Any, warpers: Any, seeds: list[int]) -> None:
+        self._torch = torch
+        self._warpers = warpers
+        self._seeds = seeds
+        self._generators: list[Any] = []
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        torch = self._torch
+        if not self._generators:  # on the device the scores are on, known from the first step
+            self._generators = [
+                torch.Generator(device=scores.device).manual_seed(seed) for seed in self._seeds
+            ]
+        probs = torch.softmax(self._warpers(input_ids, scores), dim=-1)
+        drawn = [
+            torch.multinomial(row, 1, generator=generator)
+            for row, generator in zip(probs, self._generators, strict=True)
+        ]
+        chosen = torch.full_like(scores, -float("inf"))
+        return chosen.scatter_(1, torch.stack(drawn), 0.0)
+
+
 def _take_batch(waiting: collections.deque[_Row], size: int) -> list[_Row]:
-    """Up to ``size`` live rows with the oldest row's sampling settings, in arrival order; rows
-    whose caller gave up are dropped, the others keep their places."""
+    """Up to ``size`` live rows with the oldest row's sampling settings, in arrival order (a seeded
+    row alone); rows whose caller gave up are dropped, the others keep their places."""
     live = [row for row in waiting if not row.future.done()]
+    if live and live[0].seed is not None:
+        size = 1
     batch = [row for row in live if row.key == live[0].key][:size] if live else []
     chosen = {id(row) for row in batch}
     waiting.clear()
