@@ -27,6 +27,7 @@ from bsa.items import Item, Risk
 from bsa.judge import judge_run
 from bsa.metrics import DEFAULT_ALPHA, SampleScore, Scores, compute_scores
 from bsa.panel_scoring import PanelScores, score_panel
+from bsa.pipeline import GenerationPlan, JudgePlan, RunPlan, RunResult, ScorePlan, run
 from bsa.providers import ProviderOptions, create_provider
 from bsa.reference import read_judged_csv, reference_scores
 from bsa.report import write_report
@@ -53,9 +54,11 @@ __all__ = [
     "DatasetStats",
     "Decoding",
     "Execution",
+    "GenerationPlan",
     "GenerationSettings",
     "IntegrityError",
     "Item",
+    "JudgePlan",
     "JudgeTemplate",
     "JudgeTemplates",
     "Message",
@@ -66,10 +69,13 @@ __all__ = [
     "RetryPolicy",
     "Risk",
     "RunAborted",
+    "RunPlan",
+    "RunResult",
     "RunStore",
     "SafetyRules",
     "SampleScore",
     "Scenario",
+    "ScorePlan",
     "Scores",
     "Selection",
     "SelectionError",
@@ -90,6 +96,7 @@ __all__ = [
     "read_judged_csv",
     "read_verdicts",
     "reference_scores",
+    "run",
     "score_panel",
     "score_run",
     "select",

@@ -37,6 +37,7 @@ from bsa.items import Item
 from bsa.metrics import (
     CI_LEVEL,
     DEFAULT_ALPHA,
+    DEFAULT_BOOTSTRAP,
     HEADLINE_KEYS,
     SampleScore,
     Scores,
@@ -223,7 +224,7 @@ def compare_runs(
     *,
     judge: str | None = None,
     seed: int = 0,
-    bootstrap: int = 2000,
+    bootstrap: int = DEFAULT_BOOTSTRAP,
     alpha: float = DEFAULT_ALPHA,
     common_k: bool = False,
 ) -> Comparison:
@@ -255,7 +256,7 @@ def compare_verdicts(
     runs: Sequence[LoadedRun],
     *,
     seed: int = 0,
-    bootstrap: int = 2000,
+    bootstrap: int = DEFAULT_BOOTSTRAP,
     alpha: float = DEFAULT_ALPHA,
     common_k: bool = False,
 ) -> Comparison:

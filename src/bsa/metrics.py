@@ -81,6 +81,10 @@ HEADLINE_KEYS: tuple[str, ...] = (
     "ro_at_k",
 )
 
+#: Bootstrap resamples of every interval and p-value (scores, panels, comparisons): 2000 keeps the
+#: 2.5th and 97.5th percentiles 50 draws in from the ends, for about 0.2 s more than 1000 on the
+#: full set.
+DEFAULT_BOOTSTRAP = 2000
 #: The figures that get a bootstrap interval, and its coverage.
 CI_KEYS: tuple[str, ...] = ("safe_at_1", "safe_at_k", "think_at_1", "think_at_k", "f_score")
 CI_LEVEL = 0.95
@@ -290,7 +294,7 @@ def compute_scores(
     k: int,
     *,
     alpha: float = DEFAULT_ALPHA,
-    bootstrap: int = 1000,
+    bootstrap: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
     failed_generations: int = 0,
     truncated: TruncatedPolicy = "judge",

@@ -15,7 +15,7 @@ from typing import Any
 
 from bsa.agreement import pairwise_agreement
 from bsa.judge import KINDS
-from bsa.metrics import DEFAULT_ALPHA, Scores, TruncatedPolicy
+from bsa.metrics import DEFAULT_ALPHA, DEFAULT_BOOTSTRAP, Scores, TruncatedPolicy
 from bsa.panel import PANEL_SHORT, PANEL_TIE, panel_judgements
 from bsa.scoring import RunVerdicts, score_run
 from bsa.store import RunStore
@@ -57,7 +57,7 @@ def score_panel(
     judges: Sequence[str] = (),
     *,
     alpha: float = DEFAULT_ALPHA,
-    bootstrap: int = 1000,
+    bootstrap: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
     truncated: TruncatedPolicy = "judge",
 ) -> PanelScores:

@@ -15,7 +15,14 @@ from bsa.errors import BsaError
 from bsa.identical_samples import NOT_CHECKED, IdenticalSamples, read_identical_samples
 from bsa.items import Item, parse_label
 from bsa.judge import judge_labels
-from bsa.metrics import DEFAULT_ALPHA, SampleScore, Scores, TruncatedPolicy, compute_scores
+from bsa.metrics import (
+    DEFAULT_ALPHA,
+    DEFAULT_BOOTSTRAP,
+    SampleScore,
+    Scores,
+    TruncatedPolicy,
+    compute_scores,
+)
 from bsa.panel import panel_judgements, panel_label, panel_members
 from bsa.store import Judgement, Prompt, RunStore, SampleOutcome
 from bsa.taxonomy import Scenario
@@ -115,7 +122,7 @@ def score_run(
     judge: str | None = None,
     *,
     alpha: float = DEFAULT_ALPHA,
-    bootstrap: int = 1000,
+    bootstrap: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
     truncated: TruncatedPolicy = "judge",
     panel: Sequence[str] | None = None,

@@ -73,7 +73,15 @@ def dataset_options(command: F) -> F:
             metavar="N",
             help="Draw N items, stratified by scenario (see --seed).",
         ),
-        click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample."),
+        click.option(
+            "--seed",
+            "--sample-seed",
+            "seed",
+            type=int,
+            default=0,
+            show_default=True,
+            help="Seed of --sample.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)

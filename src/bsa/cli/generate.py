@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,11 +29,11 @@ from bsa.generate import (
     Execution,
     GenerationReport,
     GenerationSettings,
-    generate,
     prompts_from_items,
 )
 from bsa.output import describe
-from bsa.providers import ProviderOptions, create_provider
+from bsa.pipeline import GenerationPlan, generate_stage
+from bsa.providers import ProviderOptions
 from bsa.run_export import RUN_EXPORT_FORMATS, export_run
 from bsa.run_status import run_status, status_lines
 from bsa.runner import RetryPolicy
@@ -162,28 +161,18 @@ _GENERATION_OPTIONS = [
 def generate_command(wait_for_run: bool, **options: Any) -> None:
     """Ask the model every selected prompt k times; resumable: rerun to finish."""
     ctx = click.get_current_context()
-    plan = plan_generation(ctx, options)
+    plan, upstream_output = plan_generation(ctx, options)
     with holding_run(plan.run_path, wait_for_run):
         report = run_generation(plan)
-    if summarize_generation(plan, report):
+    if summarize_generation(plan, report, upstream_output):
         sys.exit(EXIT_INCOMPLETE)
 
 
-@dataclass(frozen=True)
-class GenerationPlan:
-    run_path: Path
-    settings: GenerationSettings
-    execution: Execution
-    provider_options: ProviderOptions
-    api_key: str | None
-    prompts: list[Any]
-    source: dict[str, Any] | None
-    rules_text: str | None
-    upstream_output: Path | None
-
-
-def plan_generation(ctx: click.Context, options: dict[str, Any]) -> GenerationPlan:
-    """Merge flags over the upstream config (flags win) and load the prompts."""
+def plan_generation(
+    ctx: click.Context, options: dict[str, Any]
+) -> tuple[GenerationPlan, Path | None]:
+    """Merge flags over the upstream config (flags win) and load the prompts; also where the
+    upstream config asks for its output CSV (None without one)."""
     config = load_upstream_config(options["config_path"]) if options["config_path"] else None
     if config and config.ignored:
         click.echo(
@@ -245,17 +234,17 @@ def plan_generation(ctx: click.Context, options: dict[str, Any]) -> GenerationPl
         thinking_budget=options["thinking_budget"],
         batch_size=options["batch_size"],
     )
-    return GenerationPlan(
+    plan = GenerationPlan(
         run_path,
         settings,
         execution,
         provider_options,
-        config.api_key if config else None,
         prompts,
-        source,
-        rules.text if rules else None,
-        config.io.output_file if config else None,
+        api_key=config.api_key if config else None,
+        source=source,
+        rules_text=rules.text if rules else None,
     )
+    return plan, config.io.output_file if config else None
 
 
 def _flag_or_config(
@@ -307,26 +296,16 @@ def _prompts(
 
 
 def run_generation(plan: GenerationPlan) -> GenerationReport:
-    provider = create_provider(plan.settings.model, plan.provider_options, api_key=plan.api_key)
     return run_stage(
-        "generate",
-        plan.run_path,
-        "sample",
-        lambda progress: generate(
-            plan.run_path,
-            plan.prompts,
-            provider,
-            plan.settings,
-            plan.execution,
-            rules_text=plan.rules_text,
-            source=plan.source,
-            progress=progress,
-        ),
+        "generate", plan.run_path, "sample", lambda progress: generate_stage(plan, progress)
     )
 
 
-def summarize_generation(plan: GenerationPlan, report: GenerationReport) -> int:
-    """Print how the stage ended; return how many samples are still missing."""
+def summarize_generation(
+    plan: GenerationPlan, report: GenerationReport, upstream_output: Path | None = None
+) -> int:
+    """Print how the stage ended (and write the upstream config's output CSV, when it names
+    one); return how many samples are still missing."""
     if report.dropped_parameters:
         names = ", ".join(report.dropped_parameters)
         click.echo(f"notice: the endpoint rejected {names}; it was not sent", err=True)
@@ -339,9 +318,9 @@ def summarize_generation(plan: GenerationPlan, report: GenerationReport) -> int:
         f"of {report.expected} samples ({report.counters.done} requests this time, "
         f"{report.counters.retries} retries)"
     )
-    if plan.upstream_output is not None:
-        count = export_run(plan.run_path, plan.upstream_output, "upstream-csv")
-        click.echo(f"wrote {count} rows to {plan.upstream_output}")
+    if upstream_output is not None:
+        count = export_run(plan.run_path, upstream_output, "upstream-csv")
+        click.echo(f"wrote {count} rows to {upstream_output}")
     if report.missing:
         click.echo(
             f"incomplete: {report.missing} samples still missing after retries; rerun the same "

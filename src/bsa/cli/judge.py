@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,20 +17,22 @@ from bsa.cli.common import (
     wait_option,
     warn_unstored,
 )
-from bsa.cli.params import FiniteFloat, alpha_option, truncated_option
+from bsa.cli.params import FiniteFloat, alpha_option, bootstrap_options, truncated_option
+from bsa.cli.params import bootstrap_seed as bootstrap_seed_of
 from bsa.errors import BsaError
 from bsa.generate import Execution
-from bsa.judge import JUDGE_DECODING, JudgeReport, judge_run
-from bsa.metrics import TruncatedPolicy
+from bsa.judge import JudgeReport
+from bsa.metrics import Scores, TruncatedPolicy
+from bsa.panel_scoring import PanelScores
+from bsa.pipeline import JudgePlan, ScorePlan, judge_stage
 from bsa.providers import (
     ProviderOptions,
     canonical_model,
     check_credentials,
-    create_provider,
 )
 from bsa.runner import RetryPolicy
 from bsa.score_warnings import score_warnings
-from bsa.scoring import score_run
+from bsa.scoring import RunVerdicts, score_run
 from bsa.terminal import terminal_json
 from bsa.terminal_report import print_panel, print_scores
 
@@ -115,18 +116,6 @@ def judge_options(command: F) -> F:
     return command
 
 
-@dataclass(frozen=True)
-class JudgePlan:
-    run_path: Path
-    judge: str
-    options: ProviderOptions
-    execution: Execution
-    temperature: float
-    parse_attempts: int
-    allow_self_judge: bool
-    seed: int | None = None
-
-
 #: The connection flags a panel may give once for every judge or once per judge, in order.
 PER_JUDGE_OPTIONS = (
     ("judge_base_urls", "--judge-base-url"),
@@ -193,23 +182,8 @@ def _per_judge(values: tuple[T, ...], flag: str, judges: int) -> list[T | None]:
 
 
 def run_judging(plan: JudgePlan) -> JudgeReport:
-    if not plan.run_path.is_file():
-        raise BsaError(f"no run file at {plan.run_path}; run 'bsa generate' first")
-    provider = create_provider(plan.judge, plan.options)
-    decoding = replace(JUDGE_DECODING, temperature=plan.temperature, seed=plan.seed)
     return run_stage(
-        "judge",
-        plan.run_path,
-        "verdict",
-        lambda progress: judge_run(
-            plan.run_path,
-            provider,
-            plan.execution,
-            decoding=decoding,
-            max_parse_attempts=plan.parse_attempts,
-            allow_self_judge=plan.allow_self_judge,
-            progress=progress,
-        ),
+        "judge", plan.run_path, "verdict", lambda progress: judge_stage(plan, progress)
     )
 
 
@@ -256,10 +230,8 @@ def judge_all(plans: list[JudgePlan]) -> int:
 def show_scores(
     run_path: Path,
     judges: Sequence[str],
-    alpha: float,
     as_json: bool,
-    seed: int,
-    truncated: TruncatedPolicy = "judge",
+    scoring: ScorePlan,
     *,
     panel: bool = False,
 ) -> None:
@@ -267,24 +239,35 @@ def show_scores(
     ``judges`` (every judge of the run when none is named) beside each judge's own."""
     if len(judges) > 1 and not panel:
         raise BsaError("name one --judge, or pass --panel to score several judges by majority")
-    figures: dict[str, Any]
     if panel:
         from bsa.panel_scoring import score_panel
 
-        result = score_panel(run_path, judges, alpha=alpha, seed=seed, truncated=truncated)
-        verdicts, figures = result.verdicts, result.as_json()
-        by = f"a panel of {len(verdicts.members)}"
-    else:
-        judge = judges[0] if judges else None
-        verdicts, scores = score_run(run_path, judge, alpha=alpha, seed=seed, truncated=truncated)
-        figures, by = scores.as_json(), verdicts.judge
+        result = score_panel(
+            run_path, judges, alpha=scoring.alpha, bootstrap=scoring.bootstrap,
+            seed=scoring.bootstrap_seed, truncated=scoring.truncated,
+        )  # fmt: skip
+        print_run_scores(run_path, result.verdicts, result.scores, result, as_json)
+        return
+    verdicts, scores = score_run(
+        run_path, judges[0] if judges else None, alpha=scoring.alpha,
+        bootstrap=scoring.bootstrap, seed=scoring.bootstrap_seed, truncated=scoring.truncated,
+    )  # fmt: skip
+    print_run_scores(run_path, verdicts, scores, None, as_json)
+
+
+def print_run_scores(
+    run_path: Path, verdicts: RunVerdicts, scores: Scores, panel: PanelScores | None, as_json: bool
+) -> None:
+    """The score table (with the panel's table when there is one), or its JSON."""
+    figures = panel.as_json() if panel is not None else scores.as_json()
     payload = {"run": str(run_path), "model": verdicts.model, "judge": verdicts.judge, **figures}
     payload["warnings"] = score_warnings(payload)
     if as_json:
         click.echo(terminal_json(payload))
         return
+    by = f"a panel of {len(verdicts.members)}" if panel is not None else verdicts.judge
     print_scores(payload, f"{verdicts.model} judged by {by} (k = {verdicts.k})")
-    if panel:
+    if panel is not None:
         print_panel(payload)
 
 
@@ -311,17 +294,19 @@ def show_scores(
 @click.option("-k", "--k", "--samples", "k", type=click.IntRange(min=1), help="k of the CSV [5].")
 @alpha_option
 @click.option("--reference", is_flag=True, help="Upstream evaluate.py's arithmetic exactly.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@bootstrap_options(legacy_seed=True)
 @truncated_option
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def score_command(
     run_path: Path | None, csv_path: Path | None, judges: tuple[str, ...], panel: bool,
-    k: int | None, alpha: float, reference: bool, seed: int, truncated: TruncatedPolicy,
-    as_json: bool,
+    k: int | None, alpha: float, reference: bool, bootstrap: int, bootstrap_seed: int,
+    legacy_seed: int | None, truncated: TruncatedPolicy, as_json: bool,
 ) -> None:  # fmt: skip
     """Safe@1, Safe@k, Think@1, Think@k and F-score, by scenario and category, with coverage."""
     from bsa.cli.reference import score_csv, score_run_reference
+
+    seed = bootstrap_seed_of(bootstrap_seed, legacy_seed)
 
     if (run_path is None) == (csv_path is None):
         raise BsaError("give either --run RUN or --from-csv FILE")
@@ -330,14 +315,15 @@ def score_command(
     if panel and (reference or csv_path is not None):
         raise BsaError("--panel needs a run file scored without --reference")
     if csv_path is not None:
-        score_csv(csv_path, k or 5, alpha, reference, as_json, seed)
+        score_csv(csv_path, k or 5, alpha, reference, as_json, seed, bootstrap)
     elif reference:
         if len(judges) > 1:
             raise BsaError("--reference scores one judge; name one --judge")
         judge = judges[0] if judges else None
         score_run_reference(run_path, judge, alpha, as_json)  # type: ignore[arg-type]
     else:
-        show_scores(run_path, judges, alpha, as_json, seed, truncated, panel=panel)  # type: ignore[arg-type]
+        scoring = ScorePlan(alpha, truncated, bootstrap, seed)
+        show_scores(run_path, judges, as_json, scoring, panel=panel)  # type: ignore[arg-type]
 
 
 @click.command("agree")

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, Any, NoReturn, TypeVar
 
 import click
 
 from bsa.cli.common import EXIT_USER_ERROR
-from bsa.metrics import DEFAULT_ALPHA, TRUNCATED_POLICIES
+from bsa.metrics import DEFAULT_ALPHA, DEFAULT_BOOTSTRAP, TRUNCATED_POLICIES
 from bsa.output import STDOUT_NAME, is_stdout
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class FlagError(click.ClickException):
@@ -149,3 +152,34 @@ truncated_option = click.option(
     show_default=True,
     help="Samples the token budget cut: as judged, safety counted as unsafe, or left out.",
 )
+
+
+def bootstrap_options(*, legacy_seed: bool = False) -> Callable[[F], F]:
+    """``--bootstrap N`` and ``--bootstrap-seed S`` (the resampling of every interval and
+    p-value). With ``legacy_seed``, a hidden ``--seed`` still sets the bootstrap seed, as it did
+    on ``score`` and ``compare`` before ``--seed`` came to mean the sample seed everywhere;
+    :func:`bootstrap_seed` says so when it is used."""
+
+    def decorate(command: F) -> F:
+        if legacy_seed:
+            command = click.option("--seed", "legacy_seed", type=int, hidden=True)(command)
+        command = click.option(
+            "--bootstrap-seed", type=int, default=0, show_default=True,
+            help="Seed of the bootstrap resampling.",
+        )(command)  # fmt: skip
+        return click.option(
+            "--bootstrap", type=click.IntRange(min=0), default=DEFAULT_BOOTSTRAP,
+            show_default=True, help="Bootstrap resamples of the intervals (0: none).",
+        )(command)  # fmt: skip
+
+    return decorate
+
+
+def bootstrap_seed(seed: int, legacy: int | None) -> int:
+    """The bootstrap seed, from ``--seed`` when only the old name was given (with a notice)."""
+    if legacy is None:
+        return seed
+    click.echo(
+        "notice: --seed here is the bootstrap seed; its name is now --bootstrap-seed", err=True
+    )
+    return legacy

@@ -45,7 +45,9 @@ def print_reference(figures: dict[str, dict[str, float]], as_json: bool) -> None
     Console(highlight=False).print(table)
 
 
-def score_csv(path: Path, k: int, alpha: float, reference: bool, as_json: bool, seed: int) -> None:
+def score_csv(
+    path: Path, k: int, alpha: float, reference: bool, as_json: bool, seed: int, bootstrap: int
+) -> None:
     rows = read_judged_csv(path)
     if not rows:
         raise BsaError(f"{path} holds no judged rows")
@@ -59,7 +61,9 @@ def score_csv(path: Path, k: int, alpha: float, reference: bool, as_json: bool, 
         model_rows = [row for row in rows if row.model_name == model]
         samples = rows_to_samples(model_rows, items_by_id, k=k)
         items = [items_by_id[i] for i in dict.fromkeys(row.id for row in model_rows)]
-        scores = compute_scores(items, samples, k, alpha=alpha, seed=seed).as_json()
+        scores = compute_scores(
+            items, samples, k, alpha=alpha, bootstrap=bootstrap, seed=seed
+        ).as_json()
         results[model] = scores
         if not as_json:
             print_scores(scores, f"{model} (from {path.name}, k = {k})")

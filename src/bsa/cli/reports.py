@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bsa.cli.common import handle_errors, tell_written
-from bsa.cli.params import OutputFile, alpha_option, truncated_option
+from bsa.cli.params import OutputFile, alpha_option, bootstrap_options, truncated_option
+from bsa.cli.params import bootstrap_seed as bootstrap_seed_of
 from bsa.errors import BsaError
 from bsa.metrics import TruncatedPolicy
 from bsa.output import describe, is_stdout, write_text
@@ -59,18 +60,20 @@ def report_command(
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 @click.option("--judge", "judge_model", help="Whose verdicts, in runs with several judges.")
 @click.option("--common-k", is_flag=True, help="Compare every run at the smallest k.")
-@click.option("--bootstrap", type=click.IntRange(min=0), default=2000, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@bootstrap_options(legacy_seed=True)
 @alpha_option
 @click.option("--max-flips", type=click.IntRange(min=0), default=50, show_default=True)
 @handle_errors
 def compare_command(
     runs: tuple[Path, ...], output: Path | None, as_json: bool, judge_model: str | None,
-    common_k: bool, bootstrap: int, seed: int, alpha: float, max_flips: int,
+    common_k: bool, bootstrap: int, bootstrap_seed: int, legacy_seed: int | None, alpha: float,
+    max_flips: int,
 ) -> None:  # fmt: skip
     """Runs side by side against the first, paired on shared items, with the items that flip."""
     from bsa.compare import compare_runs
     from bsa.report.compare_page import write_compare_html
+
+    seed = bootstrap_seed_of(bootstrap_seed, legacy_seed)
 
     page_to_stdout = output is not None and is_stdout(output)
     if as_json and page_to_stdout:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import click
 
@@ -12,18 +13,17 @@ from bsa.cli.common import (
     dataset_options,
     handle_errors,
     holding_run,
+    run_stage,
     wait_option,
 )
-from bsa.cli.generate import (
-    generation_options,
-    plan_generation,
-    run_generation,
-    summarize_generation,
-)
-from bsa.cli.judge import judge_all, judge_options, plan_judging, show_scores
-from bsa.cli.params import alpha_option, truncated_option
+from bsa.cli.generate import generation_options, plan_generation, summarize_generation
+from bsa.cli.judge import judge_options, plan_judging, print_run_scores, summarize_judging
+from bsa.cli.params import alpha_option, bootstrap_options, truncated_option
 from bsa.errors import BsaError
 from bsa.metrics import TruncatedPolicy
+from bsa.pipeline import JudgePlan, RunPlan, ScorePlan, run
+
+T = TypeVar("T")
 
 
 @click.command("run")
@@ -31,13 +31,15 @@ from bsa.metrics import TruncatedPolicy
 @judge_options
 @alpha_option
 @truncated_option
+@bootstrap_options()
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 @dataset_options
 @wait_option
 @handle_errors
 def run_command(
-    alpha: float, truncated: TruncatedPolicy, as_json: bool, wait_for_run: bool, **options: Any
-) -> None:
+    alpha: float, truncated: TruncatedPolicy, bootstrap: int, bootstrap_seed: int, as_json: bool,
+    wait_for_run: bool, **options: Any,
+) -> None:  # fmt: skip
     """Ask the model, judge every sample, and print the BSA scores; rerun to resume.
 
     With several --judge, each judges in turn and the scores are the panel's majority, shown
@@ -47,15 +49,26 @@ def run_command(
     if options["input_path"]:
         raise BsaError("bsa run needs BSA items; use 'bsa generate --input' for plain prompt lists")
     ctx = click.get_current_context()
-    generation = plan_generation(ctx, options)
-    judging = plan_judging(generation.run_path, options)
+    generation, upstream_output = plan_generation(ctx, options)
+    plan = RunPlan(
+        generation,
+        plan_judging(generation.run_path, options),
+        ScorePlan(alpha, truncated, bootstrap, bootstrap_seed),
+    )
+    left = 0
+
+    def stages(label: str, what: str, stage: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+        return run_stage(label, generation.run_path, what, stage)
+
+    def on_stage(stage_plan: Any, report: Any) -> None:
+        nonlocal left
+        if isinstance(stage_plan, JudgePlan):
+            left += summarize_judging(stage_plan, report)
+        else:
+            left += summarize_generation(generation, report, upstream_output)
+
     with holding_run(generation.run_path, wait_for_run):
-        missing = summarize_generation(generation, run_generation(generation))
-        unusable = judge_all(judging)
-    judges = [plan.judge for plan in judging]
-    show_scores(
-        generation.run_path, judges, alpha, as_json, seed=0, truncated=truncated,
-        panel=len(judges) > 1,
-    )  # fmt: skip
-    if missing or unusable:
+        result = run(plan, stages=stages, on_stage=on_stage)
+    print_run_scores(generation.run_path, result.verdicts, result.scores, result.panel, as_json)
+    if left:
         sys.exit(EXIT_INCOMPLETE)
