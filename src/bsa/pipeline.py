@@ -168,15 +168,19 @@ async def judge_stage(plan: JudgePlan, progress: Any = None) -> JudgeReport:
 
 
 def score_stage(
-    run_path: Path, judges: Sequence[str], plan: ScorePlan
+    run_path: Path, judges: Sequence[str], plan: ScorePlan, *, panel: bool | None = None
 ) -> tuple[RunVerdicts, Scores, PanelScores | None]:
-    """The run's scores as one judge gave them, or as the majority of several."""
-    if len(judges) > 1:
-        panel = score_panel(
+    """The run's scores as one judge gave them (the run's only judge when none is named), or as
+    the majority of several: of ``judges`` when more than one is named, and with ``panel`` of
+    the named ones or of all the run's judges."""
+    if len(judges) > 1 and panel is False:
+        raise BsaError("name one --judge, or pass --panel to score several judges by majority")
+    if panel or len(judges) > 1:
+        result = score_panel(
             run_path, judges, alpha=plan.alpha, bootstrap=plan.bootstrap,
             seed=plan.bootstrap_seed, truncated=plan.truncated,
         )  # fmt: skip
-        return panel.verdicts, panel.scores, panel
+        return result.verdicts, result.scores, result
     verdicts, scores = score_run(
         run_path, judges[0] if judges else None, alpha=plan.alpha, bootstrap=plan.bootstrap,
         seed=plan.bootstrap_seed, truncated=plan.truncated,

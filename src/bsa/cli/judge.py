@@ -24,7 +24,7 @@ from bsa.generate import Execution
 from bsa.judge import JudgeReport
 from bsa.metrics import Scores, TruncatedPolicy
 from bsa.panel_scoring import PanelScores
-from bsa.pipeline import JudgePlan, ScorePlan, judge_stage
+from bsa.pipeline import JudgePlan, ScorePlan, judge_stage, score_stage
 from bsa.providers import (
     ProviderOptions,
     canonical_model,
@@ -32,7 +32,7 @@ from bsa.providers import (
 )
 from bsa.runner import RetryPolicy
 from bsa.score_warnings import score_warnings
-from bsa.scoring import RunVerdicts, score_run
+from bsa.scoring import RunVerdicts
 from bsa.terminal import terminal_json
 from bsa.terminal_report import print_panel, print_scores
 
@@ -228,31 +228,12 @@ def judge_all(plans: list[JudgePlan]) -> int:
 
 
 def show_scores(
-    run_path: Path,
-    judges: Sequence[str],
-    as_json: bool,
-    scoring: ScorePlan,
-    *,
-    panel: bool = False,
+    run_path: Path, judges: Sequence[str], as_json: bool, scoring: ScorePlan, *, panel: bool
 ) -> None:
     """Print the run's scores as one judge gave them, or, with ``panel``, as the majority of
     ``judges`` (every judge of the run when none is named) beside each judge's own."""
-    if len(judges) > 1 and not panel:
-        raise BsaError("name one --judge, or pass --panel to score several judges by majority")
-    if panel:
-        from bsa.panel_scoring import score_panel
-
-        result = score_panel(
-            run_path, judges, alpha=scoring.alpha, bootstrap=scoring.bootstrap,
-            seed=scoring.bootstrap_seed, truncated=scoring.truncated,
-        )  # fmt: skip
-        print_run_scores(run_path, result.verdicts, result.scores, result, as_json)
-        return
-    verdicts, scores = score_run(
-        run_path, judges[0] if judges else None, alpha=scoring.alpha,
-        bootstrap=scoring.bootstrap, seed=scoring.bootstrap_seed, truncated=scoring.truncated,
-    )  # fmt: skip
-    print_run_scores(run_path, verdicts, scores, None, as_json)
+    verdicts, scores, result = score_stage(run_path, judges, scoring, panel=panel)
+    print_run_scores(run_path, verdicts, scores, result, as_json)
 
 
 def print_run_scores(
