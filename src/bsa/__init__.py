@@ -22,7 +22,7 @@ from bsa.errors import (
     SourceError,
     TemplateError,
 )
-from bsa.generate import Execution, GenerationSettings, generate, prompts_from_items
+from bsa.generate import GenerationSettings, generate, prompts_from_items
 from bsa.items import Item, Risk
 from bsa.judge import judge_run
 from bsa.metrics import DEFAULT_ALPHA, SampleScore, Scores, compute_scores
@@ -30,7 +30,7 @@ from bsa.panel_scoring import PanelScores, score_panel
 from bsa.providers import ProviderOptions, create_provider
 from bsa.reference import read_judged_csv, reference_scores
 from bsa.report import write_report
-from bsa.runner import RetryPolicy, RunAborted
+from bsa.runner import Execution, RetryPolicy, RunAborted
 from bsa.scoring import read_verdicts, score_run
 from bsa.selection import Selection, SelectionError, select, stratified_sample
 from bsa.stats import DatasetStats, dataset_stats

@@ -20,7 +20,6 @@ from bsa.cli.common import (
 )
 from bsa.cli.params import FiniteFloat, alpha_option, truncated_option
 from bsa.errors import BsaError
-from bsa.generate import Execution
 from bsa.judge import JUDGE_DECODING, JudgeReport, judge_run
 from bsa.metrics import TruncatedPolicy
 from bsa.providers import (
@@ -29,7 +28,7 @@ from bsa.providers import (
     check_credentials,
     create_provider,
 )
-from bsa.runner import RetryPolicy
+from bsa.runner import Execution, RetryPolicy
 from bsa.score_warnings import score_warnings
 from bsa.scoring import score_run
 from bsa.terminal import terminal_json
