@@ -347,14 +347,16 @@ class RunStore:
     def set_dropped_parameters(self, names: Iterable[str]) -> None:
         self.set_meta("dropped_parameters", list(names))
 
-    def judge_settings(self, judge: str) -> Any:
+    def judge_settings(self, judge: str) -> dict[str, Any] | None:
         """The settings ``judge`` last judged this run with (as stored), None if it has not."""
-        return self.get_meta(f"judge:{judge}")
+        settings: dict[str, Any] | None = self.get_meta(f"judge:{judge}")
+        return settings
 
     def set_judge_settings(self, judge: str, settings: Mapping[str, Any]) -> None:
         self.set_meta(f"judge:{judge}", settings)
 
     def get_meta(self, key: str) -> Any:
+        """One stored setting by its key: the raw layer under the typed accessors above."""
         row = self.connection.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else json.loads(row[0])
 
