@@ -14,6 +14,7 @@ from bsa.store import (
     Generation,
     Prompt,
     RunFileError,
+    RunInfo,
     RunStore,
     generation_row,
 )
@@ -120,6 +121,58 @@ def test_reopening_does_not_migrate_twice(tmp_path: Path) -> None:
         store.set_meta("k", 5)
     with RunStore(path) as store:
         assert store.get_meta("k") == 5
+
+
+SETTINGS = {
+    "model": "openai:m",
+    "decoding": {"temperature": 0.6},
+    "safety_rules": "prefix",
+    "system_prompt": "Be brief.",
+}
+SOURCE = {"name": "bsa", "sha256": "abc"}
+
+
+def test_run_info_reads_what_older_runs_stored_under_their_meta_keys(tmp_path: Path) -> None:
+    """The stored format is the meta table's string keys as released: a run file made before
+    :class:`RunInfo` existed reads the same through it."""
+    path = tmp_path / "run.sqlite"
+    with RunStore(path) as store:
+        for key, value in {
+            "generation": SETTINGS, "k": 5, "tool_version": "0.0.9", "source": SOURCE,
+            "dropped_parameters": ["top_k"], "judge:mock:mock": {"judge": "mock:mock"},
+        }.items():  # fmt: skip
+            store.set_meta(key, value)
+    with RunStore(path, read_only=True) as store:
+        info = store.info()
+        judge_settings = store.judge_settings("mock:mock")
+    assert info == RunInfo(
+        model="openai:m", k=5, judges=(), generation=SETTINGS, source=SOURCE,
+        tool_version="0.0.9", dropped_parameters=("top_k",),
+    )  # fmt: skip
+    assert (info.safety_rules, info.system_prompt, info.temperature) == ("prefix", "Be brief.", 0.6)
+    assert judge_settings == {"judge": "mock:mock"}
+
+
+def test_run_info_writers_keep_the_stored_format(tmp_path: Path) -> None:
+    path = tmp_path / "run.sqlite"
+    with RunStore(path) as store:
+        store.start_run(SETTINGS, "0.1.0", SOURCE)
+        store.raise_k(5)
+        store.raise_k(3)  # a later command with a smaller k leaves the run's k alone
+        store.set_dropped_parameters(("top_k",))
+        store.set_judge_settings("mock:mock", {"judge": "mock:mock"})
+        assert store.meta() == {
+            "generation": SETTINGS, "k": 5, "tool_version": "0.1.0", "source": SOURCE,
+            "dropped_parameters": ["top_k"], "judge:mock:mock": {"judge": "mock:mock"},
+        }  # fmt: skip
+
+
+def test_a_new_run_has_empty_info(tmp_path: Path) -> None:
+    with RunStore(tmp_path / "run.sqlite") as store:
+        info = store.info()
+        assert (store.generation_settings(), store.judge_settings("mock:mock")) == (None, None)
+    assert info == RunInfo(None, 0, (), {}, None, None, ())
+    assert (info.safety_rules, info.system_prompt, info.temperature) == (None, None, None)
 
 
 def test_a_newer_run_file_is_refused(tmp_path: Path) -> None:

@@ -1,45 +1,149 @@
 """bsa-bench: the Beyond Safe Answers benchmark (arXiv 2505.19690) for large reasoning models.
 
-The public API is re-exported here; the ``bsa`` command is a thin layer over it.
+The public API is re-exported here; the ``bsa`` command is a thin layer over it. Each name is
+imported on first use (PEP 562), so ``import bsa`` and a command that only reads a run load
+neither the providers nor the runner.
 """
 
 from __future__ import annotations
 
-from bsa.assets import (
-    JudgeTemplate,
-    JudgeTemplates,
-    SafetyRules,
-    load_judge_templates,
-    load_safety_rules,
-)
-from bsa.dataset import Dataset, DatasetSource, load_dataset
-from bsa.dataset_export import export_items
-from bsa.errors import (
-    BsaError,
-    DatasetError,
-    IntegrityError,
-    MissingExtraError,
-    SourceError,
-    TemplateError,
-)
-from bsa.generate import Execution, GenerationSettings, generate, prompts_from_items
-from bsa.items import Item, Risk
-from bsa.judge import judge_run
-from bsa.metrics import DEFAULT_ALPHA, SampleScore, Scores, compute_scores
-from bsa.panel_scoring import PanelScores, score_panel
-from bsa.pipeline import GenerationPlan, JudgePlan, RunPlan, RunResult, ScorePlan, run
-from bsa.providers import ProviderOptions, create_provider
-from bsa.reference import read_judged_csv, reference_scores
-from bsa.report import write_report
-from bsa.runner import RetryPolicy, RunAborted
-from bsa.scoring import read_verdicts, score_run
-from bsa.selection import Selection, SelectionError, select, stratified_sample
-from bsa.stats import DatasetStats, dataset_stats
-from bsa.store import RunStore
-from bsa.taxonomy import CATEGORIES, PRIMARY_CATEGORIES, SUB_CATEGORIES, Scenario
-from bsa.types import Completion, Decoding, Message, Request, Usage
+import importlib
+import sys
+from types import ModuleType as _ModuleType  # bsa.types, once imported, is the global 'types'
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bsa.assets import (
+        JudgeTemplate,
+        JudgeTemplates,
+        SafetyRules,
+        load_judge_templates,
+        load_safety_rules,
+    )
+    from bsa.dataset import Dataset, DatasetSource, load_dataset
+    from bsa.dataset_export import export_items
+    from bsa.errors import (
+        BsaError,
+        DatasetError,
+        IntegrityError,
+        MissingExtraError,
+        SourceError,
+        TemplateError,
+    )
+    from bsa.generate import GenerationSettings, generate, prompts_from_items
+    from bsa.items import Item, Risk
+    from bsa.judge import judge_run
+    from bsa.metrics import DEFAULT_ALPHA, SampleScore, Scores, compute_scores
+    from bsa.panel_scoring import PanelScores, score_panel
+    from bsa.pipeline import GenerationPlan, JudgePlan, RunPlan, RunResult, run
+    from bsa.providers import ProviderOptions, create_provider
+    from bsa.reference import read_judged_csv, reference_scores
+    from bsa.report import write_report
+    from bsa.run_scores import ScorePlan
+    from bsa.runner import Execution, RetryPolicy, RunAborted
+    from bsa.scoring import read_verdicts, score_run
+    from bsa.selection import Selection, SelectionError, select, stratified_sample
+    from bsa.stats import DatasetStats, dataset_stats
+    from bsa.store import RunStore
+    from bsa.taxonomy import CATEGORIES, PRIMARY_CATEGORIES, SUB_CATEGORIES, Scenario
+    from bsa.types import Completion, Decoding, Message, Request, Usage
 
 __version__ = "0.1.0"
+
+#: Where each public name is defined.
+_EXPORTS: dict[str, str] = {
+    "JudgeTemplate": "bsa.assets",
+    "JudgeTemplates": "bsa.assets",
+    "SafetyRules": "bsa.assets",
+    "load_judge_templates": "bsa.assets",
+    "load_safety_rules": "bsa.assets",
+    "Dataset": "bsa.dataset",
+    "DatasetSource": "bsa.dataset",
+    "load_dataset": "bsa.dataset",
+    "export_items": "bsa.dataset_export",
+    "BsaError": "bsa.errors",
+    "DatasetError": "bsa.errors",
+    "IntegrityError": "bsa.errors",
+    "MissingExtraError": "bsa.errors",
+    "SourceError": "bsa.errors",
+    "TemplateError": "bsa.errors",
+    "GenerationSettings": "bsa.generate",
+    "generate": "bsa.generate",
+    "prompts_from_items": "bsa.generate",
+    "Item": "bsa.items",
+    "Risk": "bsa.items",
+    "judge_run": "bsa.judge",
+    "DEFAULT_ALPHA": "bsa.metrics",
+    "SampleScore": "bsa.metrics",
+    "Scores": "bsa.metrics",
+    "compute_scores": "bsa.metrics",
+    "PanelScores": "bsa.panel_scoring",
+    "score_panel": "bsa.panel_scoring",
+    "GenerationPlan": "bsa.pipeline",
+    "JudgePlan": "bsa.pipeline",
+    "RunPlan": "bsa.pipeline",
+    "RunResult": "bsa.pipeline",
+    "ScorePlan": "bsa.run_scores",
+    "run": "bsa.pipeline",
+    "ProviderOptions": "bsa.providers",
+    "create_provider": "bsa.providers",
+    "read_judged_csv": "bsa.reference",
+    "reference_scores": "bsa.reference",
+    "write_report": "bsa.report",
+    "Execution": "bsa.runner",
+    "RetryPolicy": "bsa.runner",
+    "RunAborted": "bsa.runner",
+    "read_verdicts": "bsa.scoring",
+    "score_run": "bsa.scoring",
+    "Selection": "bsa.selection",
+    "SelectionError": "bsa.selection",
+    "select": "bsa.selection",
+    "stratified_sample": "bsa.selection",
+    "DatasetStats": "bsa.stats",
+    "dataset_stats": "bsa.stats",
+    "RunStore": "bsa.store",
+    "CATEGORIES": "bsa.taxonomy",
+    "PRIMARY_CATEGORIES": "bsa.taxonomy",
+    "SUB_CATEGORIES": "bsa.taxonomy",
+    "Scenario": "bsa.taxonomy",
+    "Completion": "bsa.types",
+    "Decoding": "bsa.types",
+    "Message": "bsa.types",
+    "Request": "bsa.types",
+    "Usage": "bsa.types",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bsa' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+class _Package(_ModuleType):
+    """``bsa.generate`` is the public function, as when this package imported it eagerly; but
+    importing the submodule of that name sets the attribute to the module, which this property
+    ignores (``from bsa.generate import ...`` reads the module from ``sys.modules``)."""
+
+    @property
+    def generate(self) -> Any:
+        return globals().get("generate") or __getattr__("generate")
+
+    @generate.setter
+    def generate(self, value: Any) -> None:
+        if not isinstance(value, _ModuleType):
+            globals()["generate"] = value
+
+
+sys.modules[__name__].__class__ = _Package
+
 
 __all__ = [
     "CATEGORIES",

@@ -12,9 +12,8 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-from bsa.errors import BsaError
-from bsa.judge import KINDS, judge_labels
 from bsa.metrics import cohen_kappa
+from bsa.reading import KINDS, judge_labels
 from bsa.store import RunStore
 
 
@@ -24,8 +23,6 @@ def judge_agreement(run_path: Path, first: str, second: str) -> dict[str, Any]:
     Verdicts made without a call (blocked, no reasoning) are the same for every judge by
     construction and are left out, so they do not inflate agreement.
     """
-    if not run_path.is_file():
-        raise BsaError(f"no run file at {run_path}")
     with RunStore(run_path, read_only=True) as store:
         labels = [_labels(store, judge_labels(store, judge)) for judge in (first, second)]
     return {"run": str(run_path), "judges": [first, second], "kinds": _compare(*labels)}

@@ -284,12 +284,9 @@ def compare_verdicts(
 def run_settings(run_path: Path) -> RunSettings:
     """The model and prompt settings stored in a run file (for labels and ablation tables)."""
     with RunStore(run_path, read_only=True) as store:
-        generation = store.get_meta("generation") or {}
-    rules = generation.get("safety_rules")
+        info = store.info()
     return RunSettings(
-        model=generation.get("model"),
-        safety_rules=None if rules in (None, "none") else str(rules),
-        system_prompt=bool(generation.get("system_prompt")),
+        model=info.model, safety_rules=info.safety_rules, system_prompt=bool(info.system_prompt)
     )
 
 

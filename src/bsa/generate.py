@@ -22,7 +22,8 @@ from bsa.items import Item
 from bsa.providers.base import ContentBlocked, Provider
 from bsa.redaction import redact_json
 from bsa.run_lock import run_lock
-from bsa.runner import JobResult, RateLimiter, RetryPolicy, RunCounters, Runner
+from bsa.runner import Execution as Execution  # re-exported: its home before bsa.runner
+from bsa.runner import JobResult, RateLimiter, RunCounters, Runner
 from bsa.separate_samples import SeparateWhenNIgnored
 from bsa.store import (
     INSERT_GENERATION,
@@ -54,18 +55,6 @@ class GenerationSettings:
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class Execution:
-    """How to run, which may change between resumes without changing the samples."""
-
-    k: int = 5
-    concurrency: int = 16
-    policy: RetryPolicy = field(default_factory=RetryPolicy)
-    rpm: float | None = None
-    tpm: float | None = None
-    use_n: bool = False
 
 
 @dataclass(frozen=True)
@@ -212,13 +201,10 @@ def record_settings(
     store: RunStore, settings: GenerationSettings, source: dict[str, Any] | None
 ) -> None:
     """Store the settings on a new run file; refuse different ones on an existing run."""
-    stored = store.get_meta("generation")
-    wanted = redact_json(json.loads(json.dumps(settings.as_json())))  # as set_meta stores it
+    stored = store.generation_settings()
+    wanted = redact_json(json.loads(json.dumps(settings.as_json())))  # as the store keeps it
     if stored is None:
-        store.set_meta("generation", wanted)
-        store.set_meta("tool_version", bsa.__version__)
-        if source is not None:
-            store.set_meta("source", source)
+        store.start_run(wanted, bsa.__version__, source)
         return
     if stored != wanted:
         changed = sorted(_differences(stored, wanted))
@@ -254,7 +240,7 @@ async def generate(
     checked_extra_body(settings.decoding.extra_body)
     with run_lock(run_path), RunStore(run_path) as store:
         record_settings(store, settings, source)
-        store.set_meta("k", max(execution.k, int(store.get_meta("k") or 0)))
+        store.raise_k(execution.k)
         store.add_prompts(prompts)
         jobs = plan_jobs(store, prompts, settings, execution, rules_text)
         writer = ResultWriter(run_path)
@@ -279,23 +265,11 @@ async def generate(
         finally:
             writer.close()
             await provider.aclose()
-        status = _status_for(store, prompts, execution.k)
+        status = store.status_counts_of((p.item_id for p in prompts), execution.k)
         dropped = tuple(sorted(getattr(provider, "dropped_parameters", ())))
         if dropped:
-            store.set_meta("dropped_parameters", list(dropped))
+            store.set_dropped_parameters(dropped)
     notices = (calls.notice,) if calls.notice else ()
     return GenerationReport(
         counters, status, len(prompts) * execution.k, dropped, tuple(writer.rejected), notices
     )
-
-
-def _status_for(store: RunStore, prompts: Sequence[Prompt], k: int) -> dict[str, int]:
-    """Counts by status of the samples this command asked for (the run may hold more)."""
-    wanted = {p.item_id for p in prompts}
-    counts = {"ok": 0, "blocked": 0, "failed": 0}
-    for item_id, sample, status in store.connection.execute(
-        "SELECT item_id, sample, status FROM generations"
-    ):
-        if item_id in wanted and sample < k:
-            counts[status] += 1
-    return counts

@@ -42,7 +42,7 @@ NOT_CHECKED = IdenticalSamples(None, 0)
 def read_identical_samples(store: RunStore, k: int) -> IdenticalSamples:
     """Count the run's identical items, if its stored generation settings sampled."""
     compared, identical = store.repeated_samples(k)
-    settings = store.get_meta("generation")
+    settings = store.generation_settings()
     return IdenticalSamples(identical if sampled(settings) else None, compared)
 
 

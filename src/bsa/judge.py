@@ -27,11 +27,11 @@ from typing import Any
 
 from bsa.assets import JudgeTemplate, JudgeTemplates, load_judge_templates
 from bsa.errors import BsaError
-from bsa.generate import Execution
-from bsa.providers import canonical_model, split_model
+from bsa.providers import split_model
 from bsa.providers.base import ContentBlocked, Provider
+from bsa.reading import KINDS, has_reasoning
 from bsa.run_lock import run_lock
-from bsa.runner import JobResult, RateLimiter, RunCounters, Runner
+from bsa.runner import Execution, JobResult, RateLimiter, RunCounters, Runner
 from bsa.store import (
     INSERT_JUDGEMENT,
     Generation,
@@ -54,7 +54,6 @@ from bsa.verdicts import (
 )
 from bsa.writer import ResultWriter
 
-KINDS = ("safety", "thinking")
 #: Judges grade, they do not sample: greedy decoding, nothing else sent.
 JUDGE_DECODING = Decoding(temperature=0.0, top_p=None, top_k=None)
 #: Why a reply that the token limit cut before any usable verdict is unscored, and the fix.
@@ -99,10 +98,6 @@ class JudgeReport:
     direct: int  # verdicts that needed no call (blocked, no reasoning)
     #: Why each verdict the run file refused was refused (they stay missing).
     unstored: tuple[str, ...] = ()
-
-
-def has_reasoning(generation: Generation) -> bool:
-    return bool(generation.reasoning and generation.reasoning.strip())
 
 
 def direct_judgements(generation: Generation, judge: str, todo: set[str]) -> list[Judgement]:
@@ -260,16 +255,14 @@ def judgement_for(job: JudgeJob, judge: str, result: JobResult, parse_attempts: 
 def record_judge(store: RunStore, settings: JudgeSettings, allow_self_judge: bool) -> None:
     """Refuse a judge that is the model under test (unless asked), and a judge whose settings or
     templates changed since it last judged this run."""
-    generation = store.get_meta("generation") or {}
-    if _is_self_judge(generation.get("model"), settings.judge) and not allow_self_judge:
+    if _is_self_judge(store.info().model, settings.judge) and not allow_self_judge:
         raise BsaError(
             f"the judge {settings.judge} is the model under test; pass --allow-self-judge to "
             "grade a model with itself"
         )
-    key = f"judge:{settings.judge}"
-    stored = store.get_meta(key)
+    stored = store.judge_settings(settings.judge)
     if stored is None:
-        store.set_meta(key, settings.as_json())
+        store.set_judge_settings(settings.judge, settings.as_json())
     elif stored != settings.as_json():
         raise RunFileError(
             f"{store.path} has verdicts of {settings.judge} made with other judge settings or "
@@ -333,19 +326,3 @@ async def judge_run(
             len(direct),
             tuple(writer.rejected),
         )
-
-
-def judge_labels(store: RunStore, judge: str | None) -> str:
-    """The judge to read: the one given, or the run's only judge."""
-    judges = store.judges()
-    if judge is not None:
-        judge = canonical_model(judge)
-        if judge not in judges:
-            known = ", ".join(judges) or "none yet"
-            raise BsaError(f"{store.path} has no verdicts of {judge} (judges: {known})")
-        return judge
-    if not judges:
-        raise BsaError(f"{store.path} has no verdicts yet; run 'bsa judge' first")
-    if len(judges) > 1:
-        raise BsaError(f"{store.path} has verdicts of {', '.join(judges)}; choose one with --judge")
-    return judges[0]

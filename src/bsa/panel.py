@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
 from bsa.errors import BsaError
-from bsa.judge import judge_labels
+from bsa.reading import judge_labels
 from bsa.store import Judgement, RunStore
 
 #: Unscored reason of a panel verdict whose members' scored verdicts split evenly.

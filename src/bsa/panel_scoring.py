@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from bsa.agreement import pairwise_agreement
-from bsa.judge import KINDS
 from bsa.metrics import DEFAULT_ALPHA, DEFAULT_BOOTSTRAP, Scores, TruncatedPolicy
 from bsa.panel import PANEL_SHORT, PANEL_TIE, panel_judgements
+from bsa.reading import KINDS
 from bsa.scoring import RunVerdicts, score_run
 from bsa.store import RunStore
 

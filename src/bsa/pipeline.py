@@ -22,10 +22,11 @@ from typing import Any, Protocol, TypeVar
 from bsa.errors import BsaError
 from bsa.generate import Execution, GenerationReport, GenerationSettings, generate
 from bsa.judge import JUDGE_DECODING, JudgeReport, judge_run
-from bsa.metrics import DEFAULT_ALPHA, DEFAULT_BOOTSTRAP, Scores, TruncatedPolicy
-from bsa.panel_scoring import PanelScores, score_panel
+from bsa.metrics import Scores
+from bsa.panel_scoring import PanelScores
 from bsa.providers import ProviderOptions, create_provider
-from bsa.scoring import RunVerdicts, score_run
+from bsa.run_scores import ScorePlan, score_judges
+from bsa.scoring import RunVerdicts
 from bsa.store import Prompt
 
 T = TypeVar("T")
@@ -58,16 +59,6 @@ class JudgePlan:
     parse_attempts: int = 3
     allow_self_judge: bool = False
     seed: int | None = None
-
-
-@dataclass(frozen=True)
-class ScorePlan:
-    """How the verdicts become figures (see :func:`bsa.scoring.score_run`)."""
-
-    alpha: float = DEFAULT_ALPHA
-    truncated: TruncatedPolicy = "judge"
-    bootstrap: int = DEFAULT_BOOTSTRAP
-    bootstrap_seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -124,7 +115,7 @@ def run(
         if on_stage:
             on_stage(judge, report)
         judging.append(report)
-    verdicts, scores, panel = score_stage(
+    verdicts, scores, panel = score_judges(
         plan.generation.run_path, [judge.judge for judge in plan.judges], plan.scoring
     )
     return RunResult(generation, judging, verdicts, scores, panel)
@@ -165,24 +156,3 @@ async def judge_stage(plan: JudgePlan, progress: Any = None) -> JudgeReport:
         allow_self_judge=plan.allow_self_judge,
         progress=progress,
     )
-
-
-def score_stage(
-    run_path: Path, judges: Sequence[str], plan: ScorePlan, *, panel: bool | None = None
-) -> tuple[RunVerdicts, Scores, PanelScores | None]:
-    """The run's scores as one judge gave them (the run's only judge when none is named), or as
-    the majority of several: of ``judges`` when more than one is named, and with ``panel`` of
-    the named ones or of all the run's judges."""
-    if len(judges) > 1 and panel is False:
-        raise BsaError("name one --judge, or pass --panel to score several judges by majority")
-    if panel or len(judges) > 1:
-        result = score_panel(
-            run_path, judges, alpha=plan.alpha, bootstrap=plan.bootstrap,
-            seed=plan.bootstrap_seed, truncated=plan.truncated,
-        )  # fmt: skip
-        return result.verdicts, result.scores, result
-    verdicts, scores = score_run(
-        run_path, judges[0] if judges else None, alpha=plan.alpha, bootstrap=plan.bootstrap,
-        seed=plan.bootstrap_seed, truncated=plan.truncated,
-    )  # fmt: skip
-    return verdicts, scores, None

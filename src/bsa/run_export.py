@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from bsa.errors import BsaError
 from bsa.output import text_output
+from bsa.reading import judge_labels
 from bsa.redaction import redact_json, register_environment_secrets
 from bsa.spreadsheet import spreadsheet_safe
 from bsa.store import Generation, Judgement, RunStore
@@ -93,7 +94,7 @@ def upstream_verdict(judgement: Judgement | None, scenario: str) -> str:
 
 def upstream_judged_records(store: RunStore, judge: str) -> Iterator[dict[str, Any]]:
     """One row per sample that ``judge`` has judged, as evaluate.py reads them."""
-    model = (store.get_meta("generation") or {}).get("model") or "model"
+    model = store.info().model or "model"
     scenarios = {p.item_id: p.scenario or "" for p in store.prompts()}
     verdicts: dict[tuple[str, int], dict[str, Judgement]] = {}
     for judgement in store.judgements(judge):
@@ -117,13 +118,9 @@ def export_run(run_path: Path, output: Path, fmt: str, judge: str | None = None)
     many."""
     if fmt not in RUN_EXPORT_FORMATS:
         raise BsaError(f"unknown format {fmt!r} (expected one of: {', '.join(RUN_EXPORT_FORMATS)})")
-    if not run_path.is_file():
-        raise BsaError(f"no run file at {run_path}")
     register_environment_secrets()
     with RunStore(run_path, read_only=True) as store:
         if fmt == "upstream-judged":
-            from bsa.judge import judge_labels
-
             judged = upstream_judged_records(store, judge_labels(store, judge))
             return _atomic(output, lambda out: _write_csv(out, UPSTREAM_JUDGED_COLUMNS, judged))
         if fmt == "upstream-csv":

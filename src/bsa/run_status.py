@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bsa.errors import BsaError
 from bsa.identical_samples import (
     identical_fields,
     identical_line,
@@ -19,11 +18,9 @@ def run_status(run_path: Path) -> dict[str, Any]:
     """Counts by status, how many of the prompts' k samples are missing (never generated, or
     failed and due for a retry), and items whose samples came back byte-identical (a run need not
     be judged for its samples to be useless as k samples)."""
-    if not run_path.is_file():
-        raise BsaError(f"no run file at {run_path}")
     with RunStore(run_path, read_only=True) as store:
-        settings = store.get_meta("generation") or {}
-        k = int(store.get_meta("k") or 0)
+        info = store.info()
+        k = info.k
         prompts = len(store.prompts())
         counts = store.status_counts()
         done = sum(len(samples & set(range(k))) for samples in store.done_samples().values())
@@ -31,7 +28,7 @@ def run_status(run_path: Path) -> dict[str, Any]:
     warning = identical_warning(identical)
     return {
         "run": str(run_path),
-        "model": settings.get("model"),
+        "model": info.model,
         "prompts": prompts,
         "k": k,
         **counts,

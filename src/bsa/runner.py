@@ -71,6 +71,20 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
+class Execution:
+    """How a stage runs, which may change between resumes without changing its results; here,
+    beside the runner it configures, so generation and judging share it without importing each
+    other."""
+
+    k: int = 5
+    concurrency: int = 16
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    rpm: float | None = None
+    tpm: float | None = None
+    use_n: bool = False
+
+
+@dataclass(frozen=True)
 class JobResult:
     """How a job ended: completions, or the error that ended it."""
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from bsa.errors import BsaError
 from bsa.identical_samples import NOT_CHECKED, IdenticalSamples, read_identical_samples
 from bsa.items import Item, parse_label
-from bsa.judge import judge_labels
 from bsa.metrics import (
     DEFAULT_ALPHA,
     DEFAULT_BOOTSTRAP,
@@ -24,6 +23,7 @@ from bsa.metrics import (
     compute_scores,
 )
 from bsa.panel import panel_judgements, panel_label, panel_members
+from bsa.reading import judge_labels
 from bsa.store import Judgement, Prompt, RunStore, SampleOutcome
 from bsa.taxonomy import Scenario
 from bsa.verdicts import NO_REASONING
@@ -61,9 +61,8 @@ def read_verdicts(
 ) -> RunVerdicts:
     """The run's samples as ``judge`` graded them (the run's only judge when None), or, when
     ``panel`` is given, as the majority of those judges (every judge of the run when empty)."""
-    if not run_path.is_file():
-        raise BsaError(f"no run file at {run_path}")
     with RunStore(run_path, read_only=True) as store:
+        info = store.info()
         members: tuple[str, ...] = ()
         judgements: Iterable[Judgement]
         if panel is None:
@@ -80,7 +79,7 @@ def read_verdicts(
             )
         samples: list[SampleScore] = []
         failed = 0
-        k = int(store.get_meta("k") or 0)
+        k = info.k
         for generation in store.outcomes():
             if generation.sample >= k:
                 continue
@@ -91,9 +90,8 @@ def read_verdicts(
             if pair:
                 samples.append(sample_score(generation, pair))
         items = [item_of(p) for p in store.prompts()]
-        model = (store.get_meta("generation") or {}).get("model")
         identical = read_identical_samples(store, k)
-    return RunVerdicts(chosen, model, k, items, samples, failed, members, identical)
+    return RunVerdicts(chosen, info.model, k, items, samples, failed, members, identical)
 
 
 def sample_score(outcome: SampleOutcome, pair: dict[str, Judgement]) -> SampleScore:

@@ -173,6 +173,45 @@ class Judgement:
 JUDGEMENT_COLUMNS: tuple[str, ...] = tuple(Judgement.__dataclass_fields__)
 
 
+@dataclass(frozen=True)
+class RunInfo:
+    """What a run file says about itself, read once and typed, so no reader looks meta up by
+    string. Every field has the value an empty or older run file reads as."""
+
+    #: The model under test (``provider:model``); None before anything was generated.
+    model: str | None
+    #: The largest k any generate command asked for (0 before any did).
+    k: int
+    #: Judges with verdicts, in the order they first judged.
+    judges: tuple[str, ...]
+    #: The generation settings as stored (model, decoding, safety rules...); empty when none.
+    generation: Mapping[str, Any]
+    #: Where the dataset came from (its identity: name, revision, sha256...); None for a file
+    #: made from a plain input or by an older bsa.
+    source: Mapping[str, Any] | None
+    #: The bsa-bench version that started the run.
+    tool_version: str | None
+    #: Request parameters the endpoint refused and the run dropped.
+    dropped_parameters: tuple[str, ...]
+
+    @property
+    def safety_rules(self) -> str | None:
+        """The safety rules mode (``system``, ``prefix``), None when the prompts had none."""
+        rules = self.generation.get("safety_rules")
+        return None if rules in (None, "none") else str(rules)
+
+    @property
+    def system_prompt(self) -> str | None:
+        prompt = self.generation.get("system_prompt")
+        return None if prompt is None else str(prompt)
+
+    @property
+    def temperature(self) -> float | None:
+        """The stored sampling temperature; None when none was sent (the endpoint's default)."""
+        value = (self.generation.get("decoding") or {}).get("temperature")
+        return None if value is None else float(value)
+
+
 def connect(path: Path) -> sqlite3.Connection:
     """A writing connection in WAL mode. ``synchronous=NORMAL`` keeps every committed result
     through a process crash or kill -9 (only a power cut can lose the last commits) at a fraction
@@ -270,7 +309,54 @@ class RunStore:
 
     # --- settings -------------------------------------------------------------------------
 
+    def info(self) -> RunInfo:
+        """The run's settings and identity, typed (see :class:`RunInfo`)."""
+        generation = self.get_meta("generation") or {}
+        return RunInfo(
+            model=generation.get("model"),
+            k=self.k(),
+            judges=tuple(self.judges()),
+            generation=generation,
+            source=self.get_meta("source"),
+            tool_version=self.get_meta("tool_version"),
+            dropped_parameters=tuple(self.get_meta("dropped_parameters") or ()),
+        )
+
+    def k(self) -> int:
+        """The run's k: the largest any generate command asked for (0 before any did)."""
+        return int(self.get_meta("k") or 0)
+
+    def generation_settings(self) -> dict[str, Any] | None:
+        """The generation settings as stored, None on a new run file."""
+        settings: dict[str, Any] | None = self.get_meta("generation")
+        return settings
+
+    def start_run(
+        self, settings: Mapping[str, Any], tool_version: str, source: Mapping[str, Any] | None
+    ) -> None:
+        """Record what defines a new run's samples, the tool that made them and the dataset."""
+        self.set_meta("generation", settings)
+        self.set_meta("tool_version", tool_version)
+        if source is not None:
+            self.set_meta("source", source)
+
+    def raise_k(self, k: int) -> None:
+        """Record that ``k`` samples per prompt were asked for; the run's k never shrinks."""
+        self.set_meta("k", max(k, self.k()))
+
+    def set_dropped_parameters(self, names: Iterable[str]) -> None:
+        self.set_meta("dropped_parameters", list(names))
+
+    def judge_settings(self, judge: str) -> dict[str, Any] | None:
+        """The settings ``judge`` last judged this run with (as stored), None if it has not."""
+        settings: dict[str, Any] | None = self.get_meta(f"judge:{judge}")
+        return settings
+
+    def set_judge_settings(self, judge: str, settings: Mapping[str, Any]) -> None:
+        self.set_meta(f"judge:{judge}", settings)
+
     def get_meta(self, key: str) -> Any:
+        """One stored setting by its key: the raw layer under the typed accessors above."""
         row = self.connection.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else json.loads(row[0])
 
@@ -346,6 +432,17 @@ class RunStore:
             "SELECT status, COUNT(*) FROM generations GROUP BY status"
         ):
             counts[status] = count
+        return counts
+
+    def status_counts_of(self, item_ids: Iterable[str], k: int) -> dict[str, int]:
+        """Counts by status of the samples below ``k`` of ``item_ids`` (the run may hold more)."""
+        wanted = set(item_ids)
+        counts = dict.fromkeys(STATUSES, 0)
+        for item_id, sample, status in self.connection.execute(
+            "SELECT item_id, sample, status FROM generations"
+        ):
+            if item_id in wanted and sample < k:
+                counts[status] += 1
         return counts
 
     def outcomes(self) -> Iterator[SampleOutcome]:

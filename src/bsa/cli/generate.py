@@ -1,4 +1,4 @@
-"""``bsa generate``, ``bsa status`` and ``bsa export``: the generation stage and its run file."""
+"""``bsa generate``: the generation stage (``status`` and ``export`` are in :mod:`bsa.cli.results`)."""
 
 from __future__ import annotations
 
@@ -17,11 +17,10 @@ from bsa.cli.common import (
     holding_run,
     load_selected,
     run_stage,
-    tell_written,
     wait_option,
     warn_unstored,
 )
-from bsa.cli.params import FiniteFloat, JsonObject, OptionalNumber, OutputFile
+from bsa.cli.params import FiniteFloat, JsonObject, OptionalNumber
 from bsa.errors import BsaError
 from bsa.extra_body import checked_extra_body
 from bsa.generate import (
@@ -31,13 +30,10 @@ from bsa.generate import (
     GenerationSettings,
     prompts_from_items,
 )
-from bsa.output import describe
 from bsa.pipeline import GenerationPlan, generate_stage
 from bsa.providers import ProviderOptions
-from bsa.run_export import RUN_EXPORT_FORMATS, export_run
-from bsa.run_status import run_status, status_lines
+from bsa.run_export import export_run
 from bsa.runner import RetryPolicy
-from bsa.terminal import safe_line, terminal_json
 from bsa.types import Decoding
 from bsa.upstream_config import UpstreamConfig, load_upstream_config
 
@@ -328,37 +324,3 @@ def summarize_generation(
             err=True,
         )
     return report.missing
-
-
-@click.command("status")
-@click.option("--run", "run_path", type=click.Path(path_type=Path), required=True)
-@click.option("--json", "as_json", is_flag=True)
-@handle_errors
-def status_command(run_path: Path, as_json: bool) -> None:
-    """Counts by status, and what is left to do."""
-    status = run_status(run_path)
-    if as_json:
-        click.echo(terminal_json(status))
-        return
-    click.echo(
-        f"{run_path}: model {safe_line(status['model'])}, {status['prompts']} prompts x k "
-        f"{status['k']}: "
-        f"{status['ok']} ok, {status['blocked']} blocked, {status['failed']} failed, "
-        f"{status['missing']} missing"
-    )
-    for line in status_lines(status):
-        click.echo(line)
-
-
-@click.command("export")
-@click.option("--run", "run_path", type=click.Path(path_type=Path), required=True)
-@click.option("--format", "fmt", type=click.Choice(RUN_EXPORT_FORMATS), required=True)
-@click.option("-o", "--output", type=OutputFile(), required=True, help="File, or - for stdout.")
-@click.option(
-    "--judge", "judge_model", help="Whose verdicts, for upstream-judged (several judges)."
-)
-@handle_errors
-def export_command(run_path: Path, fmt: str, output: Path, judge_model: str | None) -> None:
-    """Write the run's samples (jsonl, csv, upstream-csv) or verdicts (upstream-judged)."""
-    count = export_run(run_path, output, fmt, judge=judge_model)
-    tell_written(output, f"wrote {count} rows to {describe(output)}")

@@ -11,8 +11,8 @@ from rich.table import Table
 
 from bsa.dataset import load_dataset
 from bsa.errors import BsaError
-from bsa.judge import judge_labels
 from bsa.metrics import compute_scores
+from bsa.reading import judge_labels
 from bsa.reference import (
     JudgedRow,
     check_labels,
@@ -73,11 +73,9 @@ def score_csv(
 
 def score_run_reference(run_path: Path, judge: str | None, alpha: float, as_json: bool) -> None:
     """The run's verdicts through upstream evaluate.py's arithmetic, as its CSV would give them."""
-    if not run_path.is_file():
-        raise BsaError(f"no run file at {run_path}")
     with RunStore(run_path, read_only=True) as store:
         chosen = judge_labels(store, judge)
-        k = int(store.get_meta("k") or 0)
+        k = store.k()
         rows = [
             JudgedRow(
                 r["model_name"], r["id"], r["dataset_name"], r["Safe_Ans_Check"], r["Thk_Acc_Judge"]

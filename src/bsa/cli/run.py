@@ -17,11 +17,13 @@ from bsa.cli.common import (
     wait_option,
 )
 from bsa.cli.generate import generation_options, plan_generation, summarize_generation
-from bsa.cli.judge import judge_options, plan_judging, print_run_scores, summarize_judging
+from bsa.cli.judge import judge_options, plan_judging, summarize_judging
 from bsa.cli.params import alpha_option, bootstrap_options, truncated_option
+from bsa.cli.results import print_run_scores
 from bsa.errors import BsaError
 from bsa.metrics import TruncatedPolicy
-from bsa.pipeline import JudgePlan, RunPlan, ScorePlan, run
+from bsa.pipeline import JudgePlan, RunPlan, run
+from bsa.run_scores import ScorePlan
 
 T = TypeVar("T")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bsa.judge import has_reasoning
+from bsa.reading import has_reasoning
 from bsa.report.collect import ReportData
 from bsa.store import Generation, Judgement
 

@@ -1,0 +1,114 @@
+"""Reading a run loads nothing of generation or judging: ``bsa score``, ``report``, ``export``
+and ``leaderboard`` import no provider, no runner and no HTTP client, so they start fast and run
+where no provider SDK is installed. Each command runs in a fresh interpreter, which then lists the
+modules it holds."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import bsa
+from bsa.cli import main
+from tests.conftest import isolate
+
+#: Module names (and, with a trailing dot, packages) a reading command must not load.
+FORBIDDEN = (
+    "bsa.providers", "bsa.providers.", "bsa.runner", "bsa.generate", "bsa.judge",
+    "bsa.writer", "openai", "anthropic", "httpx", "aiohttp", "zhipuai", "torch", "transformers",
+)  # fmt: skip
+
+#: Runs the ``bsa`` command given as JSON arguments, then prints the loaded modules as JSON.
+PROBE = """
+import json, sys
+from bsa.cli import main
+try:
+    main(json.loads(sys.argv[1]), standalone_mode=False)
+finally:
+    print(json.dumps(sorted(sys.modules)), file=sys.stderr)
+"""
+
+
+@pytest.fixture(scope="module")
+def judged_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        isolate(monkeypatch, tmp_path_factory)
+        path = tmp_path_factory.mktemp("run") / "run.sqlite"
+        arguments = ["run", "--run", str(path), "--model", "mock", "--judge", "mock", "-k", "2"]
+        result = CliRunner().invoke(main, [*arguments, "--limit", "6"])
+        assert result.exit_code == 0, result.output
+        yield path
+
+
+def modules_after(arguments: list[str]) -> list[str]:
+    """The modules a fresh interpreter holds after running ``bsa ARGUMENTS`` (which must work)."""
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(arguments)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    loaded: list[str] = json.loads(done.stderr.splitlines()[-1])
+    return loaded
+
+
+def forbidden(modules: list[str]) -> list[str]:
+    return [m for m in modules if m in FORBIDDEN or m.startswith(FORBIDDEN[1])]
+
+
+@pytest.mark.parametrize(
+    ("command", "own_module"),
+    [
+        (["score", "--json"], "bsa.scoring"),
+        (["score", "--reference", "--judge", "mock:mock"], "bsa.reference"),
+        (["export", "--format", "upstream-judged", "-o", "OUT"], "bsa.run_export"),
+        (["report", "-o", "OUT"], "bsa.report.page"),
+        (["leaderboard"], "bsa.leaderboard"),
+    ],
+    ids=["score", "score-reference", "export", "report", "leaderboard"],
+)
+def test_reading_commands_load_no_provider_runner_or_http_client(
+    judged_run: Path, tmp_path: Path, command: list[str], own_module: str
+) -> None:
+    arguments = [str(tmp_path / "out") if a == "OUT" else a for a in command]
+    if command[0] == "leaderboard":
+        arguments.append(str(judged_run))
+    else:
+        arguments[1:1] = ["--run", str(judged_run)]
+    modules = modules_after(arguments)
+    assert own_module in modules  # the command ran its code path
+    assert forbidden(modules) == []
+
+
+def test_a_judge_named_by_an_alias_loads_only_the_provider_name_table(judged_run: Path) -> None:
+    """``--judge mock`` is not a stored label (``mock:mock`` is): the provider table turns it into
+    one, or into the one-line error for a malformed name. No provider module, runner or HTTP
+    client comes with it."""
+    modules = modules_after(["score", "--run", str(judged_run), "--judge", "mock", "--json"])
+    assert forbidden(modules) == ["bsa.providers", "bsa.providers.base"]
+
+
+def test_the_judging_command_does_load_them(judged_run: Path) -> None:
+    """The probe sees what a command imports: judging a run loads the runner and providers."""
+    modules = modules_after(["judge", "--run", str(judged_run), "--judge", "mock"])
+    assert {"bsa.runner", "bsa.judge", "bsa.providers"} <= set(forbidden(modules))
+
+
+def test_every_public_name_is_importable_from_bsa() -> None:
+    """``bsa`` imports its public names on first use; each must still be there."""
+    for name in bsa.__all__:
+        assert getattr(bsa, name) is not None, name
+
+
+def test_bsa_generate_stays_the_function_after_its_module_is_imported() -> None:
+    import bsa.generate as module_or_function  # sets the package attribute to the submodule
+    from bsa import generate
+
+    assert callable(generate) and generate.__name__ == "generate"
+    assert bsa.generate is generate is module_or_function
+    assert sys.modules["bsa.generate"].generate is generate
