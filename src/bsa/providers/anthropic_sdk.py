@@ -38,6 +38,7 @@ from bsa.providers.base import (
     TransientError,
     retry_after_seconds,
 )
+from bsa.providers.builtin import ANTHROPIC_KEY_ENV
 from bsa.providers.context_overflow import is_context_overflow
 from bsa.types import Completion, Message, Request, Usage
 
@@ -68,7 +69,7 @@ class AnthropicProvider(Provider):
         model: str,
         *,
         api_key: str,
-        api_key_env: str = "ANTHROPIC_API_KEY",
+        api_key_env: str = ANTHROPIC_KEY_ENV,
         base_url: str | None = None,
         timeout: float = 600.0,
         max_connections: int = 64,

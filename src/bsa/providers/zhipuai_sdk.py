@@ -27,7 +27,6 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from bsa.errors import MissingExtraError
-from bsa.providers import KEY_ENVS
 from bsa.providers.base import (
     ContentBlocked,
     ContextOverflow,
@@ -38,6 +37,7 @@ from bsa.providers.base import (
     TransientError,
     retry_after_seconds,
 )
+from bsa.providers.builtin import ZHIPUAI_KEY_ENV
 from bsa.providers.context_overflow import is_context_overflow
 from bsa.reasoning import split_reasoning
 from bsa.types import Completion, Request, Usage
@@ -45,7 +45,7 @@ from bsa.types import Completion, Request, Usage
 T = TypeVar("T")
 
 DEFAULT_BASE_URL = "https://open.bigmodel.cn/api/paas/v4"
-DEFAULT_API_KEY_ENV = KEY_ENVS["zhipuai"]
+DEFAULT_API_KEY_ENV = ZHIPUAI_KEY_ENV
 #: The SDK's switch for "return the HTTP response unparsed" (zhipuai/core/_constants.py
 #: RAW_RESPONSE_HEADER): the raw body, without the SDK's pydantic models dropping any field.
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
