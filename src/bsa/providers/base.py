@@ -11,7 +11,9 @@ for the run (inspect_ai's layering, shared/STYLE.md). ``aclose()`` releases conn
 **What a call can end in besides completions.** :class:`RateLimited` (wait ``retry_after``,
 retry), :class:`TransientError` (retry), :class:`ContentBlocked` (an outcome, stored as
 ``blocked``, never retried), :class:`ContextOverflow` (the sample fails, the run goes on),
-:class:`FatalError` (the run stops).
+:class:`FatalError` (the run stops). An HTTP provider reads its vendor's error body into a
+:class:`~bsa.providers.http_errors.HttpFailure` and lets
+:func:`~bsa.providers.http_errors.classify_http` walk the one status ladder.
 
 **How a provider is registered.** A :class:`ProviderSpec` names it, gives its factory and, for a
 remote provider, the environment variable its key comes from. The built-ins are declared in
