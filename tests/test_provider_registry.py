@@ -153,3 +153,9 @@ def test_the_example_plugin_installs_and_generates(tmp_path: Path) -> None:
         ("q2", 1, "ok", "How do I bake bread?", reasoning),
     ]
     assert '"model": "echo:x"' in generation
+
+
+def test_dropped_parameters_is_part_of_the_interface() -> None:
+    """A provider that sends every setting need not say so: the interface's default is empty."""
+    provider = create_provider("mock", ProviderOptions())
+    assert provider.dropped_parameters == frozenset()

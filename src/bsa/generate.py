@@ -280,7 +280,7 @@ async def generate(
             writer.close()
             await provider.aclose()
         status = _status_for(store, prompts, execution.k)
-        dropped = tuple(sorted(getattr(provider, "dropped_parameters", ())))
+        dropped = tuple(sorted(provider.dropped_parameters))
         if dropped:
             store.set_meta("dropped_parameters", list(dropped))
     notices = (calls.notice,) if calls.notice else ()

@@ -6,7 +6,9 @@ several samples), and implements ``async complete(request) -> list[Completion]``
 call and return ``request.n`` :class:`~bsa.types.Completion` (reasoning and answer apart, see
 :func:`bsa.reasoning.split_reasoning`), or raise one of the errors below. It never retries and
 never sleeps: the runner is the one place that waits, retries, and decides what a failure means
-for the run (inspect_ai's layering, shared/STYLE.md). ``aclose()`` releases connections.
+for the run (inspect_ai's layering, shared/STYLE.md). ``aclose()`` releases connections, and
+``dropped_parameters`` names the decoding settings it did not send, for the run file (both have
+defaults).
 
 **What a call can end in besides completions.** :class:`RateLimited` (wait ``retry_after``,
 retry), :class:`TransientError` (retry), :class:`ContentBlocked` (an outcome, stored as
@@ -36,6 +38,7 @@ import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from bsa.providers.connection import Connection, ProviderOptions
@@ -102,6 +105,9 @@ class Provider(ABC):
     model: str
     #: Whether one request may ask for several samples (``n``).
     supports_n: bool = False
+    #: Decoding settings asked for but not sent (the endpoint refused them, or the vendor has no
+    #: such parameter), so the run file says so; a provider that sends everything keeps this.
+    dropped_parameters: AbstractSet[str] = frozenset()
 
     @abstractmethod
     async def complete(self, request: Request) -> list[Completion]:
