@@ -266,7 +266,7 @@ async def generate(
             writer.close()
             await provider.aclose()
         status = store.status_counts_of((p.item_id for p in prompts), execution.k)
-        dropped = tuple(sorted(getattr(provider, "dropped_parameters", ())))
+        dropped = tuple(sorted(provider.dropped_parameters))
         if dropped:
             store.set_dropped_parameters(dropped)
     notices = (calls.notice,) if calls.notice else ()

@@ -30,15 +30,15 @@ except ImportError:  # pragma: no cover - exercised by patching, see the tests
 
 from bsa.errors import BsaError, MissingExtraError
 from bsa.providers.base import (
-    ContextOverflow,
     FatalError,
     Provider,
     ProviderError,
-    RateLimited,
     TransientError,
     retry_after_seconds,
 )
+from bsa.providers.builtin import ANTHROPIC_KEY_ENV
 from bsa.providers.context_overflow import is_context_overflow
+from bsa.providers.http_errors import Endpoint, HttpFailure, classify_http, transport_error
 from bsa.types import Completion, Message, Request, Usage
 
 DEFAULT_THINKING_BUDGET = 8192
@@ -47,6 +47,10 @@ MIN_THINKING_BUDGET = 1024
 #: Tokens left for the answer on top of the thinking budget, unless the request asks for more.
 ANSWER_TOKENS = 4096
 REDACTED_MARKER = "[redacted thinking]"
+#: How a 404 reads: the endpoint is Anthropic's own unless --base-url says otherwise.
+NOT_FOUND = (
+    "model {model!r} not found at {base_url} ({where}): check --model and --base-url ({text})"
+)
 #: stop_reason -> the finish reasons the rest of the pipeline (and the OpenAI provider) use.
 FINISH_REASONS = {
     "end_turn": "stop",
@@ -68,7 +72,7 @@ class AnthropicProvider(Provider):
         model: str,
         *,
         api_key: str,
-        api_key_env: str = "ANTHROPIC_API_KEY",
+        api_key_env: str = ANTHROPIC_KEY_ENV,
         base_url: str | None = None,
         timeout: float = 600.0,
         max_connections: int = 64,
@@ -143,39 +147,23 @@ class AnthropicProvider(Provider):
         return max(self.thinking_budget + ANSWER_TOKENS, requested or 0)
 
     def _classify(self, error: anthropic.APIStatusError) -> ProviderError:
-        """Map an HTTP status and Anthropic error body to what the runner should do."""
+        """Map an HTTP status and Anthropic error body to what the runner should do; 529 is
+        Anthropic's "overloaded", a 5xx like the others."""
         status = error.status_code
         text = _error_text(error.body, error.message)
-        retry_after = retry_after_seconds(error.response.headers)
-        if status == 413 or (status == 400 and is_context_overflow(text)):
-            return ContextOverflow(text)
-        if status == 429:
-            return RateLimited(f"rate limited (HTTP 429): {text}", retry_after=retry_after)
-        if status in (408, 409) or status >= 500:  # 529 is Anthropic's "overloaded"
-            return TransientError(f"HTTP {status}: {text}", retry_after=retry_after)
-        return FatalError(self._fatal_message(status, text))
-
-    def _fatal_message(self, status: int, text: str) -> str:
-        where = f"at {self.base_url} (HTTP {status})"
-        if status == 401:
-            return f"authentication failed {where}: check the API key in ${self.api_key_env}"
-        if status == 403:
-            return f"permission denied {where} for model {self.model!r}: {text}"
-        if status == 404:
-            return f"model {self.model!r} not found {where}: check --model and --base-url ({text})"
-        return f"request rejected {where}: {text}"
+        overflow = status == 413 or (status == 400 and is_context_overflow(text))
+        failure = HttpFailure(
+            status,
+            text,
+            retry_after_seconds(error.response.headers),
+            overflow=text if overflow else None,
+        )
+        endpoint = Endpoint(self.base_url, self.model, self.api_key_env)
+        return classify_http(failure, endpoint, not_found=NOT_FOUND)
 
     def _transport_error(self, error: anthropic.APIConnectionError) -> TransientError:
-        """Name a refused or unreachable endpoint as such, whatever the transport called it (the
-        aiohttp transport reports a refused connection as a connect *timeout*)."""
-        cause: BaseException | None = error
-        while cause is not None:
-            if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
-                return TransientError(f"cannot connect to {self.base_url} ({cause})")
-            cause = cause.__cause__ or cause.__context__
-        if isinstance(error, anthropic.APITimeoutError):
-            return TransientError("request timed out")
-        return TransientError(f"connection to {self.base_url} failed ({error.__cause__ or error})")
+        timed_out = isinstance(error, anthropic.APITimeoutError)
+        return transport_error(error, self.base_url, timed_out=timed_out)
 
 
 def parse_message(data: object) -> Completion:

@@ -1,8 +1,34 @@
-"""The provider interface and the outcomes a call can have besides a completion.
+"""The provider interface: what a provider is, what a call can end in, and how one is registered.
 
-A provider makes one call and says what happened: a list of :class:`~bsa.types.Completion`, or one
-of the errors below. It never retries and never sleeps: the runner is the one place that waits,
-retries, and decides what a failure means for the run (inspect_ai's layering, shared/STYLE.md).
+**What a provider implements.** A :class:`Provider` subclass sets ``name`` (the part before the
+colon in ``provider:model``), ``model``, and ``supports_n`` (whether one request may ask for
+several samples), and implements ``async complete(request) -> list[Completion]``: make exactly one
+call and return ``request.n`` :class:`~bsa.types.Completion` (reasoning and answer apart, see
+:func:`bsa.reasoning.split_reasoning`), or raise one of the errors below. It never retries and
+never sleeps: the runner is the one place that waits, retries, and decides what a failure means
+for the run (inspect_ai's layering, shared/STYLE.md). ``aclose()`` releases connections, and
+``dropped_parameters`` names the decoding settings it did not send, for the run file (both have
+defaults).
+
+**What a call can end in besides completions.** :class:`RateLimited` (wait ``retry_after``,
+retry), :class:`TransientError` (retry), :class:`ContentBlocked` (an outcome, stored as
+``blocked``, never retried), :class:`ContextOverflow` (the sample fails, the run goes on),
+:class:`FatalError` (the run stops). An HTTP provider reads its vendor's error body into a
+:class:`~bsa.providers.http_errors.HttpFailure` and lets
+:func:`~bsa.providers.http_errors.classify_http` walk the one status ladder.
+
+**How a provider is registered.** A :class:`ProviderSpec` names it, gives its factory and, for a
+remote provider, the environment variable its key comes from. The built-ins are declared in
+:mod:`bsa.providers.builtin`; another package registers its own under the entry-point group
+``bsa.providers``, the entry point's name being the provider's name and its object the spec::
+
+    [project.entry-points."bsa.providers"]
+    echo = "bsa_echo:provider"
+
+Only the named provider's module is imported (an entry point is loaded when its name is used),
+so ``import bsa`` never needs an optional SDK; the factory imports the SDK and raises
+:class:`~bsa.errors.MissingExtraError` when it is absent. ``examples/provider-plugin/`` is a
+complete plugin.
 """
 
 from __future__ import annotations
@@ -11,8 +37,11 @@ import email.utils
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 
+from bsa.providers.connection import Connection, ProviderOptions
 from bsa.types import Completion, Request
 
 
@@ -76,6 +105,9 @@ class Provider(ABC):
     model: str
     #: Whether one request may ask for several samples (``n``).
     supports_n: bool = False
+    #: Decoding settings asked for but not sent (the endpoint refused them, or the vendor has no
+    #: such parameter), so the run file says so; a provider that sends everything keeps this.
+    dropped_parameters: AbstractSet[str] = frozenset()
 
     @abstractmethod
     async def complete(self, request: Request) -> list[Completion]:
@@ -87,6 +119,24 @@ class Provider(ABC):
     @property
     def label(self) -> str:
         return f"{self.name}:{self.model}"
+
+
+#: Builds the provider of ``model``. ``connection`` is the checked key and endpoint of a remote
+#: provider (a spec with a ``key_env``), None for a local one.
+ProviderFactory = Callable[[str, ProviderOptions, "Connection | None"], Provider]
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """One provider, declared once: how ``NAME:model`` becomes a :class:`Provider`."""
+
+    #: Written before the colon in ``provider:model``.
+    name: str
+    #: Imports what the provider needs (its module, its SDK) only when called.
+    build: ProviderFactory
+    #: The environment variable a remote provider reads its key from unless told otherwise;
+    #: None for a provider that needs no key (local models, the mock).
+    key_env: str | None = None
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:

@@ -21,18 +21,16 @@ except ImportError:  # pragma: no cover - older openai SDKs
     import httpx as http_lib  # type: ignore[no-redef,import-not-found,unused-ignore]
 
 from bsa.providers.base import (
-    ContentBlocked,
-    ContextOverflow,
     FatalError,
     NIgnored,
     Provider,
     ProviderError,
-    RateLimited,
     TransientError,
     retry_after_seconds,
     server_text,
 )
 from bsa.providers.context_overflow import is_context_overflow
+from bsa.providers.http_errors import Endpoint, HttpFailure, classify_http, transport_error
 from bsa.reasoning import split_reasoning
 from bsa.types import Completion, Request, Usage
 
@@ -215,16 +213,8 @@ class OpenAICompatible(Provider):
         return self.parse_response({**head, "choices": choices, "streamed": True}, n)
 
     def _transport_error(self, error: openai.APIConnectionError) -> TransientError:
-        """Name a refused or unreachable endpoint as such, whatever the transport called it (the
-        SDK's aiohttp transport reports a refused connection as a connect *timeout*)."""
-        cause: BaseException | None = error
-        while cause is not None:
-            if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
-                return TransientError(f"cannot connect to {self.base_url} ({cause})")
-            cause = cause.__cause__ or cause.__context__
-        if isinstance(error, openai.APITimeoutError):
-            return TransientError("request timed out")
-        return TransientError(f"connection to {self.base_url} failed ({error.__cause__ or error})")
+        timed_out = isinstance(error, openai.APITimeoutError)
+        return transport_error(error, self.base_url, timed_out=timed_out)
 
     def _rejected_optional_parameter(self, error: openai.APIStatusError) -> str | None:
         if error.status_code not in UNKNOWN_FIELD_STATUSES:
@@ -261,35 +251,19 @@ class OpenAICompatible(Provider):
         words = _error_text(body, message)
         text, lowered = server_text(words), words.lower()
         code = _error_code(body)
-        retry_after = retry_after_seconds(headers or {})
-        if code in CONTENT_FILTER_CODES or any(p in lowered for p in CONTENT_FILTER_PHRASES):
-            return ContentBlocked(text)
-        if is_context_overflow(words, code, _error_type(body)):
-            return ContextOverflow(text)
-        if status == 429:
-            if code in QUOTA_CODES or any(p in lowered for p in QUOTA_PHRASES):
-                return FatalError(f"quota exhausted at {self.base_url} (HTTP 429): {text}")
-            return RateLimited(f"rate limited (HTTP 429): {text}", retry_after=retry_after)
-        if status in (408, 409) or status >= 500:
-            return TransientError(f"HTTP {status}: {text}", retry_after=retry_after)
-        return FatalError(self._fatal_message(status, text))
-
-    def _fatal_message(self, status: int, text: str) -> str:
-        if status == 401:
-            return (
-                f"authentication failed at {self.base_url} (HTTP 401): check the API key in "
-                f"${self.api_key_env}"
-            )
-        if status == 403:
-            return (
-                f"permission denied at {self.base_url} (HTTP 403) for model {self.model!r}: {text}"
-            )
-        if status == 404:
-            return (
-                f"model {self.model!r} or endpoint not found at {self.base_url} (HTTP 404): check "
-                f"--model and --base-url ({text})"
-            )
-        return f"request rejected by {self.base_url} (HTTP {status}): {text}"
+        blocked = code in CONTENT_FILTER_CODES or any(p in lowered for p in CONTENT_FILTER_PHRASES)
+        quota = code in QUOTA_CODES or any(p in lowered for p in QUOTA_PHRASES)
+        failure = HttpFailure(
+            status,
+            text,
+            retry_after_seconds(headers or {}),
+            blocked=text if blocked else None,
+            overflow=text if is_context_overflow(words, code, _error_type(body)) else None,
+            fatal=f"quota exhausted at {self.base_url} (HTTP 429): {text}"
+            if status == 429 and quota
+            else None,
+        )
+        return classify_http(failure, Endpoint(self.base_url, self.model, self.api_key_env))
 
 
 def _flat(arguments: dict[str, Any]) -> dict[str, Any]:

@@ -27,25 +27,28 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from bsa.errors import MissingExtraError
-from bsa.providers import KEY_ENVS
 from bsa.providers.base import (
-    ContentBlocked,
-    ContextOverflow,
     FatalError,
     Provider,
     ProviderError,
-    RateLimited,
     TransientError,
     retry_after_seconds,
 )
+from bsa.providers.builtin import ZHIPUAI_KEY_ENV
 from bsa.providers.context_overflow import is_context_overflow
+from bsa.providers.http_errors import (
+    Endpoint,
+    HttpFailure,
+    authentication_failed,
+    classify_http,
+)
 from bsa.reasoning import split_reasoning
 from bsa.types import Completion, Request, Usage
 
 T = TypeVar("T")
 
 DEFAULT_BASE_URL = "https://open.bigmodel.cn/api/paas/v4"
-DEFAULT_API_KEY_ENV = KEY_ENVS["zhipuai"]
+DEFAULT_API_KEY_ENV = ZHIPUAI_KEY_ENV
 #: The SDK's switch for "return the HTTP response unparsed" (zhipuai/core/_constants.py
 #: RAW_RESPONSE_HEADER): the raw body, without the SDK's pydantic models dropping any field.
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
@@ -187,29 +190,32 @@ class ZhipuAIProvider(Provider):
         decides first: Zhipu sends both rate limits and an empty balance as HTTP 429."""
         code, message = _error_fields(body, text or f"HTTP {status}")
         where = f"HTTP {status}, Zhipu code {code}" if code else f"HTTP {status}"
-        if code in CONTENT_FILTER_CODES:
-            return ContentBlocked(f"{message} (Zhipu code {code})")
-        if is_context_overflow(message, code):
-            return ContextOverflow(f"prompt too long for {self.model} ({where}): {message}")
+        endpoint = Endpoint(self.base_url, self.model, self.api_key_env)
+        failure = HttpFailure(
+            status,
+            message,
+            retry_after_seconds(headers),
+            where,
+            blocked=f"{message} (Zhipu code {code})" if code in CONTENT_FILTER_CODES else None,
+            overflow=f"prompt too long for {self.model} ({where}): {message}"
+            if is_context_overflow(message, code)
+            else None,
+            fatal=self._fatal(status, code, where, message, endpoint),
+            rate_limited=code in RATE_LIMIT_CODES,
+            transient=code in TRANSIENT_CODES,
+        )
+        return classify_http(failure, endpoint)
+
+    def _fatal(
+        self, status: int, code: str | None, where: str, message: str, endpoint: Endpoint
+    ) -> str | None:
+        """What Zhipu's code says no retry can fix, whatever the status: a bad key, an account
+        or plan problem."""
         if status == 401 or code in AUTH_CODES:
-            return FatalError(
-                f"authentication failed at {self.base_url} ({where}): check the API key in "
-                f"${self.api_key_env}"
-            )
+            return authentication_failed(endpoint, where)
         if code in FATAL_HINTS:
-            return FatalError(f"{self._hint(code)} ({where}: {message})")
-        if code in RATE_LIMIT_CODES or status == 429:
-            return RateLimited(
-                f"rate limited ({where}): {message}", retry_after=retry_after_seconds(headers)
-            )
-        if code in TRANSIENT_CODES or status in (408, 409) or status >= 500:
-            return TransientError(f"{where}: {message}", retry_after=retry_after_seconds(headers))
-        if status == 404:
-            return FatalError(
-                f"endpoint or model {self.model!r} not found at {self.base_url} ({where}): check "
-                f"--model and --base-url"
-            )
-        return FatalError(f"request rejected by {self.base_url} ({where}): {message}")
+            return f"{self._hint(code)} ({where}: {message})"
+        return None
 
     def _hint(self, code: str) -> str:
         return FATAL_HINTS[code].format(

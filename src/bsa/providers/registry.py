@@ -1,0 +1,108 @@
+"""Providers by name: ``provider:model`` on the command line becomes a :class:`Provider` here.
+
+The built-ins come from :mod:`bsa.providers.builtin`; other packages add theirs under the
+entry-point group ``bsa.providers`` (the way simonw/llm's plugins and inspect_ai's ``@modelapi``
+extend those tools). A plugin's entry point is loaded only when its name is used, and a built-in
+name cannot be taken over by a plugin: ``openai:`` always means this package's provider.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING
+
+from bsa.errors import BsaError
+from bsa.providers.base import Provider, ProviderSpec
+from bsa.providers.builtin import BUILTINS
+from bsa.providers.connection import ProviderOptions, connect
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
+#: The entry-point group under which other packages register providers.
+ENTRY_POINT_GROUP = "bsa.providers"
+
+
+def provider_names() -> tuple[str, ...]:
+    """Every registered provider: the built-ins, then the installed plugins by name."""
+    plugins = sorted(name for name in _plugins() if name not in BUILTINS)
+    return (*BUILTINS, *plugins)
+
+
+def provider_spec(name: str) -> ProviderSpec:
+    """The declaration of provider ``name``; a plugin is loaded here, the first time it is used."""
+    if name in BUILTINS:
+        return BUILTINS[name]
+    entry_point = _plugins().get(name)
+    if entry_point is None:
+        raise BsaError(f"unknown provider {name!r} (known: {', '.join(provider_names())})")
+    return _load(entry_point)
+
+
+def split_model(spec: str) -> tuple[str, str]:
+    """``provider:model`` -> (provider, model); the model part may itself hold colons. A bare
+    ``mock`` is the mock provider's only model."""
+    if spec == "mock":
+        return "mock", "mock"
+    provider, colon, model = spec.partition(":")
+    if not colon or not provider or not model:
+        raise BsaError(
+            f"model {spec!r} must be written provider:model, e.g. openai:gpt-4o "
+            f"(providers: {', '.join(provider_names())})"
+        )
+    if provider not in BUILTINS and provider not in _plugins():
+        raise BsaError(
+            f"unknown provider {provider!r} in {spec!r} (known: {', '.join(provider_names())})"
+        )
+    return provider, model
+
+
+def canonical_model(spec: str) -> str:
+    """``provider:model`` as providers label themselves (``mock`` is ``mock:mock``)."""
+    provider, model = split_model(spec)
+    return f"{provider}:{model}"
+
+
+def create_provider(spec: str, options: ProviderOptions, *, api_key: str | None = None) -> Provider:
+    """The provider for ``spec``. ``api_key`` (from an upstream config file) outranks the
+    environment; it is passed to the SDK and kept nowhere else."""
+    name, model = split_model(spec)
+    declared = provider_spec(name)
+    connection = connect(options, declared.key_env, api_key) if declared.key_env else None
+    return declared.build(model, options, connection)
+
+
+def check_credentials(spec: str, options: ProviderOptions) -> None:
+    """Fail now where :func:`create_provider` would fail later, with the flag that fixes it: an
+    unknown provider, a base URL with credentials, a missing or unreadable key. ``bsa run``
+    checks its judges so before generating for hours; nothing is connected or loaded."""
+    name, _ = split_model(spec)
+    key_env = provider_spec(name).key_env
+    if key_env:
+        connect(options, key_env, None)
+
+
+@cache
+def _plugins() -> dict[str, EntryPoint]:
+    """The installed plugins' entry points by provider name, read once per process (listing them
+    loads none). Of two plugins with one name, the first found wins."""
+    from importlib.metadata import entry_points
+
+    found: dict[str, EntryPoint] = {}
+    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(entry_point.name, entry_point)
+    return found
+
+
+def _load(entry_point: EntryPoint) -> ProviderSpec:
+    """The plugin's declaration, checked: a broken plugin is one clear line, not a traceback."""
+    origin = f"provider plugin {entry_point.name!r} ({entry_point.value})"
+    try:
+        declared = entry_point.load()
+    except Exception as error:  # any failure inside someone else's package
+        raise BsaError(f"{origin} failed to load: {type(error).__name__}: {error}") from error
+    if not isinstance(declared, ProviderSpec):
+        raise BsaError(f"{origin} is not a bsa.providers.ProviderSpec")
+    if declared.name != entry_point.name:
+        raise BsaError(f"{origin} declares the name {declared.name!r}")
+    return declared
