@@ -18,7 +18,7 @@ import pytest
 from bsa.assets import load_judge_templates
 from bsa.dataset import load_dataset
 from bsa.judge import CUT_REASON
-from bsa.metrics import compute_scores
+from bsa.metrics import HEADLINE_KEYS, compute_scores
 from bsa.providers.mock import mock_judge_reply
 from bsa.reference import read_judged_csv, reference_scores, rows_to_samples
 from bsa.report import render_report
@@ -27,10 +27,7 @@ from bsa.taxonomy import Scenario
 from bsa.testing.openai_server import OpenAIServer, ServerConfig, last_user_text
 from bsa.verdicts import ECHO, EXAMPLE
 
-HEADLINE = (
-    "safe_at_1", "safe_at_k", "think_at_1", "think_at_k", "f_score",
-    "ro_at_1", "ro_at_k", "cs_at_1", "cs_at_k", "os_at_1", "os_at_k",
-)  # fmt: skip
+HEADLINE = HEADLINE_KEYS
 
 
 def run_bsa(*args: str) -> subprocess.CompletedProcess[str]:

@@ -64,29 +64,9 @@ def test_a_version_1_run_file_is_migrated_in_place(tmp_path: Path) -> None:
     }
 
 
-def test_a_version_2_run_file_gains_the_seed_column(tmp_path: Path) -> None:
-    """Samples stored before seeds were recorded keep their rows, with no seed (NULL)."""
-    path = tmp_path / "old.sqlite"
-    with sqlite3.connect(path) as connection:
-        for migration in MIGRATIONS[:2]:
-            connection.executescript(migration)
-        connection.execute("PRAGMA user_version = 2")
-        connection.execute("INSERT INTO prompts VALUES ('a', 0, NULL, 'Q?', NULL, NULL)")
-        connection.execute(
-            "INSERT INTO generations (item_id, sample, status, attempts, created_at) "
-            "VALUES ('a', 0, 'ok', 1, 0)"
-        )
-    connection.close()
-    with RunStore(path) as store:
-        (stored,) = store.generations()
-    assert (stored.item_id, stored.status, stored.seed) == ("a", "ok", None)
-
-
-def test_an_older_run_file_is_read_through_an_upgraded_copy_and_left_as_it_is(
-    tmp_path: Path,
-) -> None:
-    """Reading commands (score, status, export) work on a run made before an upgrade of
-    bsa-bench, without writing to it: the file keeps its bytes and its schema version."""
+@pytest.fixture
+def version_2_run(tmp_path: Path) -> Path:
+    """A run file as bsa-bench wrote it before seeds were recorded: one prompt, one sample."""
     path = tmp_path / "old.sqlite"
     with sqlite3.connect(path) as connection:
         for migration in MIGRATIONS[:2]:
@@ -98,6 +78,22 @@ def test_an_older_run_file_is_read_through_an_upgraded_copy_and_left_as_it_is(
             "VALUES ('a', 0, 'ok', 'A.', 1, 0)"
         )
     connection.close()
+    return path
+
+
+def test_a_version_2_run_file_gains_the_seed_column(version_2_run: Path) -> None:
+    """Samples stored before seeds were recorded keep their rows, with no seed (NULL)."""
+    with RunStore(version_2_run) as store:
+        (stored,) = store.generations()
+    assert (stored.item_id, stored.status, stored.seed) == ("a", "ok", None)
+
+
+def test_an_older_run_file_is_read_through_an_upgraded_copy_and_left_as_it_is(
+    version_2_run: Path,
+) -> None:
+    """Reading commands (score, status, export) work on a run made before an upgrade of
+    bsa-bench, without writing to it: the file keeps its bytes and its schema version."""
+    path = version_2_run
     before = path.read_bytes()
     with RunStore(path, read_only=True) as store:
         (stored,) = store.generations()
