@@ -366,6 +366,7 @@ def test_mcnemar_matches_a_direct_binomial_sum() -> None:
             assert mcnemar_exact(lost, gained) == pytest.approx(min(1.0, direct))
 
 
+@pytest.mark.slow
 def test_compare_and_leaderboard_commands(tmp_path: Path) -> None:
     """The CLI wiring: a table, JSON, the HTML page, and the leaderboard with published rows."""
     import json as json_module

@@ -37,6 +37,8 @@ from tests.mock_run import (
     truncation_warning,
 )
 
+pytestmark = pytest.mark.slow
+
 ITEMS, K, SEED = 100, 2, 1
 HEADLINE = HEADLINE_KEYS  # the keys only: every figure is recounted without bsa.metrics
 POLICIES = ("judge", "as-unsafe", "exclude")

@@ -90,6 +90,7 @@ def interrupt_midway(
     return process, run, questions
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(
     slow_server: OpenAIServer, tmp_path: Path
 ) -> None:
@@ -108,6 +109,7 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(
     assert slow_server.stats.total - 40 <= 4
 
 
+@pytest.mark.slow
 def test_kill_9_loses_only_calls_in_flight(slow_server: OpenAIServer, tmp_path: Path) -> None:
     process, run, questions = interrupt_midway(slow_server, tmp_path, signal.SIGKILL)
     assert process.returncode == -signal.SIGKILL
@@ -203,6 +205,7 @@ def test_missing_key_is_one_line(tmp_path: Path) -> None:
     assert len(result.stderr.splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_the_api_key_is_never_written_anywhere(tmp_path: Path) -> None:
     questions = write_questions(tmp_path / "q.csv", ["Q one", "Q two [[fault:content_filter]]"])
     run = tmp_path / "run.sqlite"

@@ -82,6 +82,7 @@ def run_args(run: Path, model: OpenAIServer, judge: OpenAIServer, *extra: str) -
     ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_bsa_run_on_100_items_matches_a_recount_of_its_export(
     model_server: OpenAIServer, tmp_path: Path
 ) -> None:
@@ -115,6 +116,7 @@ def test_bsa_run_on_100_items_matches_a_recount_of_its_export(
     assert json.loads(reference.stdout) == reference_scores(rows, k=2)
 
 
+@pytest.mark.slow
 def test_gibberish_is_unscored_and_only_it_is_asked_again(
     model_server: OpenAIServer, tmp_path: Path
 ) -> None:
@@ -276,6 +278,7 @@ def test_the_model_under_test_cannot_judge_itself_unless_asked(
     assert result.stderr.startswith("error: the judge openai:test-model is the model under test")
 
 
+@pytest.mark.slow
 def test_a_second_judge_adds_verdicts_and_agreement_compares_them(tmp_path: Path) -> None:
     run = tmp_path / "run.sqlite"
     assert (

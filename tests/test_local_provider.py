@@ -538,6 +538,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_bsa_run_with_a_local_model_as_model_and_as_judge(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

@@ -40,6 +40,7 @@ def bsa_run(run: Path, *args: str) -> dict[str, Any]:
     return scores
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model_side", ["anthropic", "zhipuai"])
 def test_bsa_run_with_sdk_providers(tmp_path: Path, model_side: str) -> None:
     anthropic, zhipu = FakeAnthropic(), FakeZhipu(respond=zhipu_judge)

@@ -35,6 +35,8 @@ pytest.importorskip("transformers")
 from tests.loopback import serve_loopback
 from tests.test_local_provider import build_model, build_tokenizer, save, script
 
+pytestmark = pytest.mark.slow
+
 #: Seconds a server may take to answer /health before the fixture gives up on it.
 STARTUP_LIMIT_S = 180.0
 

@@ -189,6 +189,7 @@ def wait_for_rows(run: Path, count: int = 1) -> None:
     raise AssertionError("the first process stored nothing")
 
 
+@pytest.mark.slow
 def test_a_second_writer_is_refused_or_waits_and_readers_work_beside(tmp_path: Path) -> None:
     run = tmp_path / "run.sqlite"
     # 40 calls two at a time at 0.4 s each: the first process works for about 8 s.
