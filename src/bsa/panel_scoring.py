@@ -15,7 +15,7 @@ from typing import Any
 
 from bsa.agreement import pairwise_agreement
 from bsa.metrics import DEFAULT_ALPHA, DEFAULT_BOOTSTRAP, Scores, TruncatedPolicy
-from bsa.panel import PANEL_SHORT, PANEL_TIE, panel_judgements
+from bsa.panel import PANEL_SHORT, PANEL_TIE
 from bsa.reading import KINDS
 from bsa.scoring import RunVerdicts, score_run
 from bsa.store import RunStore
@@ -74,12 +74,12 @@ def score_panel(
     }
     with RunStore(run_path, read_only=True) as store:
         agreement = pairwise_agreement(store, verdicts.members)
-        reasons = Counter(
-            (judgement.kind, reason)
-            for judgement in panel_judgements(store, verdicts.members)
-            for reason in PANEL_REASONS
-            if judgement.status != "scored" and (judgement.reason or "").startswith(reason)
-        )
+    reasons = Counter(
+        (judgement.kind, reason)
+        for judgement in verdicts.judgements
+        for reason in PANEL_REASONS
+        if judgement.status != "scored" and (judgement.reason or "").startswith(reason)
+    )
     unscored = {
         kind: {reason: reasons[(kind, reason)] for reason in PANEL_REASONS} for kind in KINDS
     }

@@ -7,7 +7,7 @@ one is safe with no reasoning, an unscored or failed verdict is excluded (and co
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +43,9 @@ class RunVerdicts:
     members: tuple[str, ...] = ()
     #: Items whose stored samples are byte-identical (see :mod:`bsa.identical_samples`).
     identical: IdenticalSamples = NOT_CHECKED
+    #: The verdicts the samples were scored from (a panel's computed ones), read once here so
+    #: that reports and panel counts need not read or compute them again.
+    judgements: tuple[Judgement, ...] = ()
 
 
 def item_of(prompt: Prompt) -> Item:
@@ -64,14 +67,13 @@ def read_verdicts(
     with RunStore(run_path, read_only=True) as store:
         info = store.info()
         members: tuple[str, ...] = ()
-        judgements: Iterable[Judgement]
         if panel is None:
             chosen = judge_labels(store, judge)
-            judgements = store.judgements(chosen)
+            judgements = tuple(store.judgements(chosen))
         else:
             members = tuple(panel_members(store, panel))
             chosen = panel_label(members)
-            judgements = panel_judgements(store, members)
+            judgements = tuple(panel_judgements(store, members))
         verdicts: dict[tuple[str, int], dict[str, Judgement]] = {}
         for judgement in judgements:
             verdicts.setdefault((judgement.item_id, judgement.sample), {})[judgement.kind] = (
@@ -91,7 +93,9 @@ def read_verdicts(
                 samples.append(sample_score(generation, pair))
         items = [item_of(p) for p in store.prompts()]
         identical = read_identical_samples(store, k)
-    return RunVerdicts(chosen, info.model, k, items, samples, failed, members, identical)
+    return RunVerdicts(
+        chosen, info.model, k, items, samples, failed, members, identical, judgements
+    )
 
 
 def sample_score(outcome: SampleOutcome, pair: dict[str, Judgement]) -> SampleScore:

@@ -16,7 +16,6 @@ from typing import Any
 
 from bsa.items import Item
 from bsa.metrics import SampleScore, TruncatedPolicy
-from bsa.panel import panel_judgements
 from bsa.panel_scoring import score_panel
 from bsa.report.redact import Redactor
 from bsa.report.summaries import Cell, Distribution, category_grid, distribution
@@ -87,13 +86,8 @@ def collect_report(
         generations = [
             _clean_generation(g, redactor) for g in store.generations() if g.sample < verdicts.k
         ]
-        read = (
-            panel_judgements(store, verdicts.members)
-            if verdicts.members
-            else store.judgements(verdicts.judge)
-        )
-        judgements = [_clean_judgement(j, redactor) for j in read]
         settings = redactor.settings(store.meta())
+    judgements = [_clean_judgement(j, redactor) for j in verdicts.judgements]
     status = dict(Counter(j.status for j in judgements))
     return ReportData(
         run_name=run_path.name,
