@@ -253,3 +253,18 @@ def test_each_judge_of_a_panel_uses_its_own_endpoint(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert set(first_hook.calls) == {"lenient"} and set(second_hook.calls) == {"strict"}
     assert first_hook.calls["lenient"] == second_hook.calls["strict"] == 4
+
+
+def test_a_hostile_judge_name_stays_text_in_the_table_and_the_report(tmp_path: Path) -> None:
+    """Judge names come from the command line or a shared run file: markup, an escape sequence
+    and a formula in one must reach neither the terminal raw nor the page as markup."""
+    run = tmp_path / "run.sqlite"
+    hostile = "mock:<img src=x onerror=alert(1)>\x1b[2J=HYPERLINK(1)"
+    made = bsa("run", "--run", run, "--model", "mock", "--judge", "mock", "--judge", hostile,
+               "--scenario", "RO", "--limit", "2", "-k", "1")  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert "\x1b" not in made.stdout and "\\x1b" in made.stdout, "shown as an escape"
+    as_json = scores_of(bsa("score", "--run", run, "--panel", "--json"))
+    assert hostile in as_json["panel"]["judges"], "JSON keeps the name exactly"
+    page = render_report(run, panel=[])
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
