@@ -22,7 +22,7 @@ from bsa.cli.common import (
 )
 from bsa.cli.execution import stage_execution
 from bsa.cli.params import FiniteFloat, JsonObject, OptionalNumber
-from bsa.cli.provider_flags import model_option_flags, model_settings
+from bsa.cli.provider_flags import flag_names, model_option_flags, model_settings
 from bsa.errors import BsaError
 from bsa.extra_body import checked_extra_body
 from bsa.generate import (
@@ -45,7 +45,7 @@ F = TypeVar("F", bound=Any)
 def generation_options(command: F) -> F:
     """The flags of the generation stage, shared by ``bsa generate`` and ``bsa run``; the flags of
     the providers' own options come from their declarations (:mod:`bsa.cli.provider_flags`)."""
-    command = model_option_flags(command)
+    command = model_option_flags(command, flag_names(_GENERATION_OPTIONS))
     for option in reversed(_GENERATION_OPTIONS):
         command = option(command)
     return command

@@ -18,7 +18,7 @@ from bsa.cli.common import (
 )
 from bsa.cli.execution import stage_execution
 from bsa.cli.params import FiniteFloat
-from bsa.cli.provider_flags import judge_option_flags, judge_settings
+from bsa.cli.provider_flags import flag_names, judge_option_flags, judge_settings
 from bsa.errors import BsaError
 from bsa.judge import JudgeReport
 from bsa.pipeline import JudgePlan, judge_stage
@@ -99,7 +99,7 @@ _JUDGE_OPTIONS = [
 def judge_options(command: F) -> F:
     """The flags of the judging stage, shared by ``bsa judge`` and ``bsa run``; the flags of the
     providers' own options come from their declarations (:mod:`bsa.cli.provider_flags`)."""
-    command = judge_option_flags(command)
+    command = judge_option_flags(command, flag_names(_JUDGE_OPTIONS))
     for option in reversed(_JUDGE_OPTIONS):
         command = option(command)
     return command

@@ -27,22 +27,24 @@ F = TypeVar("F", bound=Callable[..., Any])
 _RESERVED = frozenset({"--help", "-h", "--run", "-o", "--option", "--judge-option"})
 
 
-def model_option_flags(command: F) -> F:
-    """The model's provider flags (``--thinking-budget``...) and ``-o/--option KEY VALUE``."""
+def model_option_flags(command: F, taken: Iterable[str]) -> F:
+    """The model's provider flags (``--thinking-budget``...) and ``-o/--option KEY VALUE``; none
+    takes a name in ``taken`` (the stage's own flags) or one of the judge's (``--judge-…``)."""
     command = click.option(
         "-o", "--option", "model_option_pairs", nargs=2, multiple=True, metavar="KEY VALUE",
         help="An option of the model's provider (e.g. -o thinking_budget 0). Repeatable.",
     )(command)  # fmt: skip
-    return _with_flags(command, "flag")
+    return _with_flags(command, "flag", taken)
 
 
-def judge_option_flags(command: F) -> F:
-    """The judges' provider flags (``--judge-thinking-budget``) and ``--judge-option KEY VALUE``."""
+def judge_option_flags(command: F, taken: Iterable[str]) -> F:
+    """The judges' provider flags (``--judge-thinking-budget``) and ``--judge-option KEY VALUE``;
+    each is named ``--judge-…`` and none takes a name in ``taken`` (the stage's own flags)."""
     command = click.option(
         "--judge-option", "judge_option_pairs", nargs=2, multiple=True, metavar="KEY VALUE",
         help="An option of the judges' providers, for each judge that takes it. Repeatable.",
     )(command)  # fmt: skip
-    return _with_flags(command, "judge_flag")
+    return _with_flags(command, "judge_flag", taken)
 
 
 def model_settings(provider: str, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -106,23 +108,39 @@ def _offered(which: str) -> dict[str, DeclaredOption]:
     offered: dict[str, DeclaredOption] = {}
     for option in every_option():
         flag = getattr(option.about, which)
-        if flag is not None and flag.startswith("--") and flag not in _RESERVED:
+        if flag is not None and _well_named(flag, which):
             offered.setdefault(flag, option)
     return offered
+
+
+def _well_named(flag: str, which: str) -> bool:
+    """A judge's flag is ``--judge-…`` and a model's is not, so ``bsa run`` can take both."""
+    is_judges = flag.startswith("--judge-")
+    return flag.startswith("--") and flag not in _RESERVED and is_judges == (which == "judge_flag")
 
 
 def _same(first: DeclaredOption, other: DeclaredOption) -> bool:
     return (first.kind, first.default) == (other.kind, other.default)
 
 
-def _with_flags(command: F, which: str) -> F:
+def _with_flags(command: F, which: str, taken: Iterable[str]) -> F:
     """``command`` with one flag per distinct declared flag, but none that would take a name
-    the command already has (a plugin's ``--model``)."""
-    taken = _flags_of(command)
+    the command has (a plugin's ``--model``)."""
+    names = {*taken, *_flags_of(command)}
     for flag, option in reversed(_offered(which).items()):
-        if flag not in taken:
+        if flag not in names:
             command = _click_option(flag, option)(command)
     return command
+
+
+def flag_names(decorators: Iterable[Callable[[Any], Any]]) -> set[str]:
+    """The option names a list of ``click.option`` decorators declares."""
+
+    def probe() -> None: ...
+
+    for decorate in decorators:
+        decorate(probe)
+    return _flags_of(probe)
 
 
 def _flags_of(command: Callable[..., Any]) -> set[str]:

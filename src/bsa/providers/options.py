@@ -152,6 +152,6 @@ def not_taken(
     provider: str, key: str, declared: Mapping[str, DeclaredOption], accepted_by: Mapping[str, str]
 ) -> str:
     """Why ``key`` cannot go to ``provider``, and which providers it belongs to."""
-    takes = f"it takes {', '.join(declared)}" if declared else "it takes none"
+    takes = f"its options: {', '.join(declared)}" if declared else "it has none"
     elsewhere = f"; {key} is an option of {accepted_by[key]}" if key in accepted_by else ""
     return f"provider {provider!r} has no option {key!r} ({takes}){elsewhere}"
