@@ -203,14 +203,19 @@ def test_a_bad_o_is_one_line_before_any_call(
     assert result.output == f"error: {message}\n"
 
 
-def test_a_judge_option_no_judge_takes_is_one_line(tmp_path: Path) -> None:
-    run = tmp_path / "run.sqlite"
-    result = bsa("judge", "--run", run, "--judge", "mock", "--judge-option", "stream", "yes")
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [(("stream", "yes"), "stream: no judge's provider takes 'stream' (it is an option of openai)"),
+     (("thinking_budget", "lots"), "thinking_budget: 'lots' is not an integer")],
+    ids=["no-judge-takes-it", "not-int"],
+)  # fmt: skip
+def test_a_bad_judge_option_is_one_line(
+    tmp_path: Path, given: tuple[str, str], message: str
+) -> None:
+    judges = ("--judge", "mock", "--judge", "anthropic:m")
+    result = bsa("judge", "--run", tmp_path / "run.sqlite", *judges, "--judge-option", *given)
     assert result.exit_code == 1
-    assert result.output == (
-        "error: --judge-option stream: no judge's provider takes 'stream' "
-        "(it is an option of openai)\n"
-    )
+    assert result.output == f"error: --judge-option {message}\n"
 
 
 # ---------------------------------------------------------------- a plugin's option

@@ -59,7 +59,8 @@ def model_settings(provider: str, options: Mapping[str, Any]) -> dict[str, Any]:
 def judge_settings(providers: Iterable[str], options: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Each judge's provider options. A ``--judge-option`` goes to every judge whose provider
     declares it; one that no judge takes is an error."""
-    declared = [provider_options(provider) for provider in providers]
+    names = list(providers)
+    declared = [provider_options(provider) for provider in names]
     settings = [_flag_values(own, "judge_flag", options) for own in declared]
     for key, text in options["judge_option_pairs"]:
         name = option_key(key)
@@ -67,7 +68,7 @@ def judge_settings(providers: Iterable[str], options: Mapping[str, Any]) -> list
         if not takers:
             raise BsaError(f"--judge-option {key}: {_no_judge_takes(name)}")
         for i in takers:
-            settings[i].update(_parsed("", declared[i], key, text, "--judge-option"))
+            settings[i].update(_parsed(names[i], declared[i], key, text, "--judge-option"))
     return settings
 
 
@@ -84,7 +85,7 @@ def _parsed(
     name = option_key(key)
     for option in declared:
         if option.name == name:
-            return {name: option.parse(text)}
+            return {name: option.parse(text, flag)}
     takes = {option.name: option for option in declared}
     raise BsaError(f"{flag} {key}: {not_taken(provider, name, takes, option_owners())}")
 

@@ -69,12 +69,14 @@ class DeclaredOption:
     default: Any
     about: OptionHelp
 
-    def parse(self, text: str) -> Any:
-        """The value ``-o NAME TEXT`` gives, typed and checked; a bad one is a one-line error."""
+    def parse(self, text: str, flag: str = "-o") -> Any:
+        """The value ``-o NAME TEXT`` (or ``FLAG NAME TEXT``) gives, typed and checked; a bad one
+        is a one-line error."""
+        given_as = f"{flag} {self.name}"
         value = _parse_as(self.kind, text.strip() if self.kind is not str else text)
         if value is None:
-            raise BsaError(f"-o {self.name}: {text!r} is not {_KIND_NAMES[self.kind]}")
-        self.check(value, f"-o {self.name}")
+            raise BsaError(f"{given_as}: {text!r} is not {_KIND_NAMES[self.kind]}")
+        self.check(value, given_as)
         return value
 
     def check(self, value: Any, given_as: str) -> None:
