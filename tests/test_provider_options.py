@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ from bsa import pipeline
 from bsa.cli import main
 from bsa.cli.generate import generation_options
 from bsa.errors import BsaError
-from bsa.providers import Limits, ProviderOptions, provider_options
+from bsa.providers import Limits, ProviderOptions, check_credentials, provider_options
 from bsa.testing.openai_server import OpenAIServer, ServerConfig
 from tests.fake_anthropic import TEST_KEY, FakeAnthropic
 from tests.test_provider_registry import install_plugin, site  # noqa: F401 - a fixture
@@ -86,6 +87,22 @@ def test_provider_options_carry_no_stage_setting_and_no_providers_knob() -> None
     and each provider's knobs in its own record."""
     fields = {field.name for field in dataclasses.fields(ProviderOptions)}
     assert fields == {"base_url", "api_key_env", "api_key_file", "settings", "flag_prefix"}
+
+
+@pytest.mark.parametrize(
+    ("model", "settings", "message"),
+    [("mock", {"x": 1}, "provider 'mock' has no option 'x' (it has none)"),
+     ("hf:m", {"batch_size": "4"}, "option batch_size: '4' is not an integer"),
+     ("hf:m", {"batch_size": True}, "option batch_size: True is not an integer"),
+     ("anthropic:m", {"thinking_budget": -1}, "option thinking_budget: -1 is below the smallest")],
+    ids=["unknown", "text-for-int", "bool-for-int", "below-minimum"],
+)  # fmt: skip
+def test_the_python_api_checks_settings_like_the_command_line(
+    model: str, settings: dict[str, Any], message: str
+) -> None:
+    """Nothing is built or connected: the check comes first."""
+    with pytest.raises(BsaError, match=re.escape(message)):
+        check_credentials(model, ProviderOptions(settings=settings))
 
 
 # ---------------------------------------------------------------- routed over real HTTP

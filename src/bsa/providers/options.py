@@ -80,7 +80,10 @@ class DeclaredOption:
         return value
 
     def check(self, value: Any, given_as: str) -> None:
-        """Refuse a number below the declared minimum, naming how it was given."""
+        """Refuse a value of another type (from the Python API) or a number below the declared
+        minimum, naming how it was given."""
+        if not _is_a(self.kind, value):
+            raise BsaError(f"{given_as}: {value!r} is not {_KIND_NAMES[self.kind]}")
         minimum = self.about.minimum
         if minimum is not None and value < minimum:
             raise BsaError(f"{given_as}: {value} is below the smallest allowed, {minimum:g}")
@@ -92,6 +95,15 @@ _KIND_NAMES: dict[type, str] = {
     float: "a finite number",
     str: "text",
 }
+
+
+def _is_a(kind: OptionType, value: Any) -> bool:
+    """Whether ``value`` is a ``kind`` (a bool is no number here; an int is a float)."""
+    if isinstance(value, bool):
+        return kind is bool
+    if kind is float:
+        return isinstance(value, int | float) and math.isfinite(value)
+    return isinstance(value, kind)
 
 
 def _parse_as(kind: OptionType, text: str) -> Any:
