@@ -26,7 +26,7 @@ from pathlib import Path
 from bsa.dataset import load_dataset
 from bsa.generate import Execution, GenerationSettings, generate, prompts_from_items
 from bsa.progress import LogProgress
-from bsa.providers import ProviderOptions, create_provider
+from bsa.providers import Limits, ProviderOptions, create_provider
 from bsa.runner import RetryPolicy
 
 DEFAULT_DATASET = Path(__file__).resolve().parents[2] / "shared" / "bsa" / "dataset.csv"
@@ -82,14 +82,13 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as folder:
             run = Path(folder) / "bench.sqlite"
+            execution = Execution(k=args.k, concurrency=args.concurrency, policy=RetryPolicy())
             provider = create_provider(
                 "openai:bench",
-                ProviderOptions(
-                    base_url=base_url, max_connections=args.concurrency, stream=args.stream
-                ),
+                ProviderOptions(base_url=base_url, settings={"stream": args.stream}),
+                limits=Limits(execution.policy.timeout_s, execution.concurrency),
             )
             settings = GenerationSettings("openai:bench")
-            execution = Execution(k=args.k, concurrency=args.concurrency, policy=RetryPolicy())
             written_before = io_bytes_written()
             cpu_before = time.process_time()
             start = time.perf_counter()

@@ -36,6 +36,7 @@ from bsa.providers.base import (
     RateLimited,
     TransientError,
 )
+from bsa.providers.connection import Connection, Limits
 from bsa.providers.mock import mock_judge_reply
 from bsa.runner import RetryPolicy
 from bsa.store import Prompt, RunStore
@@ -63,9 +64,17 @@ def fake() -> Iterator[FakeAnthropic]:
         yield server
 
 
-def make_provider(base_url: str, model: str = "claude-test", **options: Any) -> AnthropicProvider:
-    settings = {"api_key": TEST_KEY, "base_url": base_url, "timeout": 5, **options}
-    return AnthropicProvider(model, **settings)
+def make_provider(
+    base_url: str,
+    model: str = "claude-test",
+    *,
+    api_key: str = TEST_KEY,
+    api_key_env: str = "ANTHROPIC_API_KEY",
+    timeout: float = 5,
+    **options: Any,
+) -> AnthropicProvider:
+    connection = Connection(api_key, api_key_env, base_url, Limits(timeout_s=timeout))
+    return AnthropicProvider(model, connection, **options)
 
 
 def ask(

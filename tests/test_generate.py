@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from bsa.generate import Execution, GenerationReport, GenerationSettings, generate
-from bsa.providers import ProviderOptions, create_provider
+from bsa.providers import Limits, ProviderOptions, create_provider
 from bsa.run_export import export_run
 from bsa.runner import RetryPolicy, RunAborted
 from bsa.store import Prompt, RunStore
@@ -47,10 +47,9 @@ def run_generate(
     stream: bool = False,
     concurrency: int = 4,
 ) -> GenerationReport:
-    options = ProviderOptions(
-        base_url=server.base_url, use_n=use_n, stream=stream, timeout_s=policy.timeout_s
-    )
-    provider = create_provider("openai:test-model", options)
+    options = ProviderOptions(base_url=server.base_url, settings={"stream": stream})
+    limits = Limits(timeout_s=policy.timeout_s)
+    provider = create_provider("openai:test-model", options, limits=limits)
     settings = GenerationSettings("openai:test-model", decoding or Decoding())
     execution = Execution(k=k, concurrency=concurrency, policy=policy, use_n=use_n)
     return asyncio.run(generate(run, items, provider, settings, execution))

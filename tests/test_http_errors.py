@@ -12,6 +12,7 @@ from bsa.providers.base import (
     RateLimited,
     TransientError,
 )
+from bsa.providers.connection import Connection
 from bsa.providers.http_errors import Endpoint, HttpFailure, classify_http
 from bsa.providers.openai_compat import OpenAICompatible
 
@@ -69,8 +70,8 @@ def test_the_providers_word_a_refusal_alike() -> None:
     from tests.test_anthropic_provider import answer_with
 
     base_url = "http://127.0.0.1:9/v4"
-    openai = OpenAICompatible("glm", api_key="k", api_key_env="K", base_url=base_url)
-    zhipu = ZhipuAIProvider("glm", api_key="id.secret", base_url=base_url)
+    openai = OpenAICompatible("glm", Connection("k", "K", base_url))
+    zhipu = ZhipuAIProvider("glm", Connection("id.secret", "ZHIPUAI_API_KEY", base_url))
     expected = f"permission denied at {base_url} (HTTP 403) for model 'glm': Forbidden"
     assert openai._classify_body(403, {"error": {"message": "Forbidden"}}).message == expected
     assert zhipu._classify(403, None, {}, "Forbidden").message == expected

@@ -92,7 +92,7 @@ def test_a_judge_named_by_an_alias_loads_only_the_provider_name_table(judged_run
     modules = modules_after(["score", "--run", str(judged_run), "--judge", "mock", "--json"])
     name_table = {
         "bsa.providers", "bsa.providers.base", "bsa.providers.builtin",
-        "bsa.providers.connection", "bsa.providers.registry",
+        "bsa.providers.connection", "bsa.providers.options", "bsa.providers.registry",
     }  # fmt: skip
     assert set(forbidden(modules)) <= name_table, "no provider module, SDK or HTTP client"
 

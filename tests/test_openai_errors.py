@@ -18,14 +18,13 @@ from bsa.providers.base import (
     TransientError,
 )
 from bsa.providers.base import retry_after_seconds as _retry_after
+from bsa.providers.connection import Connection
 from bsa.providers.openai_compat import OpenAICompatible
 
 
 @pytest.fixture(scope="module")
 def provider() -> OpenAICompatible:
-    return OpenAICompatible(
-        "m", api_key="k", api_key_env="MY_KEY", base_url="http://127.0.0.1:9/v1"
-    )
+    return OpenAICompatible("m", Connection("k", "MY_KEY", "http://127.0.0.1:9/v1"))
 
 
 def error(code: str | None, message: str, **extra: Any) -> dict[str, Any]:

@@ -114,7 +114,8 @@ def test_a_broken_plugin_is_one_clear_error(site: Path, target: str, message: st
 
 def test_the_example_plugin_installs_and_generates(tmp_path: Path) -> None:
     """``pip install`` the example package (offline, into a folder of its own), then ``bsa
-    generate --model echo:x`` in a fresh process finds it through its dist-info."""
+    generate --model echo:x -o prefix …`` in a fresh process finds it through its dist-info and
+    hands it its own option; its flag is offered too, with no edit of bsa's CLI."""
     source = shutil.copytree(EXAMPLE, tmp_path / "plugin")  # the build writes beside the source
     target = tmp_path / "site"
     install = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index"]
@@ -129,14 +130,15 @@ def test_the_example_plugin_installs_and_generates(tmp_path: Path) -> None:
     run = tmp_path / "run.sqlite"
     path = os.pathsep.join([str(target), str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])
     generate = ["generate", "--model", "echo:x", "--run", str(run), "--input", str(questions)]
-    result = subprocess.run(
-        [sys.executable, "-m", "bsa", *generate, "-k", "2"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": path},
-        timeout=120,
-    )
+    env = {**os.environ, "PYTHONPATH": path}
+
+    def bsa(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "bsa", *args]
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+
+    result = bsa(*generate, "-k", "2", "-o", "prefix", "echo: ")
     assert result.returncode == 0, result.stderr
+    assert "--echo-prefix TEXT" in bsa("generate", "--help").stdout
     with sqlite3.connect(run) as connection:
         rows = connection.execute(
             "SELECT item_id, sample, status, answer, reasoning FROM generations "
@@ -147,10 +149,10 @@ def test_the_example_plugin_installs_and_generates(tmp_path: Path) -> None:
         ).fetchone()
     reasoning = "The user asked something; I will repeat it back."
     assert rows == [
-        ("q1", 0, "ok", "Hello there", reasoning),
-        ("q1", 1, "ok", "Hello there", reasoning),
-        ("q2", 0, "ok", "How do I bake bread?", reasoning),
-        ("q2", 1, "ok", "How do I bake bread?", reasoning),
+        ("q1", 0, "ok", "echo: Hello there", reasoning),
+        ("q1", 1, "ok", "echo: Hello there", reasoning),
+        ("q2", 0, "ok", "echo: How do I bake bread?", reasoning),
+        ("q2", 1, "ok", "echo: How do I bake bread?", reasoning),
     ]
     assert '"model": "echo:x"' in generation
 

@@ -29,7 +29,7 @@ import bsa.writer
 from bsa.cli import main
 from bsa.generate import Execution, GenerationSettings, generate
 from bsa.judge import judge_run
-from bsa.providers import ProviderOptions, create_provider
+from bsa.providers import Limits, ProviderOptions, create_provider
 from bsa.providers.mock import mock_judge_reply
 from bsa.run_lock import run_lock
 from bsa.runner import RetryPolicy
@@ -63,8 +63,8 @@ def items(count: int) -> list[Prompt]:
 def generate_into(
     run: Path, server: OpenAIServer, prompts: list[Prompt], *, stream: bool = False, k: int = 1
 ) -> Any:
-    options = ProviderOptions(base_url=server.base_url, stream=stream, timeout_s=10.0)
-    provider = create_provider("openai:test-model", options)
+    options = ProviderOptions(base_url=server.base_url, settings={"stream": stream})
+    provider = create_provider("openai:test-model", options, limits=Limits(timeout_s=10.0))
     settings = GenerationSettings("openai:test-model")
     execution = Execution(k=k, concurrency=4, policy=FAST)
     return asyncio.run(generate(run, prompts, provider, settings, execution))

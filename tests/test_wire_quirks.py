@@ -19,6 +19,7 @@ from bsa.generate import Execution, GenerationSettings, generate
 from bsa.judge import reply_text
 from bsa.providers import ProviderOptions, create_provider
 from bsa.providers.base import ContextOverflow, FatalError, RateLimited
+from bsa.providers.connection import Connection
 from bsa.providers.context_overflow import is_context_overflow
 from bsa.providers.openai_compat import OpenAICompatible
 from bsa.runner import RetryPolicy, RunAborted
@@ -111,7 +112,9 @@ class _BrokenEventServer(BaseHTTPRequestHandler):
 def test_a_stream_event_that_is_not_json_is_retried_then_failed(tmp_path: Path) -> None:
     run = tmp_path / "run.sqlite"
     with serve_loopback(_BrokenEventServer) as url:
-        provider = create_provider("openai:m", ProviderOptions(base_url=f"{url}/v1", stream=True))
+        provider = create_provider(
+            "openai:m", ProviderOptions(base_url=f"{url}/v1", settings={"stream": True})
+        )
         report = asyncio.run(
             generate(run, prompts("Fine", "Broken"), provider, GenerationSettings("openai:m"),
                      Execution(k=1, concurrency=1,
@@ -224,7 +227,7 @@ def test_every_server_wording_of_a_context_overflow_is_known(
 ) -> None:
     assert is_context_overflow(message, code)
     assert is_context_overflow("", code) or code is None
-    provider = OpenAICompatible("m", api_key="k", api_key_env="K", base_url="http://127.0.0.1:9/v1")
+    provider = OpenAICompatible("m", Connection("k", "K", "http://127.0.0.1:9/v1"))
     body = {"error": {"message": message, "type": code or "invalid_request_error", "code": 400}}
     assert type(provider._classify_body(400, body)) is ContextOverflow
 
@@ -242,7 +245,9 @@ def test_the_anthropic_and_zhipu_classifiers_share_the_table(message: str) -> No
     fake = FakeAnthropic()
     with fake.serve(), pytest.raises(ContextOverflow):
         answer_with(fake, error(400, "invalid_request_error", message))
-    zhipu = ZhipuAIProvider("glm-z1-air", api_key="id.secret", base_url="http://127.0.0.1:9/v4")
+    zhipu = ZhipuAIProvider(
+        "glm-z1-air", Connection("id.secret", "ZHIPUAI_API_KEY", "http://127.0.0.1:9/v4")
+    )
     outcome = zhipu._classify(400, {"error": {"code": "1214", "message": message}}, {}, "")
     assert type(outcome) is ContextOverflow
 
@@ -295,7 +300,7 @@ def test_a_fatal_422_keeps_the_servers_words_on_one_safe_line(tmp_path: Path) ->
 
 
 def test_server_words_are_sanitised_before_they_reach_a_message() -> None:
-    provider = OpenAICompatible("m", api_key="k", api_key_env="K", base_url="http://127.0.0.1:9/v1")
+    provider = OpenAICompatible("m", Connection("k", "K", "http://127.0.0.1:9/v1"))
     hostile = "bad\r\nfield\x1b[2J\u202emoc.live" + "x" * 2000
     outcome = provider._classify_body(422, {"detail": [{"loc": ["body", hostile], "msg": "Nope"}]})
     assert type(outcome) is FatalError
@@ -315,7 +320,7 @@ def test_quota_behind_a_gateway_stops_the_run_at_once(server: OpenAIServer, tmp_
 
 
 def test_a_plain_429_is_still_a_rate_limit() -> None:
-    provider = OpenAICompatible("m", api_key="k", api_key_env="K", base_url="http://127.0.0.1:9/v1")
+    provider = OpenAICompatible("m", Connection("k", "K", "http://127.0.0.1:9/v1"))
     body = {"error": {"message": "Rate limit reached for requests", "code": "429"}}
     assert type(provider._classify_body(429, body)) is RateLimited
     quota = {
@@ -372,7 +377,7 @@ def test_bsa_generate_prints_the_notice(tmp_path: Path) -> None:
 
 def complete(server: OpenAIServer, request: Request, **options: Any) -> list[Any]:
     provider = create_provider(
-        "openai:test-model", ProviderOptions(base_url=server.base_url, **options)
+        "openai:test-model", ProviderOptions(base_url=server.base_url, settings=options)
     )
 
     async def call() -> list[Any]:

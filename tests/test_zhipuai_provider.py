@@ -29,6 +29,7 @@ from bsa.providers.base import (
     RateLimited,
     TransientError,
 )
+from bsa.providers.connection import Connection, Limits
 from bsa.providers.mock import mock_judge_reply
 from bsa.providers.zhipuai_sdk import ZhipuAIProvider
 from bsa.runner import RetryPolicy, RunAborted
@@ -51,9 +52,8 @@ def fake() -> Iterator[FakeZhipu]:
 def make_provider(
     fake: FakeZhipu, *, key: str = TEST_KEY, model: str = MODEL, timeout: float = 5.0
 ) -> ZhipuAIProvider:
-    return ZhipuAIProvider(
-        model, api_key=key, api_key_env="MY_ZHIPU_KEY", base_url=fake.base_url, timeout=timeout
-    )
+    connection = Connection(key, "MY_ZHIPU_KEY", fake.base_url, Limits(timeout_s=timeout))
+    return ZhipuAIProvider(model, connection)
 
 
 def ask(
@@ -202,7 +202,8 @@ def test_an_unknown_model_is_fatal(fake: FakeZhipu) -> None:
 
 
 def test_an_unreachable_endpoint_is_transient() -> None:
-    provider = ZhipuAIProvider(MODEL, api_key=TEST_KEY, base_url=closed_port_url(), timeout=2.0)
+    connection = Connection(TEST_KEY, "ZHIPUAI_API_KEY", closed_port_url(), Limits(timeout_s=2.0))
+    provider = ZhipuAIProvider(MODEL, connection)
     with pytest.raises(TransientError, match=r"cannot connect to http://127\.0\.0\.1"):
         ask(provider, "Hello")
 
@@ -210,7 +211,7 @@ def test_an_unreachable_endpoint_is_transient() -> None:
 def test_a_missing_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "zhipuai", None)
     with pytest.raises(MissingExtraError, match=r"pip install 'bsa-bench\[zhipuai\]'"):
-        ZhipuAIProvider(MODEL, api_key=TEST_KEY)
+        ZhipuAIProvider(MODEL, Connection(TEST_KEY, "ZHIPUAI_API_KEY"))
 
 
 def test_the_fake_checks_the_sdks_signed_token_too(fake: FakeZhipu) -> None:
@@ -333,7 +334,9 @@ def test_create_provider_builds_it_once_registered(
     assert "zhipuai" in providers.provider_names()
     monkeypatch.setenv("ZHIPUAI_API_KEY", TEST_KEY)
     provider = providers.create_provider(
-        f"zhipuai:{MODEL}", providers.ProviderOptions(base_url=fake.base_url, timeout_s=5.0)
+        f"zhipuai:{MODEL}",
+        providers.ProviderOptions(base_url=fake.base_url),
+        limits=providers.Limits(timeout_s=5.0),
     )
     assert isinstance(provider, ZhipuAIProvider)
     assert provider.label == f"zhipuai:{MODEL}"

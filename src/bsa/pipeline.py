@@ -24,7 +24,7 @@ from bsa.generate import Execution, GenerationReport, GenerationSettings, genera
 from bsa.judge import JUDGE_DECODING, JudgeReport, judge_run
 from bsa.metrics import Scores
 from bsa.panel_scoring import PanelScores
-from bsa.providers import ProviderOptions, create_provider
+from bsa.providers import Limits, Provider, ProviderOptions, create_provider
 from bsa.run_scores import ScorePlan, score_judges
 from bsa.scoring import RunVerdicts
 from bsa.store import Prompt
@@ -128,7 +128,7 @@ def _judging(plan: JudgePlan) -> Callable[[Any], Coroutine[Any, Any, JudgeReport
 
 async def generate_stage(plan: GenerationPlan, progress: Any = None) -> GenerationReport:
     """The generation stage of ``plan``, with its own provider."""
-    provider = create_provider(plan.settings.model, plan.provider_options, api_key=plan.api_key)
+    provider = _provider(plan.settings.model, plan.provider_options, plan.execution, plan.api_key)
     return await generate(
         plan.run_path,
         plan.prompts,
@@ -145,7 +145,7 @@ async def judge_stage(plan: JudgePlan, progress: Any = None) -> JudgeReport:
     """One judge's stage: every verdict it lacks in the run."""
     if not plan.run_path.is_file():
         raise BsaError(f"no run file at {plan.run_path}; run 'bsa generate' first")
-    provider = create_provider(plan.judge, plan.options)
+    provider = _provider(plan.judge, plan.options, plan.execution)
     decoding = replace(JUDGE_DECODING, temperature=plan.temperature, seed=plan.seed)
     return await judge_run(
         plan.run_path,
@@ -156,3 +156,13 @@ async def judge_stage(plan: JudgePlan, progress: Any = None) -> JudgeReport:
         allow_self_judge=plan.allow_self_judge,
         progress=progress,
     )
+
+
+def _provider(
+    model: str, options: ProviderOptions, execution: Execution, api_key: str | None = None
+) -> Provider:
+    """The stage's provider, its HTTP client sized and timed by the stage's own execution: one
+    connection per concurrent request, and the retry policy's timeout per call, so each of those
+    settings is given once (in the Execution) and derived here."""
+    limits = Limits(timeout_s=execution.policy.timeout_s, max_connections=execution.concurrency)
+    return create_provider(model, options, limits=limits, api_key=api_key)

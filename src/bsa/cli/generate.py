@@ -20,18 +20,20 @@ from bsa.cli.common import (
     wait_option,
     warn_unstored,
 )
+from bsa.cli.execution import stage_execution
 from bsa.cli.params import FiniteFloat, JsonObject, OptionalNumber
+from bsa.cli.provider_flags import flag_names, model_option_flags, model_settings
 from bsa.errors import BsaError
 from bsa.extra_body import checked_extra_body
 from bsa.generate import (
     SAFETY_RULES_MODES,
-    Execution,
     GenerationReport,
     GenerationSettings,
     prompts_from_items,
 )
 from bsa.pipeline import GenerationPlan, generate_stage
-from bsa.providers import ProviderOptions
+from bsa.providers import ProviderOptions, split_model
+from bsa.providers.registry import options_record
 from bsa.run_export import export_run
 from bsa.runner import RetryPolicy
 from bsa.types import Decoding
@@ -41,7 +43,9 @@ F = TypeVar("F", bound=Any)
 
 
 def generation_options(command: F) -> F:
-    """The flags of the generation stage, shared by ``bsa generate`` and ``bsa run``."""
+    """The flags of the generation stage, shared by ``bsa generate`` and ``bsa run``; the flags of
+    the providers' own options come from their declarations (:mod:`bsa.cli.provider_flags`)."""
+    command = model_option_flags(command, flag_names(_GENERATION_OPTIONS))
     for option in reversed(_GENERATION_OPTIONS):
         command = option(command)
     return command
@@ -127,21 +131,6 @@ _GENERATION_OPTIONS = [
         help="Extra request fields.",
     ),
     click.option("--use-n", is_flag=True, help="Ask for the k samples in one request (n=k)."),
-    click.option("--stream", is_flag=True, help="Stream responses."),
-    click.option(
-        "--batch-size",
-        type=click.IntRange(min=1),
-        default=8,
-        show_default=True,
-        help="Sequences generated together by a local hf: model.",
-    ),
-    click.option(
-        "--thinking-budget",
-        type=click.IntRange(min=0),
-        default=8192,
-        show_default=True,
-        help="Anthropic extended thinking budget in tokens (0: off).",
-    ),
     click.option(
         "--safety-rules", type=click.Choice(SAFETY_RULES_MODES), default="none", show_default=True
     ),
@@ -197,38 +186,28 @@ def plan_generation(
     rules = load_safety_rules() if options["safety_rules"] != "none" else None
     if rules and rules.file.notice:
         click.echo(rules.file.notice, err=True)
+    provider_options = ProviderOptions(
+        base_url=options["base_url"] or (config.model.base_url if config else None),
+        api_key_env=options["api_key_env"],
+        api_key_file=options["api_key_file"],
+        settings=model_settings(split_model(model)[0], options),
+    )
     settings = GenerationSettings(
         model=model,
         decoding=decoding,
         safety_rules=options["safety_rules"],
         safety_rules_sha256=rules.file.sha256 if rules else None,
         system_prompt=pick("system_prompt", "system_prompt"),
-        thinking_budget=options["thinking_budget"] if model.startswith("anthropic:") else None,
+        thinking_budget=recorded_thinking_budget(model, provider_options),
     )
     runtime = config.runtime if config else None
-    execution = Execution(
+    execution = stage_execution(
+        options,
         k=options["k"],
+        use_n=options["use_n"],
         concurrency=_flag_or_config(ctx, options, "concurrency", runtime, "max_concurrent"),
-        policy=RetryPolicy(
-            max_attempts=_attempts(ctx, options, runtime),
-            timeout_s=options["timeout"],
-            base_delay_s=_retry_delay(runtime),
-            max_retry_after_s=options["max_retry_wait"],
-        ),
-        rpm=options["rpm"],
-        tpm=options["tpm"],
-        use_n=options["use_n"],
-    )
-    provider_options = ProviderOptions(
-        base_url=options["base_url"] or (config.model.base_url if config else None),
-        api_key_env=options["api_key_env"],
-        api_key_file=options["api_key_file"],
-        timeout_s=options["timeout"],
-        max_connections=execution.concurrency,
-        use_n=options["use_n"],
-        stream=options["stream"],
-        thinking_budget=options["thinking_budget"],
-        batch_size=options["batch_size"],
+        max_attempts=_attempts(ctx, options, runtime),
+        base_delay_s=_retry_delay(runtime),
     )
     plan = GenerationPlan(
         run_path,
@@ -241,6 +220,15 @@ def plan_generation(
         rules_text=rules.text if rules else None,
     )
     return plan, config.io.output_file if config else None
+
+
+def recorded_thinking_budget(model: str, options: ProviderOptions) -> int | None:
+    """The thinking budget the run file records (it changes the samples): the provider's own
+    option when it declares one (Anthropic's), None for the others. Building the options record
+    here also reports an option the provider does not take before anything runs."""
+    record = options_record(split_model(model)[0], options)
+    budget = getattr(record, "thinking_budget", None)
+    return budget if isinstance(budget, int) else None
 
 
 def _flag_or_config(

@@ -16,7 +16,9 @@ from bsa.cli.common import (
     wait_option,
     warn_unstored,
 )
+from bsa.cli.execution import stage_execution
 from bsa.cli.params import FiniteFloat
+from bsa.cli.provider_flags import flag_names, judge_option_flags, judge_settings
 from bsa.errors import BsaError
 from bsa.judge import JudgeReport
 from bsa.pipeline import JudgePlan, judge_stage
@@ -24,8 +26,9 @@ from bsa.providers import (
     ProviderOptions,
     canonical_model,
     check_credentials,
+    split_model,
 )
-from bsa.runner import Execution, RetryPolicy
+from bsa.runner import RetryPolicy
 
 F = TypeVar("F", bound=Any)
 T = TypeVar("T")
@@ -89,19 +92,14 @@ _JUDGE_OPTIONS = [
         show_default=True,
         help="Calls per verdict while the judge's reply holds no usable verdict.",
     ),
-    click.option(
-        "--judge-thinking-budget",
-        type=click.IntRange(min=0),
-        default=8192,
-        show_default=True,
-        help="An Anthropic judge's thinking budget (0: off).",
-    ),
     click.option("--allow-self-judge", is_flag=True, help="Let the model under test judge itself."),
 ]
 
 
 def judge_options(command: F) -> F:
-    """The flags of the judging stage, shared by ``bsa judge`` and ``bsa run``."""
+    """The flags of the judging stage, shared by ``bsa judge`` and ``bsa run``; the flags of the
+    providers' own options come from their declarations (:mod:`bsa.cli.provider_flags`)."""
+    command = judge_option_flags(command, flag_names(_JUDGE_OPTIONS))
     for option in reversed(_JUDGE_OPTIONS):
         command = option(command)
     return command
@@ -128,25 +126,15 @@ def plan_judging(run_path: Path, options: dict[str, Any]) -> list[JudgePlan]:
     connection = {
         key: _per_judge(options[key], flag, len(judges)) for key, flag in PER_JUDGE_OPTIONS
     }
-    execution = Execution(
-        concurrency=options["judge_concurrency"],
-        policy=RetryPolicy(
-            max_attempts=options["judge_max_attempts"],
-            timeout_s=options["judge_timeout"],
-            max_retry_after_s=options["judge_max_retry_wait"],
-        ),
-        rpm=options["judge_rpm"],
-        tpm=options["judge_tpm"],
-    )
+    execution = stage_execution(options, "judge_")
+    own = judge_settings([split_model(judge)[0] for judge in judges], options)
     plans = []
     for index, judge in enumerate(judges):
         provider_options = ProviderOptions(
             base_url=connection["judge_base_urls"][index],
             api_key_env=connection["judge_api_key_envs"][index],
             api_key_file=connection["judge_api_key_files"][index],
-            timeout_s=options["judge_timeout"],
-            max_connections=options["judge_concurrency"],
-            thinking_budget=options["judge_thinking_budget"],
+            settings=own[index],
             flag_prefix="judge-",
         )
         check_credentials(judge, provider_options)

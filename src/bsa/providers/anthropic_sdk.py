@@ -36,7 +36,7 @@ from bsa.providers.base import (
     TransientError,
     retry_after_seconds,
 )
-from bsa.providers.builtin import ANTHROPIC_KEY_ENV
+from bsa.providers.connection import Connection
 from bsa.providers.context_overflow import is_context_overflow
 from bsa.providers.http_errors import Endpoint, HttpFailure, classify_http, transport_error
 from bsa.types import Completion, Message, Request, Usage
@@ -68,15 +68,7 @@ class AnthropicProvider(Provider):
     supports_n = False
 
     def __init__(
-        self,
-        model: str,
-        *,
-        api_key: str,
-        api_key_env: str = ANTHROPIC_KEY_ENV,
-        base_url: str | None = None,
-        timeout: float = 600.0,
-        max_connections: int = 64,
-        thinking_budget: int = DEFAULT_THINKING_BUDGET,
+        self, model: str, connection: Connection, *, thinking_budget: int = DEFAULT_THINKING_BUDGET
     ) -> None:
         if anthropic is None:
             raise MissingExtraError("the anthropic provider", "anthropic")
@@ -86,15 +78,15 @@ class AnthropicProvider(Provider):
                 f"{MIN_THINKING_BUDGET} tokens (or 0 to turn thinking off)"
             )
         self.model = model
-        self.api_key_env = api_key_env
-        self.base_url = base_url or "https://api.anthropic.com"
+        self.api_key_env = connection.api_key_env
+        self.base_url = connection.base_url or "https://api.anthropic.com"
         self.thinking_budget = thinking_budget
         self._client = anthropic.AsyncAnthropic(
-            api_key=api_key,
+            api_key=connection.api_key,
             base_url=self.base_url,
             max_retries=0,
-            timeout=timeout,
-            http_client=_http_client(max_connections, timeout),
+            timeout=connection.timeout,
+            http_client=_http_client(connection.max_connections, connection.timeout),
         )
 
     async def aclose(self) -> None:

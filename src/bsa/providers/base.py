@@ -17,8 +17,19 @@ retry), :class:`TransientError` (retry), :class:`ContentBlocked` (an outcome, st
 :class:`~bsa.providers.http_errors.HttpFailure` and lets
 :func:`~bsa.providers.http_errors.classify_http` walk the one status ladder.
 
-**How a provider is registered.** A :class:`ProviderSpec` names it, gives its factory and, for a
-remote provider, the environment variable its key comes from. The built-ins are declared in
+**What a provider is configured with.** Settings every remote provider shares arrive in a
+:class:`~bsa.providers.connection.Connection`: the key (checked, never from the command line),
+the base URL, and the timeout and pool size, both derived from the stage's
+:class:`~bsa.runner.Execution` (its retry policy's timeout, its concurrency). Settings only one
+provider understands are its *options*: a frozen dataclass declared beside its spec, each field
+made with :func:`~bsa.providers.options.option` (type, default, minimum, help text, and the flag
+of the model and of the judge, if any). The command line gives every declared flag to the
+providers that declare it (and ignores it for the others, as a panel of judges needs), and takes
+any declared option through ``-o KEY VALUE`` (the model) or ``--judge-option KEY VALUE`` (the
+judges), typed and checked; the factory receives the record with the defaults filled in.
+
+**How a provider is registered.** A :class:`ProviderSpec` names it, gives its factory, its
+options record and, for a remote provider, the environment variable its key comes from. The built-ins are declared in
 :mod:`bsa.providers.builtin`; another package registers its own under the entry-point group
 ``bsa.providers``, the entry point's name being the provider's name and its object the spec::
 
@@ -40,8 +51,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from typing import Any
 
-from bsa.providers.connection import Connection, ProviderOptions
+from bsa.providers.connection import Connection
+from bsa.providers.options import NoOptions
 from bsa.types import Completion, Request
 
 
@@ -121,9 +134,10 @@ class Provider(ABC):
         return f"{self.name}:{self.model}"
 
 
-#: Builds the provider of ``model``. ``connection`` is the checked key and endpoint of a remote
-#: provider (a spec with a ``key_env``), None for a local one.
-ProviderFactory = Callable[[str, ProviderOptions, "Connection | None"], Provider]
+#: Builds the provider of ``model`` from its options record (an instance of the spec's
+#: ``options``, defaults filled in) and, for a remote provider (a spec with a ``key_env``), the
+#: checked key, endpoint, timeout and pool size; None for a local one.
+ProviderFactory = Callable[[str, Any, "Connection | None"], Provider]
 
 
 @dataclass(frozen=True)
@@ -137,6 +151,9 @@ class ProviderSpec:
     #: The environment variable a remote provider reads its key from unless told otherwise;
     #: None for a provider that needs no key (local models, the mock).
     key_env: str | None = None
+    #: The options only this provider understands: a frozen dataclass whose fields are made with
+    #: :func:`bsa.providers.options.option` (type, default, bounds, help, flag).
+    options: type[Any] = NoOptions
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:

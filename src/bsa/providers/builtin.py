@@ -1,4 +1,4 @@
-"""The providers that ship with bsa, each declared once.
+"""The providers that ship with bsa, each declared once with the options only it understands.
 
 A factory imports its provider's module (and so its SDK) only when the provider is named, so
 ``import bsa`` never needs an optional extra. Third-party providers are declared the same way in
@@ -8,14 +8,49 @@ their own package and found through the ``bsa.providers`` entry-point group
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from bsa.providers.base import Provider, ProviderSpec
-from bsa.providers.connection import Connection, ProviderOptions
+from bsa.providers.connection import Connection
+from bsa.providers.options import NoOptions, option
 
 #: The variables remote built-ins read their keys from unless told otherwise (their constructors'
 #: defaults too).
 OPENAI_KEY_ENV = "OPENAI_API_KEY"
 ZHIPUAI_KEY_ENV = "ZHIPUAI_API_KEY"
 ANTHROPIC_KEY_ENV = "ANTHROPIC_API_KEY"
+
+
+@dataclass(frozen=True)
+class OpenAIOptions:
+    """What only the OpenAI-compatible provider understands."""
+
+    stream: bool = option(False, help="Stream responses.", flag="--stream")
+
+
+@dataclass(frozen=True)
+class AnthropicOptions:
+    """What only the Anthropic provider understands."""
+
+    thinking_budget: int = option(
+        8192,
+        help="Anthropic extended thinking budget in tokens (0: off).",
+        flag="--thinking-budget",
+        judge_flag="--judge-thinking-budget",
+        minimum=0,
+    )
+
+
+@dataclass(frozen=True)
+class LocalOptions:
+    """What only the local (``hf:``) provider understands."""
+
+    batch_size: int = option(
+        8,
+        help="Sequences generated together by a local hf: model.",
+        flag="--batch-size",
+        minimum=1,
+    )
 
 
 def _connected(connection: Connection | None) -> Connection:
@@ -25,42 +60,43 @@ def _connected(connection: Connection | None) -> Connection:
     return connection
 
 
-def _openai(model: str, options: ProviderOptions, connection: Connection | None) -> Provider:
+def _openai(model: str, options: OpenAIOptions, connection: Connection | None) -> Provider:
     from bsa.providers.openai_compat import OpenAICompatible
 
-    remote = _connected(connection).as_kwargs()
-    return OpenAICompatible(model, **remote, use_n=options.use_n, stream=options.stream)
+    return OpenAICompatible(model, _connected(connection), stream=options.stream)
 
 
-def _zhipuai(model: str, options: ProviderOptions, connection: Connection | None) -> Provider:
+def _zhipuai(model: str, options: NoOptions, connection: Connection | None) -> Provider:
     from bsa.providers.zhipuai_sdk import ZhipuAIProvider
 
-    return ZhipuAIProvider(model, **_connected(connection).as_kwargs())
+    return ZhipuAIProvider(model, _connected(connection))
 
 
-def _anthropic(model: str, options: ProviderOptions, connection: Connection | None) -> Provider:
+def _anthropic(model: str, options: AnthropicOptions, connection: Connection | None) -> Provider:
     from bsa.providers.anthropic_sdk import AnthropicProvider
 
-    remote = _connected(connection).as_kwargs()
-    return AnthropicProvider(model, **remote, thinking_budget=options.thinking_budget)
+    connected = _connected(connection)
+    return AnthropicProvider(model, connected, thinking_budget=options.thinking_budget)
 
 
-def _hf(model: str, options: ProviderOptions, connection: Connection | None) -> Provider:
+def _hf(model: str, options: LocalOptions, connection: Connection | None) -> Provider:
     from bsa.providers.local_hf import LocalHF
 
     return LocalHF(model, batch_size=options.batch_size)
 
 
-def _mock(model: str, options: ProviderOptions, connection: Connection | None) -> Provider:
+def _mock(model: str, options: NoOptions, connection: Connection | None) -> Provider:
     from bsa.providers.mock import MockProvider
 
     return MockProvider(model)
 
 
-OPENAI = ProviderSpec("openai", _openai, key_env=OPENAI_KEY_ENV)
+OPENAI = ProviderSpec("openai", _openai, key_env=OPENAI_KEY_ENV, options=OpenAIOptions)
 ZHIPUAI = ProviderSpec("zhipuai", _zhipuai, key_env=ZHIPUAI_KEY_ENV)
-ANTHROPIC = ProviderSpec("anthropic", _anthropic, key_env=ANTHROPIC_KEY_ENV)
-HF = ProviderSpec("hf", _hf)
+ANTHROPIC = ProviderSpec(
+    "anthropic", _anthropic, key_env=ANTHROPIC_KEY_ENV, options=AnthropicOptions
+)
+HF = ProviderSpec("hf", _hf, options=LocalOptions)
 MOCK = ProviderSpec("mock", _mock)
 
 #: In the order error messages list them.

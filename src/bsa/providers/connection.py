@@ -9,6 +9,7 @@ from an environment variable, a key file, or an upstream config file, and are re
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,22 +25,28 @@ LOCAL_PLACEHOLDER_KEY = "EMPTY"
 
 @dataclass(frozen=True)
 class ProviderOptions:
-    """Connection settings for a provider; the key itself is never part of them."""
+    """What the user tells a provider: where it is, where its key is, and the provider's own
+    options by key (typed values of the fields its spec's ``options`` record declares). The key
+    itself is never part of them; the timeout and pool size come from the stage's Execution."""
 
     base_url: str | None = None
     api_key_env: str | None = None
     api_key_file: Path | None = None
-    timeout_s: float = 600.0
-    max_connections: int = 64
-    use_n: bool = False
-    stream: bool = False
-    #: Anthropic extended thinking budget in tokens (0 turns thinking off).
-    thinking_budget: int = 8192
-    #: Sequences generated together by the local (hf) provider.
-    batch_size: int = 8
+    #: The provider's own options (``{"thinking_budget": 0}``); a key it does not declare is an
+    #: error when the provider is built.
+    settings: Mapping[str, Any] = field(default_factory=dict)
     #: How the command line names these options (``judge-`` for ``--judge-api-key-env``), so an
     #: error names the flag that fixes it.
     flag_prefix: str = ""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The HTTP client's timeout and pool size: derived from the stage's Execution (its retry
+    policy's timeout, its concurrency), never set on their own."""
+
+    timeout_s: float = 600.0
+    max_connections: int = 64
 
 
 @dataclass(frozen=True)
@@ -49,22 +56,28 @@ class Connection:
 
     api_key: str = field(repr=False)
     api_key_env: str
-    base_url: str | None
-    timeout: float
-    max_connections: int
+    base_url: str | None = None
+    limits: Limits = field(default_factory=Limits)
 
-    def as_kwargs(self) -> dict[str, Any]:
-        """The constructor's keyword arguments (the key is passed to the SDK, kept nowhere else)."""
-        return {
-            "api_key": self.api_key,
-            "api_key_env": self.api_key_env,
-            "base_url": self.base_url,
-            "timeout": self.timeout,
-            "max_connections": self.max_connections,
-        }
+    @property
+    def timeout(self) -> float:
+        return self.limits.timeout_s
+
+    @property
+    def max_connections(self) -> int:
+        return self.limits.max_connections
 
 
-def connect(options: ProviderOptions, default_env: str, api_key: str | None) -> Connection:
+#: The limits of a provider built outside a stage (a test, a one-off call).
+DEFAULT_LIMITS = Limits()
+
+
+def connect(
+    options: ProviderOptions,
+    default_env: str,
+    api_key: str | None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> Connection:
     """The checked connection of a remote provider whose key is read from ``default_env`` unless
     the options name another variable or a file; ``api_key`` (from an upstream config file)
     outranks both."""
@@ -74,7 +87,7 @@ def connect(options: ProviderOptions, default_env: str, api_key: str | None) -> 
         env, options.api_key_file, options.base_url, options.flag_prefix
     )
     register_secret(key)
-    return Connection(key, env, options.base_url, options.timeout_s, options.max_connections)
+    return Connection(key, env, options.base_url, limits)
 
 
 def check_base_url(base_url: str | None, flag_prefix: str = "") -> None:

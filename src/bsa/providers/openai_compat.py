@@ -29,6 +29,7 @@ from bsa.providers.base import (
     retry_after_seconds,
     server_text,
 )
+from bsa.providers.connection import Connection
 from bsa.providers.context_overflow import is_context_overflow
 from bsa.providers.http_errors import Endpoint, HttpFailure, classify_http, transport_error
 from bsa.reasoning import split_reasoning
@@ -72,33 +73,25 @@ OPTIONAL_PARAMETERS = ("top_k",)
 class OpenAICompatible(Provider):
     name = "openai"
 
-    def __init__(
-        self,
-        model: str,
-        *,
-        api_key: str,
-        api_key_env: str,
-        base_url: str | None = None,
-        timeout: float = 600.0,
-        max_connections: int = 64,
-        use_n: bool = False,
-        stream: bool = False,
-    ) -> None:
+    #: Whether ``n`` is honoured is the endpoint's business: one that ignores it answers with one
+    #: choice, and the runner asks for the other samples one by one (:class:`NIgnored`). The
+    #: runner asks for several only with ``--use-n`` (``Execution.use_n``).
+    supports_n = True
+
+    def __init__(self, model: str, connection: Connection, *, stream: bool = False) -> None:
         self.model = model
-        self.api_key_env = api_key_env
-        self.base_url = base_url or "https://api.openai.com/v1"
-        self.supports_n = use_n
+        self.api_key_env = connection.api_key_env
+        self.base_url = connection.base_url or "https://api.openai.com/v1"
         self.stream = stream
         self.dropped_parameters: set[str] = set()
-        limits = http_lib.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        )
+        pool = connection.max_connections
+        limits = http_lib.Limits(max_connections=pool, max_keepalive_connections=pool)
         self._client = openai.AsyncOpenAI(
-            api_key=api_key,
+            api_key=connection.api_key,
             base_url=self.base_url,
             max_retries=0,
-            timeout=timeout,
-            http_client=_http_client(limits, timeout),
+            timeout=connection.timeout,
+            http_client=_http_client(limits, connection.timeout),
         )
 
     async def aclose(self) -> None:

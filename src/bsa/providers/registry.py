@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 from bsa.errors import BsaError
 from bsa.providers.base import Provider, ProviderSpec
 from bsa.providers.builtin import BUILTINS
-from bsa.providers.connection import ProviderOptions, connect
+from bsa.providers.connection import DEFAULT_LIMITS, Limits, ProviderOptions, connect
+from bsa.providers.options import DeclaredOption, build_record, declared_options
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
@@ -63,23 +64,64 @@ def canonical_model(spec: str) -> str:
     return f"{provider}:{model}"
 
 
-def create_provider(spec: str, options: ProviderOptions, *, api_key: str | None = None) -> Provider:
-    """The provider for ``spec``. ``api_key`` (from an upstream config file) outranks the
-    environment; it is passed to the SDK and kept nowhere else."""
+def create_provider(
+    spec: str,
+    options: ProviderOptions,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    api_key: str | None = None,
+) -> Provider:
+    """The provider for ``spec``, its HTTP client held to ``limits``. ``api_key`` (from an
+    upstream config file) outranks the environment; it is passed to the SDK and kept nowhere
+    else."""
     name, model = split_model(spec)
     declared = provider_spec(name)
-    connection = connect(options, declared.key_env, api_key) if declared.key_env else None
-    return declared.build(model, options, connection)
+    record = options_record(name, options)
+    connection = connect(options, declared.key_env, api_key, limits) if declared.key_env else None
+    return declared.build(model, record, connection)
 
 
 def check_credentials(spec: str, options: ProviderOptions) -> None:
     """Fail now where :func:`create_provider` would fail later, with the flag that fixes it: an
-    unknown provider, a base URL with credentials, a missing or unreadable key. ``bsa run``
-    checks its judges so before generating for hours; nothing is connected or loaded."""
+    unknown provider, an option it does not take, a base URL with credentials, a missing or
+    unreadable key. ``bsa run`` checks its judges so before generating for hours; nothing is
+    connected or loaded."""
     name, _ = split_model(spec)
+    options_record(name, options)
     key_env = provider_spec(name).key_env
     if key_env:
         connect(options, key_env, None)
+
+
+def options_record(name: str, options: ProviderOptions) -> object:
+    """Provider ``name``'s options record: ``options.settings`` over the declared defaults."""
+    record = provider_spec(name).options
+    return build_record(name, record, options.settings, option_owners)
+
+
+def provider_options(name: str) -> tuple[DeclaredOption, ...]:
+    """The options provider ``name`` declares (its plugin is loaded to read them)."""
+    return declared_options(name, provider_spec(name).options)
+
+
+def every_option() -> list[DeclaredOption]:
+    """The options of every provider that loads, built-ins first: what the command line offers.
+    A plugin that fails to load offers none here; naming it gives its one-line error."""
+    found: list[DeclaredOption] = []
+    for name in provider_names():
+        try:
+            found.extend(provider_options(name))
+        except BsaError:
+            continue
+    return found
+
+
+def option_owners() -> dict[str, str]:
+    """For each option key, the providers that declare it (``"anthropic"``, ``"a, b"``)."""
+    owners: dict[str, list[str]] = {}
+    for declared in every_option():
+        owners.setdefault(declared.name, []).append(declared.provider)
+    return {key: ", ".join(names) for key, names in owners.items()}
 
 
 @cache

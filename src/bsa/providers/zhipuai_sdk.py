@@ -34,7 +34,7 @@ from bsa.providers.base import (
     TransientError,
     retry_after_seconds,
 )
-from bsa.providers.builtin import ZHIPUAI_KEY_ENV
+from bsa.providers.connection import Connection
 from bsa.providers.context_overflow import is_context_overflow
 from bsa.providers.http_errors import (
     Endpoint,
@@ -48,7 +48,6 @@ from bsa.types import Completion, Request, Usage
 T = TypeVar("T")
 
 DEFAULT_BASE_URL = "https://open.bigmodel.cn/api/paas/v4"
-DEFAULT_API_KEY_ENV = ZHIPUAI_KEY_ENV
 #: The SDK's switch for "return the HTTP response unparsed" (zhipuai/core/_constants.py
 #: RAW_RESPONSE_HEADER): the raw body, without the SDK's pydantic models dropping any field.
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
@@ -95,31 +94,23 @@ class ZhipuAIProvider(Provider):
     name = "zhipuai"
     supports_n = False
 
-    def __init__(
-        self,
-        model: str,
-        *,
-        api_key: str,
-        api_key_env: str = DEFAULT_API_KEY_ENV,
-        base_url: str | None = None,
-        timeout: float = 600.0,
-        max_connections: int = 64,
-    ) -> None:
+    def __init__(self, model: str, connection: Connection) -> None:
         zhipuai, httpx = _import_sdk()
         self.model = model
-        self.api_key_env = api_key_env
-        self.base_url = base_url or os.environ.get("ZHIPUAI_BASE_URL") or DEFAULT_BASE_URL
+        self.api_key_env = connection.api_key_env
+        self.base_url = (
+            connection.base_url or os.environ.get("ZHIPUAI_BASE_URL") or DEFAULT_BASE_URL
+        )
         self.dropped_parameters: set[str] = set()
         self._sdk = zhipuai
         # Our own pool, sized like the other providers' (the SDK's keeps only 10 idle connections).
-        limits = httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        )
-        self._http = httpx.Client(timeout=timeout, limits=limits)
+        pool = connection.max_connections
+        limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
+        self._http = httpx.Client(timeout=connection.timeout, limits=limits)
         self._client = zhipuai.ZhipuAI(
-            api_key=api_key,
+            api_key=connection.api_key,
             base_url=self.base_url,
-            timeout=timeout,
+            timeout=connection.timeout,
             max_retries=0,
             http_client=self._http,
         )

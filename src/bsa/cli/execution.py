@@ -1,0 +1,37 @@
+"""How a stage runs, from its flags: one place that turns ``--concurrency``, ``--timeout``... (or
+their ``--judge-`` twins) into an :class:`~bsa.runner.Execution`.
+
+The Execution is the one carrier of these settings: the provider's HTTP pool and timeout are
+derived from it when the stage builds its provider (:mod:`bsa.pipeline`), not given again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bsa.runner import Execution, RetryPolicy
+
+
+def stage_execution(options: Mapping[str, Any], prefix: str = "", **chosen: Any) -> Execution:
+    """The Execution the flags ``{prefix}concurrency``, ``{prefix}max_attempts``,
+    ``{prefix}timeout``, ``{prefix}max_retry_wait``, ``{prefix}rpm`` and ``{prefix}tpm`` ask for;
+    ``chosen`` gives values decided elsewhere (an upstream config's concurrency or retry delay,
+    ``k``, ``use_n``), which win over the flags."""
+
+    def value(name: str) -> Any:
+        return chosen.pop(name) if name in chosen else options[prefix + name]
+
+    policy = RetryPolicy(
+        max_attempts=value("max_attempts"),
+        timeout_s=value("timeout"),
+        base_delay_s=chosen.pop("base_delay_s", RetryPolicy().base_delay_s),
+        max_retry_after_s=value("max_retry_wait"),
+    )
+    return Execution(
+        concurrency=value("concurrency"),
+        policy=policy,
+        rpm=value("rpm"),
+        tpm=value("tpm"),
+        **chosen,
+    )
