@@ -23,9 +23,10 @@ from bsa.cli import main
 
 
 def bsa_in_process(
-    *args: str | Path, env: Mapping[str, str] | None = None
+    *args: str | Path, env: Mapping[str, str | None] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """``bsa ARGS`` in this process, with ``env`` added to the environment while it runs."""
+    """``bsa ARGS`` in this process, with ``env`` added to the environment while it runs (a
+    ``None`` value unsets that variable)."""
     arguments = [str(arg) for arg in args]
     result = CliRunner().invoke(main, arguments, env=dict(env or {}))
     return subprocess.CompletedProcess(
