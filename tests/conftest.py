@@ -48,3 +48,22 @@ def official_dataset(shared_bsa: Path):  # type: ignore[no-untyped-def]
     from bsa.dataset import load_dataset
 
     return load_dataset(shared_bsa / "dataset.csv")
+
+
+@pytest.fixture(scope="session")
+def mock_run_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run of the mock model judged by the mock judge (100 items, k = 3), built once for the
+    session: real figures, no network. Read only; a test that writes to a run copies it first.
+
+    Being session-scoped, it is built before any module's fixtures (such as a browser, whose
+    event loop would stop ``bsa run`` from starting its own)."""
+    from tests.bsa_command import bsa_in_process
+
+    path = tmp_path_factory.mktemp("mock-run") / "run.sqlite"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        isolate(monkeypatch, tmp_path_factory)
+        result = bsa_in_process(
+            "run", "--run", path, "--model", "mock", "--judge", "mock", "--sample", "100", "-k", "3"
+        )
+    assert result.returncode == 0, result.stderr
+    return path
