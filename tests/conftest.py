@@ -11,12 +11,19 @@ from pathlib import Path
 
 import pytest
 
+from bsa.runner import RetryPolicy
+
 #: The real benchmark assets: $BSA_DATA_DIR when the test run starts with it set, else the read-only
 #: ../shared/bsa beside the checkout (as CI lays it out).
 SHARED_BSA = Path(
     os.environ.get("BSA_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "bsa"
 ).resolve()
 SHARED_DATASET = SHARED_BSA / "dataset.csv"
+
+#: The retry policy of tests about what is retried, not when: attempts follow each other without
+#: backoff (the runner's own tests check the delays), and no loopback call comes near the timeout.
+#: A test that needs another number of attempts uses ``dataclasses.replace`` on it.
+FAST_RETRIES = RetryPolicy(max_attempts=3, timeout_s=10.0, base_delay_s=0.0)
 
 
 @pytest.fixture(autouse=True)

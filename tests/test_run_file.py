@@ -47,8 +47,8 @@ from bsa.store import (
 )
 from bsa.testing.openai_server import OpenAIServer, ServerConfig, last_user_text
 from bsa.writer import ResultWriter, RunFileFull
+from tests.conftest import FAST_RETRIES
 
-FAST = RetryPolicy(max_attempts=3, timeout_s=10.0, base_delay_s=0.0)
 SURROGATE_ANSWER = "A\ud800B"
 SURROGATE_REASONING = "think \udfff hard"
 
@@ -66,7 +66,7 @@ def generate_into(
     options = ProviderOptions(base_url=server.base_url, stream=stream, timeout_s=10.0)
     provider = create_provider("openai:test-model", options)
     settings = GenerationSettings("openai:test-model")
-    execution = Execution(k=k, concurrency=4, policy=FAST)
+    execution = Execution(k=k, concurrency=4, policy=FAST_RETRIES)
     return asyncio.run(generate(run, prompts, provider, settings, execution))
 
 
@@ -121,7 +121,9 @@ def test_a_judge_reply_with_a_lone_surrogate_is_stored(tmp_path: Path) -> None:
     ):
         generate_into(run, model, items(3))
         provider = create_provider("openai:judge", ProviderOptions(base_url=judge_server.base_url))
-        report = asyncio.run(judge_run(run, provider, Execution(concurrency=4, policy=FAST)))
+        report = asyncio.run(
+            judge_run(run, provider, Execution(concurrency=4, policy=FAST_RETRIES))
+        )
     assert report.status == {"scored": 6, "unscored": 0, "failed": 0}
     with RunStore(run, read_only=True) as store:
         raws = [j.raw or "" for j in store.judgements("openai:judge")]
