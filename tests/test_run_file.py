@@ -47,6 +47,7 @@ from bsa.store import (
 )
 from bsa.testing.openai_server import OpenAIServer, ServerConfig, last_user_text
 from bsa.writer import ResultWriter, RunFileFull
+from tests.bsa_command import bsa_in_process
 from tests.conftest import FAST_RETRIES
 
 SURROGATE_ANSWER = "A\ud800B"
@@ -199,10 +200,8 @@ def test_a_second_writer_is_refused_or_waits_and_readers_work_beside(tmp_path: P
         first = bsa_process(*generate_args(run, server))
         try:
             wait_for_rows(run)
-            second = subprocess.run(
-                [sys.executable, "-m", "bsa", *generate_args(run, server)],
-                capture_output=True, text=True, timeout=60,
-            )  # fmt: skip
+            # In this process (another one than the first): no interpreter start before --wait.
+            second = bsa_in_process(*generate_args(run, server))
             status = CliRunner().invoke(main, ["status", "--run", str(run)])
             waiting = bsa_process(*generate_args(run, server, "--wait"))
             assert first.wait(timeout=60) == 0
