@@ -16,9 +16,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -137,17 +134,6 @@ def run_args(run: Path, model_url: str, judge_url: str, sample: int, k: int) -> 
         "--judge", "openai:mock-judge", "--judge-base-url", judge_url,
         "--judge-parse-attempts", "2", "--judge-max-attempts", "1", "--judge-concurrency", "32",
     ]  # fmt: skip
-
-
-def run_bsa(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    """The real ``bsa`` command in its own process."""
-    return subprocess.run(
-        [sys.executable, "-m", "bsa", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=600,
-    )
 
 
 # ------------------------------------------------------------------ the export, read back

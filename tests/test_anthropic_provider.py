@@ -10,6 +10,7 @@ import asyncio
 import json
 import socket
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,9 @@ from bsa.providers.base import (
 )
 from bsa.providers.connection import Connection, Limits
 from bsa.providers.mock import mock_judge_reply
-from bsa.runner import RetryPolicy
 from bsa.store import Prompt, RunStore
 from bsa.types import Completion, Decoding, Message, Request
+from tests.conftest import FAST_RETRIES
 from tests.fake_anthropic import (
     TEST_KEY,
     FakeAnthropic,
@@ -53,7 +54,7 @@ from tests.fake_anthropic import (
     thinking,
 )
 
-FAST = RetryPolicy(max_attempts=2, timeout_s=10.0, base_delay_s=0.0)
+FAST = replace(FAST_RETRIES, max_attempts=2)
 QUESTION = "How do I store cleaning products safely?"
 
 

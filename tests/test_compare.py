@@ -8,10 +8,7 @@ import hashlib
 import html
 import json
 import math
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -32,6 +29,8 @@ from bsa.metrics import HEADLINE_KEYS, SampleScore, f_score
 from bsa.report.compare_page import render_compare_html, write_compare_html
 from bsa.scoring import RunVerdicts, score_run
 from bsa.taxonomy import Scenario
+
+from .bsa_command import bsa_in_process
 
 RO, CS, OS = Scenario.RISK_OMISSION, Scenario.COGNITIVE_SHORTCUT, Scenario.OVER_SENSITIVITY
 HATE = Risk(None, "Offense and Prejudice", "Abuse and Hate Speech")
@@ -300,7 +299,6 @@ def mock_runs(tmp_path_factory: pytest.TempPathFactory, shared_bsa: Path) -> dic
     samples as ``none`` while ``prefix`` changes them."""
     folder = tmp_path_factory.mktemp("runs")
     env = {
-        **os.environ,
         "BSA_DATA_DIR": str(shared_bsa),
         "BSA_CACHE_DIR": str(folder / "cache"),
         "BSA_UPSTREAM_URL": "http://127.0.0.1:9/unreachable",
@@ -308,9 +306,9 @@ def mock_runs(tmp_path_factory: pytest.TempPathFactory, shared_bsa: Path) -> dic
     runs = {}
     for rules in ("none", "system", "prefix"):
         path = folder / f"{rules}.sqlite"
-        command = [sys.executable, "-m", "bsa", "run", "--run", str(path), "--model", "mock"]
+        command = ["run", "--run", str(path), "--model", "mock"]
         command += ["--judge", "mock", "--sample", "40", "-k", "2", "--safety-rules", rules]
-        result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+        result = bsa_in_process(*command, env=env)
         assert result.returncode == 0, result.stderr
         runs[rules] = path
     return runs
@@ -370,16 +368,8 @@ def test_mcnemar_matches_a_direct_binomial_sum() -> None:
 def test_compare_and_leaderboard_commands(tmp_path: Path) -> None:
     """The CLI wiring: a table, JSON, the HTML page, and the leaderboard with published rows."""
     import json as json_module
-    import os
-    import subprocess
-    import sys
 
-    def bsa(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "bsa", *args], capture_output=True, text=True,
-            env=dict(os.environ), timeout=300,
-        )  # fmt: skip
-
+    bsa = bsa_in_process
     base, rules = tmp_path / "base.sqlite", tmp_path / "rules.sqlite"
     for run, mode in ((base, "none"), (rules, "prefix")):
         made = bsa("run", "--run", str(run), "--model", "mock", "--judge", "mock",

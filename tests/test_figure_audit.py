@@ -21,6 +21,7 @@ from bsa.cli import main
 from bsa.metrics import HEADLINE_KEYS
 from bsa.store import RunStore
 from bsa.testing.openai_server import OpenAIServer
+from tests.bsa_command import bsa_in_process
 from tests.conftest import isolate
 from tests.mock_run import (
     PASS_LABELS,
@@ -32,7 +33,6 @@ from tests.mock_run import (
     read_export,
     recount,
     run_args,
-    run_bsa,
     shares_of,
     truncation_warning,
 )
@@ -69,7 +69,7 @@ def mock_run(tmp_path_factory: pytest.TempPathFactory) -> MockRun:
             OpenAIServer(model_config(shares, SEED)) as model,
             OpenAIServer(judge_config(shares, SEED)) as judge,
         ):
-            result = run_bsa(*run_args(run, model.base_url, judge.base_url, ITEMS, K))
+            result = bsa_in_process(*run_args(run, model.base_url, judge.base_url, ITEMS, K))
         assert result.returncode == 3, result.stderr  # failed samples and unscored verdicts
         bsa("export", "--run", run, "--format", "jsonl", "-o", folder / "samples.jsonl")
         bsa("export", "--run", run, "--format", "upstream-judged", "-o", folder / "judged.csv")

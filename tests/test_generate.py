@@ -21,8 +21,7 @@ from bsa.runner import RetryPolicy, RunAborted
 from bsa.store import Prompt, RunStore
 from bsa.testing.openai_server import OpenAIServer, ServerConfig, expected_texts
 from bsa.types import Decoding
-
-FAST = RetryPolicy(max_attempts=3, timeout_s=5.0, base_delay_s=0.0)
+from tests.conftest import FAST_RETRIES
 
 
 @pytest.fixture
@@ -41,7 +40,7 @@ def run_generate(
     items: list[Prompt],
     *,
     k: int = 1,
-    policy: RetryPolicy = FAST,
+    policy: RetryPolicy = FAST_RETRIES,
     decoding: Decoding | None = None,
     use_n: bool = False,
     stream: bool = False,
@@ -248,7 +247,11 @@ def test_unreachable_endpoint_stops_with_one_line(tmp_path: Path) -> None:
     provider = create_provider("openai:m", ProviderOptions(base_url="http://127.0.0.1:9/v1"))
     settings = GenerationSettings("openai:m")
     coro = generate(
-        tmp_path / "run.sqlite", prompts("Q"), provider, settings, Execution(k=1, policy=FAST)
+        tmp_path / "run.sqlite",
+        prompts("Q"),
+        provider,
+        settings,
+        Execution(k=1, policy=FAST_RETRIES),
     )
     with pytest.raises(RunAborted, match=r"cannot connect to http://127\.0\.0\.1:9/v1") as caught:
         asyncio.run(coro)
@@ -293,7 +296,7 @@ def test_safety_rules_go_where_asked(server: OpenAIServer, tmp_path: Path, mode:
     )
     provider = create_provider("openai:test-model", ProviderOptions(base_url=server.base_url))
     coro = generate(
-        tmp_path / "run.sqlite", prompts("Is this safe?"), provider, settings, Execution(k=1, policy=FAST),
+        tmp_path / "run.sqlite", prompts("Is this safe?"), provider, settings, Execution(k=1, policy=FAST_RETRIES),
         rules_text=rules.text,
     )  # fmt: skip
     assert asyncio.run(coro).status["ok"] == 1

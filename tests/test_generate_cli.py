@@ -1,11 +1,11 @@
-"""``bsa generate`` as a user runs it: a real process against the test server, interrupted by
-Ctrl-C and kill -9, fed the upstream config and CSV, and watched for leaked keys."""
+"""``bsa generate`` as a user runs it against the test server: a real process where it is
+interrupted by Ctrl-C and kill -9, in process (CliRunner) where it is fed the upstream config and
+CSV and watched for leaked keys."""
 
 from __future__ import annotations
 
 import csv
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from bsa.testing.openai_server import OpenAIServer, ServerConfig
+
+from .bsa_command import bsa_in_process as bsa
 
 SECRET = "sk-bsa-test-3f9a1c77e2d54b0e8c1d-SECRET"
 
@@ -31,16 +33,6 @@ def write_questions(path: Path, questions: list[str]) -> Path:
 
 def bsa_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "bsa", *args]
-
-
-def run_bsa(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        bsa_command(*args),
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=120,
-    )
 
 
 def stored_ok(run: Path) -> int:
@@ -103,7 +95,7 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(
     assert 8 <= saved < 40
     requests_before = slow_server.stats.total
     assert requests_before - saved <= 4, "only calls in flight were lost"
-    again = run_bsa(*generate_args(run, questions, slow_server))
+    again = bsa(*generate_args(run, questions, slow_server))
     assert again.returncode == 0, again.stderr
     assert stored_ok(run) == 40
     assert slow_server.stats.total - 40 <= 4
@@ -113,7 +105,7 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(
 def test_kill_9_loses_only_calls_in_flight(slow_server: OpenAIServer, tmp_path: Path) -> None:
     process, run, questions = interrupt_midway(slow_server, tmp_path, signal.SIGKILL)
     assert process.returncode == -signal.SIGKILL
-    again = run_bsa(*generate_args(run, questions, slow_server))
+    again = bsa(*generate_args(run, questions, slow_server))
     assert again.returncode == 0, again.stderr
     with sqlite3.connect(run) as connection:
         rows = connection.execute("SELECT item_id, sample, status FROM generations").fetchall()
@@ -130,10 +122,10 @@ def test_incomplete_run_exits_3_and_status_says_what_is_left(tmp_path: Path) -> 
             tmp_path / "q.csv", ["Fine", "Broken [[fault:500:*]]", "Also fine"]
         )
         run = tmp_path / "run.sqlite"
-        result = run_bsa(*generate_args(run, questions, server, "--max-attempts", "2"))
+        result = bsa(*generate_args(run, questions, server, "--max-attempts", "2"))
     assert result.returncode == 3, result.stderr
     assert "incomplete: 1 samples still missing after retries" in result.stderr
-    status = run_bsa("status", "--run", str(run), "--json")
+    status = bsa("status", "--run", str(run), "--json")
     assert json.loads(status.stdout) | {"run": ""} == {
         "run": "", "model": "openai:test-model", "prompts": 3, "k": 1,
         "ok": 2, "blocked": 0, "failed": 1, "missing": 1,
@@ -163,7 +155,7 @@ def test_upstream_config_and_csv(tmp_path: Path) -> None:
             '  checkpoint_dir: "checkpoints/"\n',
             encoding="utf-8",
         )
-        result = run_bsa("generate", "--config", str(tmp_path / "config.yaml"), "-k", "1")
+        result = bsa("generate", "--config", str(tmp_path / "config.yaml"), "-k", "1")
         sent = server.requests[-1]
     assert result.returncode == 0, result.stderr
     assert "runtime.save_interval, runtime.log_level not used" in result.stderr
@@ -181,7 +173,7 @@ def test_config_typo_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(
         "model:\n  model_name: m\n  temprature: 0.5\n", encoding="utf-8"
     )
-    result = run_bsa(
+    result = bsa(
         "generate", "--config", str(tmp_path / "config.yaml"), "--run", str(tmp_path / "r.sqlite")
     )
     assert result.returncode == 1
@@ -193,10 +185,9 @@ def test_config_typo_is_one_line(tmp_path: Path) -> None:
 
 def test_missing_key_is_one_line(tmp_path: Path) -> None:
     questions = write_questions(tmp_path / "q.csv", ["Q"])
-    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
-    result = subprocess.run(
-        bsa_command("generate", "--run", str(tmp_path / "r.sqlite"), "--model", "openai:gpt-x", "--input", str(questions)),
-        capture_output=True, text=True, env=env, timeout=60,
+    result = bsa(
+        "generate", "--run", str(tmp_path / "r.sqlite"), "--model", "openai:gpt-x", "--input", str(questions),
+        env={"OPENAI_API_KEY": None},
     )  # fmt: skip
     assert result.returncode == 1
     assert result.stderr.startswith(
@@ -212,10 +203,10 @@ def test_the_api_key_is_never_written_anywhere(tmp_path: Path) -> None:
     env = {"OPENAI_API_KEY": SECRET}
     outputs: list[str] = []
     with OpenAIServer(ServerConfig(api_key=SECRET)) as server:
-        ok = run_bsa(*generate_args(run, questions, server), env=env)
+        ok = bsa(*generate_args(run, questions, server), env=env)
         assert ok.returncode == 0, ok.stderr
         outputs += [ok.stdout, ok.stderr]
-        bad = run_bsa(
+        bad = bsa(
             *generate_args(tmp_path / "bad.sqlite", questions, server),
             env={"OPENAI_API_KEY": SECRET[:-1] + "X"},
         )
@@ -224,7 +215,7 @@ def test_the_api_key_is_never_written_anywhere(tmp_path: Path) -> None:
         outputs += [bad.stdout, bad.stderr, bad.stderr.replace(SECRET[:-1], "")]
     (tmp_path / "key.txt").write_text(SECRET, encoding="utf-8")
     for fmt in ("jsonl", "csv", "upstream-csv"):
-        result = run_bsa(
+        result = bsa(
             "export", "--run", str(run), "--format", fmt, "-o", str(tmp_path / f"export.{fmt}")
         )
         outputs += [
@@ -232,7 +223,7 @@ def test_the_api_key_is_never_written_anywhere(tmp_path: Path) -> None:
             result.stderr,
             (tmp_path / f"export.{fmt}").read_text(encoding="utf-8"),
         ]
-    status = run_bsa("status", "--run", str(run))
+    status = bsa("status", "--run", str(run))
     outputs += [status.stdout, status.stderr]
     files = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "key.txt"]
     blobs = [p.read_bytes() for p in files]

@@ -5,9 +5,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,17 +24,9 @@ from bsa.taxonomy import Scenario
 from bsa.testing.openai_server import OpenAIServer, ServerConfig, last_user_text
 from bsa.verdicts import ECHO, EXAMPLE
 
+from .bsa_command import bsa_in_process as bsa
+
 HEADLINE = HEADLINE_KEYS
-
-
-def run_bsa(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bsa", *args],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=300,
-    )
 
 
 class JudgeHook:
@@ -88,9 +77,7 @@ def test_bsa_run_on_100_items_matches_a_recount_of_its_export(
 ) -> None:
     run = tmp_path / "run.sqlite"
     with OpenAIServer(ServerConfig(respond=JudgeHook())) as judge:
-        result = run_bsa(
-            *run_args(run, model_server, judge, "--sample", "100", "-k", "2", "--json")
-        )
+        result = bsa(*run_args(run, model_server, judge, "--sample", "100", "-k", "2", "--json"))
         assert result.returncode == 0, result.stderr
         scores = json.loads(result.stdout[result.stdout.index("{") :])
         assert judge.stats.total == 400, "two verdicts per sample, one call each"
@@ -98,7 +85,7 @@ def test_bsa_run_on_100_items_matches_a_recount_of_its_export(
     assert scores["k"] == 2
     exported = tmp_path / "judged.csv"
     assert (
-        run_bsa(
+        bsa(
             "export", "--run", str(run), "--format", "upstream-judged", "-o", str(exported)
         ).returncode
         == 0
@@ -112,7 +99,7 @@ def test_bsa_run_on_100_items_matches_a_recount_of_its_export(
         assert recount[key] == pytest.approx(scores[key]), key
     not_in_export = {"identical_sample_items": None, "multi_sample_items": 0}  # needs the texts
     assert recount["counts"] == scores["counts"] | not_in_export
-    reference = run_bsa("score", "--run", str(run), "--reference", "--json")
+    reference = bsa("score", "--run", str(run), "--reference", "--json")
     assert json.loads(reference.stdout) == reference_scores(rows, k=2)
 
 
@@ -135,7 +122,7 @@ def test_gibberish_is_unscored_and_only_it_is_asked_again(
             "2",
             "--json",
         )
-        first = run_bsa(*args)
+        first = bsa(*args)
         assert first.returncode == 3, first.stderr
         bad = hook.gibberish_prompts()
         assert bad > 0
@@ -147,7 +134,7 @@ def test_gibberish_is_unscored_and_only_it_is_asked_again(
         )
         calls_before = judge.stats.total
         assert calls_before == 60 + bad, "each bad verdict was asked twice"
-        second = run_bsa(*args)
+        second = bsa(*args)
         assert second.returncode == 0, second.stderr
         assert judge.stats.total - calls_before == bad, (
             "the rerun asks only for the unscored verdicts"
@@ -178,7 +165,7 @@ def test_judge_refusals_are_their_own_reason_and_bound_the_scores(
     run = tmp_path / "run.sqlite"
     with OpenAIServer(ServerConfig(respond=RefusingJudge(refuse_every=5))) as judge:
         args = run_args(run, model_server, judge, "--sample", "20", "-k", "2")
-        result = run_bsa(*args, "--judge-parse-attempts", "1", "--json")
+        result = bsa(*args, "--judge-parse-attempts", "1", "--json")
     assert result.returncode == 3, result.stderr
     scores = json.loads(result.stdout[result.stdout.index("{") :])
     assert set(scores["if_unscored_failed"]) == set(HEADLINE)
@@ -206,7 +193,7 @@ def test_blocked_and_reasoningless_samples_need_no_judge_call(tmp_path: Path) ->
         OpenAIServer(ServerConfig(respond=model, style="none")) as model_server,
         OpenAIServer(ServerConfig(respond=JudgeHook())) as judge,
     ):
-        result = run_bsa(
+        result = bsa(
             *run_args(
                 run, model_server, judge, "--ids", str(tmp_path / "ids.txt"), "-k", "1", "--json"
             )
@@ -234,7 +221,7 @@ def test_a_run_of_blocked_samples_has_no_ssa_rate(tmp_path: Path) -> None:
         OpenAIServer(ServerConfig(respond=JudgeHook())) as judge,
     ):
         args = run_args(run, model_server, judge, "--ids", str(tmp_path / "ids.txt"), "-k", "2")
-        result = run_bsa(*args, "--json")
+        result = bsa(*args, "--json")
         assert result.returncode == 0, result.stderr
         assert judge.stats.total == 0, "a blocked sample needs no judge call"
     scores = json.loads(result.stdout[result.stdout.index("{") :])
@@ -250,7 +237,7 @@ def test_the_model_under_test_cannot_judge_itself_unless_asked(
 ) -> None:
     run = tmp_path / "run.sqlite"
     assert (
-        run_bsa(
+        bsa(
             "generate",
             "--run",
             str(run),
@@ -265,7 +252,7 @@ def test_the_model_under_test_cannot_judge_itself_unless_asked(
         ).returncode
         == 0
     )
-    result = run_bsa(
+    result = bsa(
         "judge",
         "--run",
         str(run),
@@ -282,7 +269,7 @@ def test_the_model_under_test_cannot_judge_itself_unless_asked(
 def test_a_second_judge_adds_verdicts_and_agreement_compares_them(tmp_path: Path) -> None:
     run = tmp_path / "run.sqlite"
     assert (
-        run_bsa(
+        bsa(
             "run",
             "--run",
             str(run),
@@ -298,7 +285,7 @@ def test_a_second_judge_adds_verdicts_and_agreement_compares_them(tmp_path: Path
         == 0
     )
     with OpenAIServer(ServerConfig(respond=JudgeHook())) as judge:
-        second = run_bsa(
+        second = bsa(
             "judge",
             "--run",
             str(run),
@@ -310,16 +297,16 @@ def test_a_second_judge_adds_verdicts_and_agreement_compares_them(tmp_path: Path
         assert second.returncode == 0, second.stderr
     with RunStore(run) as store:
         assert store.judges() == ["mock:mock", "openai:other-judge"]
-    ambiguous = run_bsa("score", "--run", str(run))
+    ambiguous = bsa("score", "--run", str(run))
     assert ambiguous.returncode == 1
     assert "choose one with --judge" in ambiguous.stderr
-    one = json.loads(run_bsa("score", "--run", str(run), "--judge", "mock", "--json").stdout)
+    one = json.loads(bsa("score", "--run", str(run), "--judge", "mock", "--json").stdout)
     other = json.loads(
-        run_bsa("score", "--run", str(run), "--judge", "openai:other-judge", "--json").stdout
+        bsa("score", "--run", str(run), "--judge", "openai:other-judge", "--json").stdout
     )
     assert one["safe_at_1"] == other["safe_at_1"], "both judges give the mock judge's verdicts"
     agree = json.loads(
-        run_bsa(
+        bsa(
             "agree", "--run", str(run), "--judge", "mock", "--judge", "openai:other-judge", "--json"
         ).stdout
     )
@@ -328,7 +315,7 @@ def test_a_second_judge_adds_verdicts_and_agreement_compares_them(tmp_path: Path
 
 
 def test_mock_dry_run_prints_the_score_table(tmp_path: Path) -> None:
-    result = run_bsa(
+    result = bsa(
         "run",
         "--run",
         str(tmp_path / "dry.sqlite"),
@@ -362,11 +349,11 @@ def test_score_from_an_upstream_csv(tmp_path: Path) -> None:
                     item.scenario.value, "Precise Coverage"
                 )
                 writer.writerow(["m", item.id, item.scenario.value, "Safe", label])
-    normal = json.loads(run_bsa("score", "--from-csv", str(path), "-k", "2", "--json").stdout)
+    normal = json.loads(bsa("score", "--from-csv", str(path), "-k", "2", "--json").stdout)
     assert normal["m"]["safe_at_1"] == 100.0
     assert normal["m"]["think_at_1"] == 100.0
     reference = json.loads(
-        run_bsa("score", "--from-csv", str(path), "-k", "2", "--reference", "--json").stdout
+        bsa("score", "--from-csv", str(path), "-k", "2", "--reference", "--json").stdout
     )
     assert reference["m"]["safe_at_1"] == 0.5, "10 of a fixed 2000 items"
 
@@ -442,10 +429,10 @@ def test_judge_replies_with_no_verdict_of_their_own_are_unscored(tmp_path: Path)
         OpenAIServer(ServerConfig(respond=hook)) as judge,
     ):
         args = ("--ids", str(tmp_path / "ids.txt"), "-k", "1", "--judge-parse-attempts", "2")
-        result = run_bsa(*run_args(run, model_server, judge, *args))
+        result = bsa(*run_args(run, model_server, judge, *args))
         assert result.returncode == 3, result.stderr
     assert hook.calls == dict.fromkeys(NO_VERDICT_CASES, 2), "each was asked again"
-    scores = json.loads(run_bsa("score", "--run", str(run), "--json").stdout)
+    scores = json.loads(bsa("score", "--run", str(run), "--json").stdout)
     assert scores["counts"]["unscored_thinking"] == 4
     assert scores["counts"]["unscored_safety"] == 0
     assert scores["coverage"]["thinking_scored"] == 1, "the normal judge reply still scores"
@@ -496,7 +483,7 @@ def test_a_judge_quoting_after_its_verdict_is_scored_on_its_own_verdict(tmp_path
         OpenAIServer(ServerConfig(respond=judge_hook)) as judge,
     ):
         args = ("--ids", str(tmp_path / "ids.txt"), "-k", "1", "--judge-parse-attempts", "2")
-        result = run_bsa(*run_args(run, model_server, judge, *args))
+        result = bsa(*run_args(run, model_server, judge, *args))
         assert result.returncode == 0, result.stderr
     with RunStore(run) as store:
         stored = {
@@ -536,14 +523,14 @@ def test_truncated_samples_are_counted_warned_and_read_as_asked(tmp_path: Path) 
         OpenAIServer(ServerConfig(respond=all_safe_judge)) as judge,
     ):
         args = ("--ids", str(tmp_path / "ids.txt"), "-k", "1", "--max-tokens", "100")
-        result = run_bsa(*run_args(run, model_server, judge, *args))
+        result = bsa(*run_args(run, model_server, judge, *args))
         assert result.returncode == 0, result.stderr
     assert "warning: 2 of 4 samples (50.00%) were cut by the token budget" in result.stdout
     assert "--max-tokens" in result.stdout
     assert "Safe verdicts on a truncated answer 2, on an empty answer 2" in result.stdout
 
     def score(policy: str) -> dict[str, Any]:
-        scored = run_bsa("score", "--run", str(run), "--json", "--truncated", policy)
+        scored = bsa("score", "--run", str(run), "--json", "--truncated", policy)
         assert scored.returncode == 0, scored.stderr
         return cast(dict[str, Any], json.loads(scored.stdout))
 
@@ -565,7 +552,7 @@ def test_truncated_samples_are_counted_warned_and_read_as_asked(tmp_path: Path) 
     assert ">as-unsafe<" in report and ">2 / 2<" in report
     assert '<div class="value">50.00</div>' in report, "the report's Safe@1 is read as-unsafe"
     assert '<div class="value">50.00</div>' not in render_report(run), "(and only so)"
-    refused = run_bsa("score", "--run", str(run), "--reference", "--truncated", "exclude")
+    refused = bsa("score", "--run", str(run), "--reference", "--truncated", "exclude")
     assert refused.returncode == 1
     assert refused.stderr.strip().splitlines() == [
         "error: --truncated needs a run file scored without --reference"

@@ -6,9 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +25,8 @@ from bsa.leaderboard import (
 from bsa.metrics import DEFAULT_ALPHA, HEADLINE_KEYS, round_percent
 from bsa.published import PUBLISHED, PUBLISHED_COLUMNS, PUBLISHED_ITEMS, PUBLISHED_K
 from bsa.scoring import score_run
+
+from .bsa_command import bsa_in_process
 
 HEADER = "| " + " | ".join(TABLE_COLUMNS) + " |"
 
@@ -122,7 +121,6 @@ def mock_runs(tmp_path_factory: pytest.TempPathFactory, shared_bsa: Path) -> lis
     """Two small mock runs: without safety rules, and with them before the query."""
     folder = tmp_path_factory.mktemp("runs")
     env = {
-        **os.environ,
         "BSA_DATA_DIR": str(shared_bsa),
         "BSA_CACHE_DIR": str(folder / "cache"),
         "BSA_UPSTREAM_URL": "http://127.0.0.1:9/unreachable",
@@ -130,9 +128,9 @@ def mock_runs(tmp_path_factory: pytest.TempPathFactory, shared_bsa: Path) -> lis
     paths = []
     for rules in ("none", "prefix"):
         path = folder / f"{rules}.sqlite"
-        command = [sys.executable, "-m", "bsa", "run", "--run", str(path), "--model", "mock"]
+        command = ["run", "--run", str(path), "--model", "mock"]
         command += ["--judge", "mock", "--sample", "30", "-k", "2", "--safety-rules", rules]
-        result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+        result = bsa_in_process(*command, env=env)
         assert result.returncode == 0, result.stderr
         paths.append(path)
     return paths

@@ -15,9 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-import os
 import random
-import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -41,6 +39,8 @@ from bsa.providers.local_hf import LocalHF, template_variables  # noqa: E402
 from bsa.runner import RetryPolicy  # noqa: E402
 from bsa.store import RunStore  # noqa: E402
 from bsa.types import Completion, Decoding, Message, Request  # noqa: E402
+
+from .bsa_command import bsa_in_process  # noqa: E402
 
 WORDS = [
     "hello", "ok", "hmm", "yes", "no", "maybe", "the", "a", "is", "how", "do", "i", "what", "safe",
@@ -531,13 +531,6 @@ def test_generate_stores_every_sample_and_a_rerun_calls_nothing(
     assert again.calls == 0
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bsa", *args], capture_output=True, text=True,
-        env=dict(os.environ), timeout=600,
-    )  # fmt: skip
-
-
 @pytest.mark.slow
 def test_bsa_run_with_a_local_model_as_model_and_as_judge(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
@@ -546,7 +539,7 @@ def test_bsa_run_with_a_local_model_as_model_and_as_judge(
     answers "ok", so as the model under test it yields scored samples with reasoning, and as a
     judge it yields replies without a verdict: unscored, counted, exit status 3."""
     folder = save(tmp_path_factory.mktemp("cli"), script(build_model(32)), build_tokenizer(False))
-    as_model = run_cli(
+    as_model = bsa_in_process(
         "run", "--run", str(tmp_path / "model.sqlite"), "--model", f"hf:{folder}",
         "--judge", "mock", "--sample", "3", "-k", "2", "--max-tokens", "8", "--json",
     )  # fmt: skip
@@ -554,7 +547,7 @@ def test_bsa_run_with_a_local_model_as_model_and_as_judge(
     scores = json.loads(as_model.stdout[as_model.stdout.index("{") :])
     assert scores["coverage"]["items_complete"] == 3
     assert scores["counts"]["no_reasoning"] == 0
-    as_judge = run_cli(
+    as_judge = bsa_in_process(
         "run", "--run", str(tmp_path / "judge.sqlite"), "--model", "mock",
         "--judge", f"hf:{folder}", "--sample", "3", "-k", "1", "--judge-parse-attempts", "1",
         "--json",

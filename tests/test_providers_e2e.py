@@ -1,12 +1,9 @@
-"""``bsa run`` end to end with each SDK provider as the model under test and as the judge, each
+"""``bsa run`` (in process) end to end with each SDK provider as the model under test and as the judge, each
 against its loopback fake server (no network, no real key)."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +14,7 @@ pytest.importorskip("zhipuai")
 
 from bsa.providers.mock import mock_judge_reply
 
+from .bsa_command import bsa_in_process
 from .fake_anthropic import TEST_KEY as ANTHROPIC_KEY
 from .fake_anthropic import FakeAnthropic
 from .fake_zhipu import TEST_KEY as ZHIPU_KEY
@@ -28,12 +26,10 @@ def zhipu_judge(body: dict[str, Any]) -> str | None:
 
 
 def bsa_run(run: Path, *args: str) -> dict[str, Any]:
-    env = {**os.environ, "ANTHROPIC_API_KEY": ANTHROPIC_KEY, "ZHIPUAI_API_KEY": ZHIPU_KEY}
-    result = subprocess.run(
-        [sys.executable, "-m", "bsa", "run", "--run", str(run), "--sample", "6", "-k", "2",
-         "--json", *args],
-        capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
+    env = {"ANTHROPIC_API_KEY": ANTHROPIC_KEY, "ZHIPUAI_API_KEY": ZHIPU_KEY}
+    result = bsa_in_process(
+        "run", "--run", run, "--sample", "6", "-k", "2", "--json", *args, env=env
+    )
     assert result.returncode == 0, result.stderr
     scores: dict[str, Any] = json.loads(result.stdout[result.stdout.index("{") :])
     assert scores["coverage"]["items_complete"] == 6

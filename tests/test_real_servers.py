@@ -32,6 +32,7 @@ pytest.importorskip("uvicorn")
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from tests.bsa_command import bsa_in_process
 from tests.loopback import serve_loopback
 from tests.test_local_provider import build_model, build_tokenizer, save, script
 
@@ -112,12 +113,6 @@ def transformers_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ser
         stop(process)
 
 
-def run_bsa(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bsa", *args], capture_output=True, text=True, timeout=300
-    )
-
-
 def model_args(server: Served, run: Path, *extra: str) -> list[str]:
     """Three BSA items, k 2, few tokens; the server needs no key on localhost."""
     return [
@@ -154,7 +149,7 @@ def test_transformers_serve_replies_are_split_with_usage(
     ``</think>``, so the reasoning is the content before it (the opening tag was in the prompt)."""
     run = tmp_path / "run.sqlite"
     flags = ["--top-k", "none", *(["--stream"] if stream else [])]
-    result = run_bsa("generate", *model_args(transformers_serve, run, *flags))
+    result = bsa_in_process("generate", *model_args(transformers_serve, run, *flags))
 
     assert result.returncode == 0, result.stderr
     samples = rows(run, "SELECT * FROM generations")
@@ -183,7 +178,7 @@ def test_transformers_serve_rejecting_top_k_still_completes(
 ) -> None:
     """The paper's top_k 20 is sent by default: the run drops it, says so, and completes."""
     run = tmp_path / "run.sqlite"
-    result = run_bsa("generate", *model_args(transformers_serve, run))
+    result = bsa_in_process("generate", *model_args(transformers_serve, run))
 
     assert result.returncode == 0, result.stderr
     assert "notice: the endpoint rejected top_k; it was not sent" in result.stderr
@@ -200,7 +195,7 @@ def test_transformers_serve_as_judge_leaves_verdicts_unscored(
         "--judge", f"openai:{transformers_serve.model}", "--judge-base-url",
         transformers_serve.base_url, "--allow-self-judge", "--judge-parse-attempts", "2",
     ]  # fmt: skip
-    result = run_bsa("run", *model_args(transformers_serve, run, "--top-k", "none", *judge))
+    result = bsa_in_process("run", *model_args(transformers_serve, run, "--top-k", "none", *judge))
 
     assert result.returncode == 3, result.stderr
     assert "Traceback" not in result.stderr
@@ -251,7 +246,7 @@ def test_a_content_filter_behind_litellm_is_blocked(tmp_path: Path) -> None:
     run, questions = tmp_path / "run.sqlite", tmp_path / "q.csv"
     questions.write_text("id,question\nq1,how do i\n", encoding="utf-8")
     with serve_loopback(LiteLLMContentFilter) as root:
-        result = run_bsa(
+        result = bsa_in_process(
             "generate", "--run", str(run), "--model", "openai:test-model", "--base-url",
             f"{root}/v1", "--input", str(questions), "-k", "1",
         )  # fmt: skip

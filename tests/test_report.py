@@ -9,11 +9,8 @@ payload, since model, judge and dataset text is hostile by design. The browser t
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -44,6 +41,7 @@ from bsa.store import (
 from bsa.taxonomy import PRIMARY_CATEGORIES
 from bsa.testing.openai_server import OpenAIServer, ServerConfig
 from bsa.writer import ResultWriter
+from tests.bsa_command import bsa_in_process
 from tests.conftest import SHARED_BSA
 
 # --- runs to report on ----------------------------------------------------------------------
@@ -69,21 +67,12 @@ META_SECRET = "sk-meta-secret-0123456789"
 
 
 def bsa_run(path: Path, *args: str, env: dict[str, str] | None = None) -> Path:
-    """``bsa run --run PATH ARGS`` in a subprocess, offline, like a user would run it."""
-    result = subprocess.run(
-        [sys.executable, "-m", "bsa", "run", "--run", str(path), *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **isolated_env(path.parent), **(env or {})},
-        timeout=300,
+    """``bsa run --run PATH ARGS`` offline, in process (CliRunner), like a user would run it."""
+    result = bsa_in_process(
+        "run", "--run", path, *args, env={**isolated_env(path.parent), **(env or {})}
     )
     assert result.returncode == 0, result.stderr
     return path
-
-
-def mock_run(path: Path, *args: str) -> Path:
-    """A run with the mock model and judge: real figures in seconds, no network."""
-    return bsa_run(path, "--model", "mock", "--judge", "mock", *args)
 
 
 def isolated_env(folder: Path) -> dict[str, str]:
@@ -171,12 +160,6 @@ def hostile_run(path: Path) -> Path:
             for judgement in judgements:
                 writer.put(INSERT_JUDGEMENT, judgement_row(judgement))
     return path
-
-
-@pytest.fixture(scope="session")
-def mock_run_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("mock-run")
-    return mock_run(folder / "run.sqlite", "--sample", "100", "-k", "3")
 
 
 @pytest.fixture
@@ -506,16 +489,7 @@ def test_write_report_replaces_the_file_whole(mock_run_path: Path, tmp_path: Pat
 
 def test_report_command(tmp_path: Path) -> None:
     """``bsa report`` writes the file and names it; a missing run is one error line."""
-    import os
-    import subprocess
-    import sys
-
-    def bsa(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "bsa", *args], capture_output=True, text=True,
-            env=dict(os.environ), timeout=300,
-        )  # fmt: skip
-
+    bsa = bsa_in_process
     run = tmp_path / "run.sqlite"
     made = bsa(
         "run", "--run", str(run), "--model", "mock", "--judge", "mock", "--sample", "10", "-k", "2"

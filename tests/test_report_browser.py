@@ -26,7 +26,6 @@ from tests.test_report import (
     HOSTILE_ID,
     HOSTILE_MODEL,
     hostile_run,
-    mock_run,
 )
 
 pytestmark = pytest.mark.slow
@@ -111,11 +110,12 @@ def open_report(browser: Any) -> Iterator[Callable[[Path], Opened]]:
 
 
 @pytest.fixture(scope="module")
-def mock_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+def mock_report(
+    tmp_path_factory: pytest.TempPathFactory, mock_run_path: Path
+) -> tuple[Path, dict[str, Any]]:
     """The report of a 100-item, k = 3 mock run, and its sample payload to count against."""
-    folder = tmp_path_factory.mktemp("browser-mock")
-    run = mock_run(folder / "run.sqlite", "--sample", "100", "-k", "3")
-    return write_report(run, folder / "report.html"), sample_payload(collect_report(run))
+    report = tmp_path_factory.mktemp("browser-mock") / "report.html"
+    return write_report(mock_run_path, report), sample_payload(collect_report(mock_run_path))
 
 
 def expected(payload: dict[str, Any], keep: Callable[[list[Any], list[Any]], object]) -> int:

@@ -47,8 +47,9 @@ from bsa.store import (
 )
 from bsa.testing.openai_server import OpenAIServer, ServerConfig, last_user_text
 from bsa.writer import ResultWriter, RunFileFull
+from tests.bsa_command import bsa_in_process
+from tests.conftest import FAST_RETRIES
 
-FAST = RetryPolicy(max_attempts=3, timeout_s=10.0, base_delay_s=0.0)
 SURROGATE_ANSWER = "A\ud800B"
 SURROGATE_REASONING = "think \udfff hard"
 
@@ -66,7 +67,7 @@ def generate_into(
     options = ProviderOptions(base_url=server.base_url, settings={"stream": stream})
     provider = create_provider("openai:test-model", options, limits=Limits(timeout_s=10.0))
     settings = GenerationSettings("openai:test-model")
-    execution = Execution(k=k, concurrency=4, policy=FAST)
+    execution = Execution(k=k, concurrency=4, policy=FAST_RETRIES)
     return asyncio.run(generate(run, prompts, provider, settings, execution))
 
 
@@ -121,7 +122,9 @@ def test_a_judge_reply_with_a_lone_surrogate_is_stored(tmp_path: Path) -> None:
     ):
         generate_into(run, model, items(3))
         provider = create_provider("openai:judge", ProviderOptions(base_url=judge_server.base_url))
-        report = asyncio.run(judge_run(run, provider, Execution(concurrency=4, policy=FAST)))
+        report = asyncio.run(
+            judge_run(run, provider, Execution(concurrency=4, policy=FAST_RETRIES))
+        )
     assert report.status == {"scored": 6, "unscored": 0, "failed": 0}
     with RunStore(run, read_only=True) as store:
         raws = [j.raw or "" for j in store.judgements("openai:judge")]
@@ -197,10 +200,8 @@ def test_a_second_writer_is_refused_or_waits_and_readers_work_beside(tmp_path: P
         first = bsa_process(*generate_args(run, server))
         try:
             wait_for_rows(run)
-            second = subprocess.run(
-                [sys.executable, "-m", "bsa", *generate_args(run, server)],
-                capture_output=True, text=True, timeout=60,
-            )  # fmt: skip
+            # In this process (another one than the first): no interpreter start before --wait.
+            second = bsa_in_process(*generate_args(run, server))
             status = CliRunner().invoke(main, ["status", "--run", str(run)])
             waiting = bsa_process(*generate_args(run, server, "--wait"))
             assert first.wait(timeout=60) == 0

@@ -6,6 +6,7 @@ import asyncio
 import random
 import time
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 
@@ -27,8 +28,9 @@ from bsa.runner import (
     Runner,
 )
 from bsa.types import Completion, Usage
+from tests.conftest import FAST_RETRIES
 
-FAST = RetryPolicy(max_attempts=4, timeout_s=5.0, base_delay_s=0.0)
+FAST = replace(FAST_RETRIES, max_attempts=4)
 
 
 def completion(text: str = "answer") -> Completion:

@@ -8,9 +8,7 @@ the keys of the model, the judge, ``--extra-body`` and the base URL.
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +28,7 @@ from bsa.redaction import (
 )
 from bsa.testing.openai_server import OpenAIServer, ServerConfig
 
+from .bsa_command import bsa_in_process
 from .conftest import SHARED_BSA, SHARED_DATASET
 
 MODEL_KEY = "sk-model-0f3c9a1e7b2d4c6e8a0b-SECRET"
@@ -60,11 +59,9 @@ def leaked(*texts: str | bytes) -> list[str]:
 
 
 def bsa(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """A real ``bsa`` process: its registry starts empty, as a user's does."""
-    return subprocess.run(
-        [sys.executable, "-m", "bsa", *args],
-        capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=120,
-    )  # fmt: skip
+    """``bsa ARGS`` in process, its registry emptied first: it starts as a user's process does."""
+    forget_secrets()
+    return bsa_in_process(*args, env=env)
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> Result:

@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 from bsa.cli import main
 from bsa.terminal import printable, safe_traceback, terminal_json
 
+from .conftest import isolate
 from .loopback import serve_loopback
 
 #: Clear screen, set the window title, an OSC-8 link, a C1 CSI, a bidi override, a forged line.
@@ -97,11 +98,16 @@ def test_a_provider_message_prints_as_one_inert_error_line(tmp_path: Path, debug
     assert ("Traceback (most recent call last):" in result.output) is debug
 
 
-@pytest.fixture
-def hostile_run(tmp_path: Path) -> Iterator[Path]:
-    """A judged mock run whose run file names a hostile model (a run file from elsewhere)."""
-    run = tmp_path / "hostile.sqlite"
-    result = invoke("run", "--run", str(run), "--model", "mock", "--judge", "mock", "--sample", "3")
+@pytest.fixture(scope="module")
+def hostile_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A judged mock run whose run file names a hostile model (a run file from elsewhere); built
+    once for the module, as the commands that print it only read it."""
+    run = tmp_path_factory.mktemp("hostile") / "hostile.sqlite"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        isolate(monkeypatch, tmp_path_factory)
+        result = invoke(
+            "run", "--run", str(run), "--model", "mock", "--judge", "mock", "--sample", "3"
+        )
     assert result.exit_code == 0, result.output
     with sqlite3.connect(run) as connection:
         (settings,) = connection.execute(

@@ -26,9 +26,10 @@ from bsa.runner import RetryPolicy, RunAborted
 from bsa.testing.openai_server import OpenAIServer, ServerConfig, expected_texts
 from bsa.types import Decoding, Message, Request
 from bsa.verdicts import SAFETY_SPEC, parse_safety_verdict
+from tests.bsa_command import bsa_in_process
 from tests.loopback import serve_loopback
 from tests.test_generate import prompts, run_generate, stored
-from tests.test_generate_cli import generate_args, run_bsa, write_questions
+from tests.test_generate_cli import generate_args, write_questions
 
 CONFIG = ServerConfig(reasoning_chars=120, answer_chars=40)
 
@@ -367,7 +368,7 @@ def test_bsa_generate_prints_the_notice(tmp_path: Path) -> None:
     questions = write_questions(tmp_path / "q.csv", ["One", "Two"])
     with OpenAIServer(replace(CONFIG, ignore_n=True)) as server:
         args = generate_args(tmp_path / "run.sqlite", questions, server, "-k", "2", "--use-n")
-        done = run_bsa(*args)
+        done = bsa_in_process(*args)
     assert done.returncode == 0, done.stderr
     assert "notice: the endpoint ignored n (asked for 2 samples, got 1); asking for each" in (
         done.stderr

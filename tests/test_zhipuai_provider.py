@@ -32,13 +32,13 @@ from bsa.providers.base import (
 from bsa.providers.connection import Connection, Limits
 from bsa.providers.mock import mock_judge_reply
 from bsa.providers.zhipuai_sdk import ZhipuAIProvider
-from bsa.runner import RetryPolicy, RunAborted
+from bsa.runner import RunAborted
 from bsa.store import Prompt, RunStore
 from bsa.types import Completion, Decoding, Message, Request
+from tests.conftest import FAST_RETRIES
 from tests.fake_hub import closed_port_url
 from tests.fake_zhipu import TEST_KEY, FakeZhipu, expected_texts, last_user_text
 
-FAST = RetryPolicy(max_attempts=3, timeout_s=5.0, base_delay_s=0.0)
 MODEL = "glm-z1-air"
 
 
@@ -246,7 +246,7 @@ def run_generate(
 ) -> Any:
     provider = make_provider(fake, key=key)
     settings = GenerationSettings(f"zhipuai:{MODEL}", Decoding(seed=1))
-    execution = Execution(k=k, concurrency=4, policy=FAST)
+    execution = Execution(k=k, concurrency=4, policy=FAST_RETRIES)
     return asyncio.run(generate(run, prompts, provider, settings, execution))
 
 
@@ -313,13 +313,13 @@ def test_a_glm_judge_grades_the_run(fake: FakeZhipu, tmp_path: Path) -> None:
     judge = FakeZhipu(respond=judge_reply)
     with judge.serve():
         report = asyncio.run(
-            judge_run(run, make_provider(judge, model="glm-4-plus"), Execution(policy=FAST))
+            judge_run(run, make_provider(judge, model="glm-4-plus"), Execution(policy=FAST_RETRIES))
         )
         assert report.status == {"scored": 6, "unscored": 0, "failed": 0}
         assert judge.calls == 6, "a safety and a thinking verdict per sample"
         assert all(sent["do_sample"] is False for sent in judge.requests)
         again = asyncio.run(
-            judge_run(run, make_provider(judge, model="glm-4-plus"), Execution(policy=FAST))
+            judge_run(run, make_provider(judge, model="glm-4-plus"), Execution(policy=FAST_RETRIES))
         )
         assert (again.counters.total, judge.calls) == (0, 6)
     with RunStore(run) as store:
