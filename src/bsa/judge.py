@@ -172,7 +172,9 @@ def plan_judging(
     return jobs, direct
 
 
-def job_for(kind: str, prompt: Prompt, generation: Generation, templates: JudgeTemplates) -> JudgeJob:
+def job_for(
+    kind: str, prompt: Prompt, generation: Generation, templates: JudgeTemplates
+) -> JudgeJob:
     """The verdict of ``kind`` to ask about ``generation``: its rendered official prompt."""
     text = render(kind, prompt, generation, templates)
     scenario = Scenario.parse(prompt.scenario or "")
