@@ -1,0 +1,269 @@
+"""Read inspect_ai eval logs into a run file, so ``bsa score/report/compare/leaderboard`` work on
+them: ``bsa import-inspect LOG... --run R.sqlite``.
+
+A log of the ``bsa_bench/bsa`` task, or of any task whose samples carry BSA ids (the sample
+metadata's ``bsa_id``, else the sample id), becomes one run: each sample's epoch is its sample
+number, its reasoning is what inspect holds in the reply's reasoning blocks, and the item's text and
+annotations come from the verified dataset (``--dataset`` names another one), never from the log.
+Verdicts of this project's inspect scorer go in as the verdicts of its judge, read again from the
+judge's raw replies by this project's parser; a log without them gives a run to grade with ``bsa
+judge``. Writes go through the store (:mod:`bsa.store`, :class:`bsa.writer.ResultWriter`), which
+keeps any Unicode intact (a lone surrogate becomes U+FFFD in the text and stays exact in ``raw``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import bsa
+from bsa.assets import JudgeTemplates, load_judge_templates
+from bsa.dataset import Dataset, load_dataset
+from bsa.errors import BsaError, MissingExtraError
+from bsa.items import Item
+from bsa.run_lock import run_lock
+from bsa.store import (
+    INSERT_GENERATION,
+    INSERT_JUDGEMENT,
+    Generation,
+    Judgement,
+    Prompt,
+    RunFileError,
+    RunStore,
+    generation_row,
+    judgement_row,
+)
+from bsa.writer import ResultWriter
+
+if TYPE_CHECKING:
+    from inspect_ai.log import EvalLog, EvalSample
+
+#: What the run file records as the harness of an imported run.
+HARNESS = "inspect_ai"
+
+
+class InspectLogError(BsaError):
+    """A file that is not an inspect eval log, or a log this import cannot use."""
+
+
+@dataclass(frozen=True)
+class ImportedSample:
+    """One sample of a log as the run file holds it."""
+
+    prompt: Prompt
+    generation: Generation
+    judgements: tuple[Judgement, ...]
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    logs: int
+    samples: int
+    judgements: int
+    model: str
+    k: int
+    judges: tuple[str, ...]
+    #: Why each row the run file refused was refused (those stay missing).
+    rejected: tuple[str, ...] = ()
+
+
+def import_inspect_logs(
+    paths: Sequence[Path], run_path: Path, *, dataset: str | None = None
+) -> ImportReport:
+    """Import the samples of the logs at ``paths`` into the run file at ``run_path``."""
+    logs = [read_log(path) for path in paths]
+    model = _one_model(logs)
+    data = load_dataset(dataset)
+    items = {item.id: item for item in data.items}
+    templates = load_judge_templates()
+    samples = [
+        converted
+        for log, path in zip(logs, paths, strict=True)
+        for converted in _converted(log, path, items, templates)
+    ]
+    k = max(_k(log) for log in logs)
+    with run_lock(run_path), RunStore(run_path) as store:
+        _record_run(store, model, k, logs, paths, data)
+        judges = _record_judges(store, samples, templates)
+        store.add_prompts(dict((s.prompt.item_id, s.prompt) for s in samples).values())
+        rejected = _write(run_path, samples)
+    return ImportReport(
+        logs=len(logs),
+        samples=len(samples),
+        judgements=sum(len(s.judgements) for s in samples),
+        model=model,
+        k=k,
+        judges=judges,
+        rejected=rejected,
+    )
+
+
+def read_log(path: Path) -> EvalLog:
+    """The eval log at ``path`` (``.eval`` or ``.json``), with its samples; one line if not."""
+    try:
+        from inspect_ai.log import read_eval_log
+    except ImportError:
+        raise MissingExtraError("bsa import-inspect", "inspect") from None
+    if not path.is_file():
+        raise InspectLogError(f"no inspect log at {path}")
+    try:
+        log = read_eval_log(str(path))
+    # inspect_ai raises whatever its zip, JSON and pydantic readers raise on a file that is
+    # not its log; every one of them means the same thing to the user.
+    except Exception as error:
+        why = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InspectLogError(f"{path} is not a readable inspect eval log ({why})") from None
+    if not log.samples:
+        raise InspectLogError(f"{path} holds no samples (status {log.status})")
+    return log
+
+
+def _one_model(logs: Sequence[EvalLog]) -> str:
+    models = {log.eval.model for log in logs}
+    if len(models) > 1:
+        raise InspectLogError(
+            f"the logs evaluate {len(models)} models ({', '.join(sorted(models))}); a run file "
+            "holds one model: import each into its own --run"
+        )
+    return next(iter(models))
+
+
+def _k(log: EvalLog) -> int:
+    """The log's epochs (k), or its largest epoch when the config does not say."""
+    epochs = log.eval.config.epochs or 1
+    return max(epochs, *(sample.epoch for sample in log.samples or ()))
+
+
+def _converted(
+    log: EvalLog, path: Path, items: Mapping[str, Item], templates: JudgeTemplates
+) -> Iterable[ImportedSample]:
+    from bsa.inspect_samples import generation_of
+
+    for sample in log.samples or ():
+        prompt = _prompt(sample, path, items)
+        error = sample.error.message if sample.error is not None else None
+        generation = generation_of(prompt.item_id, sample.epoch - 1, sample.output, error)
+        yield ImportedSample(prompt, generation, _verdicts(sample, prompt, generation, templates))
+
+
+def _prompt(sample: EvalSample, path: Path, items: Mapping[str, Item]) -> Prompt:
+    """The dataset's item that the sample asks (by ``bsa_id``, else the sample id)."""
+    metadata = sample.metadata or {}
+    item_id = str(metadata.get("bsa_id") or sample.id)
+    item = items.get(item_id)
+    if item is None:
+        raise InspectLogError(
+            f"{path}: sample {str(sample.id)!r} carries no BSA id of the dataset (as its "
+            "metadata's bsa_id or as its id); only samples of BSA items can be imported"
+        )
+    query = metadata.get("query")
+    if query is not None and query != item.query:
+        raise InspectLogError(
+            f"{path}: item {item_id!r} asks another query in the log than in the dataset; "
+            "pass the dataset the log was made from with --dataset"
+        )
+    return Prompt(item.id, item.query, item.scenario.value, item.risk_summary, item.label)
+
+
+def _verdicts(
+    sample: EvalSample, prompt: Prompt, generation: Generation, templates: JudgeTemplates
+) -> tuple[Judgement, ...]:
+    """The verdicts of this project's scorer in the sample's scores, parsed again from the raw
+    replies; none for a sample another scorer graded."""
+    from bsa.inspect_samples import METADATA_KEY, judged_reply, kinds_to_ask
+    from bsa.judge import CUT_REASON, job_for
+
+    for score in (sample.scores or {}).values():
+        stored = _stored_judgements((score.metadata or {}).get(METADATA_KEY))
+        if not stored or generation.status == "failed":
+            continue
+        judge = stored[0].judge
+        direct, to_ask = kinds_to_ask(generation, judge)
+        asked = [
+            judged_reply(
+                job_for(j.kind, prompt, generation, templates),
+                judge,
+                j.raw,
+                cut=j.reason == CUT_REASON,
+                attempts=j.attempts,
+            )
+            for j in stored
+            if j.kind in to_ask and j.raw is not None
+        ]
+        return (*direct, *asked)
+    return ()
+
+
+def _stored_judgements(data: Any) -> list[Judgement]:
+    """The judgements a score's record holds; none when it is not this project's record."""
+    if not isinstance(data, Mapping) or not isinstance(data.get("judgements"), list):
+        return []
+    try:
+        return [Judgement(**j) for j in data["judgements"]]
+    except TypeError:
+        return []
+
+
+def _record_run(
+    store: RunStore,
+    model: str,
+    k: int,
+    logs: Sequence[EvalLog],
+    paths: Sequence[Path],
+    data: Dataset,
+) -> None:
+    """The run's model, k, dataset and where its samples came from; a run of another model is
+    refused."""
+    from bsa.inspect_samples import REASONING_SOURCE
+
+    stored = store.info().model
+    if stored is not None and stored != model:
+        raise RunFileError(
+            f"{store.path} holds samples of {stored}, the logs are of {model}; import into "
+            "another --run"
+        )
+    if store.generation_settings() is None:
+        settings = {
+            "model": model,
+            "harness": HARNESS,
+            "reasoning_source": REASONING_SOURCE,
+            "inspect": {
+                "task": logs[0].eval.task,
+                "eval_ids": [log.eval.eval_id for log in logs],
+                "logs": [path.name for path in paths],
+            },
+        }
+        store.start_run(settings, bsa.__version__, data.source.as_json())
+    store.raise_k(k)
+
+
+def _record_judges(
+    store: RunStore, samples: Sequence[ImportedSample], templates: JudgeTemplates
+) -> tuple[str, ...]:
+    judges = tuple(dict.fromkeys(j.judge for s in samples for j in s.judgements))
+    for judge in judges:
+        if store.judge_settings(judge) is None:
+            store.set_judge_settings(
+                judge,
+                {
+                    "judge": judge,
+                    "harness": HARNESS,
+                    "templates_sha256": [f.sha256 for f in templates.files],
+                },
+            )
+    return judges
+
+
+def _write(run_path: Path, samples: Sequence[ImportedSample]) -> tuple[str, ...]:
+    """Each sample, then its verdicts, in one writer (a verdict's sample is written first)."""
+    writer = ResultWriter(run_path)
+    try:
+        for sample in samples:
+            writer.put(INSERT_GENERATION, generation_row(sample.generation))
+            for judgement in sample.judgements:
+                writer.put(INSERT_JUDGEMENT, judgement_row(judgement))
+    finally:
+        writer.close()
+    return tuple(writer.rejected)
