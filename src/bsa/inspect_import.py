@@ -13,6 +13,7 @@ keeps any Unicode intact (a lone surrogate becomes U+FFFD in the text and stays 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,11 +114,33 @@ def read_log(path: Path) -> EvalLog:
     # inspect_ai raises whatever its zip, JSON and pydantic readers raise on a file that is
     # not its log; every one of them means the same thing to the user.
     except Exception as error:
-        why = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InspectLogError(f"{path} is not a readable inspect eval log ({why})") from None
+        log = _json_log_with_surrogates(path)
+        if log is None:
+            raise InspectLogError(
+                f"{path} is not a readable inspect eval log ({_why(error)})"
+            ) from None
     if not log.samples:
         raise InspectLogError(f"{path} holds no samples (status {log.status})")
     return log
+
+
+def _json_log_with_surrogates(path: Path) -> EvalLog | None:
+    """A ``.json`` log that inspect's strict JSON reader refuses only for a lone UTF-16 surrogate
+    (valid JSON, as model text can hold): read by Python's own parser, which keeps it, then
+    validated as inspect does; None for anything else."""
+    from inspect_ai.log import EvalLog
+
+    if path.suffix.lower() != ".json":
+        return None
+    try:
+        return EvalLog.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except Exception:  # not a log after all: the caller reports inspect's own reason
+        return None
+
+
+def _why(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _one_model(logs: Sequence[EvalLog]) -> str:

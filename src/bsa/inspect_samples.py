@@ -20,7 +20,7 @@ from inspect_ai.model import ChatMessageAssistant, ContentReasoning, ModelOutput
 
 from bsa.judge import JudgeJob, direct_judgements, graded
 from bsa.reading import KINDS
-from bsa.store import Generation, Judgement, Prompt, SampleOutcome, raw_json
+from bsa.store import Generation, Judgement, Prompt, SampleOutcome, raw_json, storable
 from bsa.verdicts import with_reasoning
 
 #: ``reasoning_source`` of a sample whose reasoning came from inspect's reasoning blocks.
@@ -54,7 +54,9 @@ def reply_of(output: ModelOutput) -> str:
 
 
 def generation_of(item_id: str, sample: int, output: ModelOutput, error: str | None) -> Generation:
-    """The stored sample for inspect's ``output`` (``sample`` counts from 0: epoch - 1)."""
+    """The stored sample for inspect's ``output`` (``sample`` counts from 0: epoch - 1), its texts
+    as the run file keeps them (a lone surrogate is U+FFFD; ``raw`` keeps it exact), so the judge
+    prompt rendered from it is the one ``bsa judge`` would render from the run file."""
     usage = output.usage
     if error is not None or not output.choices:
         status = "failed"
@@ -64,8 +66,8 @@ def generation_of(item_id: str, sample: int, output: ModelOutput, error: str | N
         item_id=item_id,
         sample=sample,
         status=status,
-        answer=output.completion if output.choices else None,
-        reasoning=reasoning_of(output.message) if output.choices else None,
+        answer=storable(output.completion) if output.choices else None,
+        reasoning=storable(reasoning_of(output.message)) if output.choices else None,
         reasoning_source=REASONING_SOURCE,
         finish_reason=output.stop_reason if output.choices else None,
         truncated=was_cut(output),
