@@ -88,7 +88,7 @@ def import_inspect_logs(
     with run_lock(run_path), RunStore(run_path) as store:
         _record_run(store, model, k, logs, paths, data)
         judges = _record_judges(store, samples, templates)
-        store.add_prompts(dict((s.prompt.item_id, s.prompt) for s in samples).values())
+        store.add_prompts(_in_dataset_order(samples, items))
         rejected = _write(run_path, samples)
     return ImportReport(
         logs=len(logs),
@@ -277,6 +277,14 @@ def _record_judges(
                 },
             )
     return judges
+
+
+def _in_dataset_order(samples: Sequence[ImportedSample], items: Mapping[str, Item]) -> list[Prompt]:
+    """The samples' items in dataset order (a log lists samples as they finished), as ``bsa
+    generate`` stores them."""
+    position = {item_id: n for n, item_id in enumerate(items)}
+    prompts = {s.prompt.item_id: s.prompt for s in samples}
+    return sorted(prompts.values(), key=lambda prompt: position[prompt.item_id])
 
 
 def _write(run_path: Path, samples: Sequence[ImportedSample]) -> tuple[str, ...]:
