@@ -109,6 +109,7 @@ def read_log(path: Path) -> EvalLog:
         raise MissingExtraError("bsa import-inspect", "inspect") from None
     if not path.is_file():
         raise InspectLogError(f"no inspect log at {path}")
+    log: EvalLog | None
     try:
         log = read_eval_log(str(path))
     # inspect_ai raises whatever its zip, JSON and pydantic readers raise on a file that is
@@ -150,13 +151,13 @@ def _one_model(logs: Sequence[EvalLog]) -> str:
             f"the logs evaluate {len(models)} models ({', '.join(sorted(models))}); a run file "
             "holds one model: import each into its own --run"
         )
-    return next(iter(models))
+    return str(next(iter(models)))
 
 
 def _k(log: EvalLog) -> int:
     """The log's epochs (k), or its largest epoch when the config does not say."""
-    epochs = log.eval.config.epochs or 1
-    return max(epochs, *(sample.epoch for sample in log.samples or ()))
+    epochs = int(log.eval.config.epochs or 1)
+    return max(epochs, *(int(sample.epoch) for sample in log.samples or ()))
 
 
 def _converted(

@@ -49,7 +49,7 @@ def reply_of(output: ModelOutput) -> str:
     """A judge's reply as :func:`bsa.judge.reply_text` makes it: reasoning in a leading think
     block, then the answer."""
     if not output.choices:
-        return output.completion
+        return str(output.completion)
     return with_reasoning(output.completion, reasoning_of(output.message), cut=was_cut(output))
 
 

@@ -113,7 +113,7 @@ def _names(value: str | Sequence[str] | None) -> list[str]:
     return [str(part) for part in value]
 
 
-@scorer(metrics=[])
+@scorer(metrics=[])  # type: ignore[untyped-decorator,unused-ignore]
 def bsa_scorer(judge: str | None = None, max_parse_attempts: int = 3) -> Scorer:
     """Grade one sample's answer and reasoning with the official templates (no call where the
     verdict needs none: blocked, no reasoning), as ``bsa judge`` does."""
@@ -153,7 +153,7 @@ def _value(judgement: Judgement) -> float | None:
     return None if judgement.passed is None else float(judgement.passed)
 
 
-@score_reducer(name="bsa_epochs")
+@score_reducer(name="bsa_epochs")  # type: ignore[untyped-decorator,unused-ignore]
 def bsa_epochs() -> ScoreReducer:
     """Keep every epoch's verdicts (BSA's @k needs all k, not a mean); the value shown per
     sample is the pass rate of each kind over its scored epochs."""
@@ -173,7 +173,7 @@ def bsa_epochs() -> ScoreReducer:
     return reduce
 
 
-@metric(name="bsa_figures")
+@metric(name="bsa_figures")  # type: ignore[untyped-decorator,unused-ignore]
 def bsa_figures(k: int) -> Metric:
     """BSA's figures in percent, computed by :func:`bsa.metrics.compute_scores` from every
     verdict; a figure that cannot be computed (all unscored) is left out."""
