@@ -152,6 +152,7 @@ def mockllm_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield Path(log.location)
 
 
+@pytest.mark.slow  # the mockllm eval (inspect's imports, 40 samples): ~30 s
 def test_the_import_of_a_mockllm_log_scores_what_the_inspect_scorer_reported(
     mockllm_log: Path, tmp_path: Path
 ) -> None:
@@ -164,6 +165,7 @@ def test_the_import_of_a_mockllm_log_scores_what_the_inspect_scorer_reported(
     assert bsa_figures(run) == pytest.approx(reported)
 
 
+@pytest.mark.slow  # the mockllm eval (inspect's imports, 40 samples): ~30 s
 def test_the_imported_run_carries_model_k_judge_and_reasoning_as_given(
     mockllm_log: Path, tmp_path: Path
 ) -> None:
@@ -190,6 +192,7 @@ def test_the_imported_run_carries_model_k_judge_and_reasoning_as_given(
     assert any(j.raw == NO_VERDICT for j in unscored)
 
 
+@pytest.mark.slow  # the mockllm eval (inspect's imports, 40 samples): ~30 s
 def test_an_unscored_verdict_is_no_value_in_the_inspect_scores_either(mockllm_log: Path) -> None:
     log = read_eval_log(str(mockllm_log))
     values = [s.scores["bsa_scorer"].value for s in log.samples or ()]
@@ -215,8 +218,17 @@ def test_task_arguments_select_as_the_bsa_flags_do_and_k_is_the_epochs() -> None
 
 
 def test_a_wrong_task_argument_is_the_one_line_error_of_bsa() -> None:
+    """As a PrerequisiteError, whose message alone ``inspect eval`` prints (no traceback)."""
+    from inspect_ai._util.error import PrerequisiteError
+
+    from bsa_bench._registry import bsa
+
     with pytest.raises(BsaError, match="unknown category 'Nonsense'"):
         bsa_task("openai/gpt-4o", category="Nonsense")
+    with pytest.raises(PrerequisiteError) as raised:
+        bsa(judge="openai/gpt-4o", category="Nonsense")
+    assert str(raised.value.message).startswith("bsa_bench/bsa: unknown category 'Nonsense';")
+    assert "\n" not in str(raised.value.message)
 
 
 def foreign_log(folder: Path) -> Path:
@@ -279,6 +291,7 @@ def test_samples_of_any_task_that_carry_bsa_ids_import(tmp_path: Path) -> None:
     assert stored == [(i.id, "a thought", "an answer") for i in items]
 
 
+@pytest.mark.slow  # the mockllm eval (inspect's imports, 40 samples): ~30 s
 def test_a_lone_surrogate_in_a_json_log_is_kept_as_the_run_file_keeps_it(
     mockllm_log: Path, tmp_path: Path
 ) -> None:

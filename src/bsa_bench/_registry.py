@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from inspect_ai import Task, task
+
+# inspect prints a PrerequisiteError's message alone, where any other error gets a traceback.
+from inspect_ai._util.error import PrerequisiteError
 from inspect_ai.util import registry_info
 
+from bsa.errors import BsaError
 from bsa.inspect_task import bsa_task
 
 #: The name ``inspect eval`` knows the task by.
@@ -26,7 +30,10 @@ def _bsa(
     """Beyond Safe Answers: each selected item asked ``k`` times (epochs), its answer and its
     reasoning graded by ``judge`` (else the ``grader`` role's model) with the official BSA judge
     prompts; Safe@1, Think@1, the scenario figures and @k as bsa-bench computes them."""
-    return bsa_task(judge, k, scenario, category, sample, seed, dataset, max_parse_attempts)
+    try:
+        return bsa_task(judge, k, scenario, category, sample, seed, dataset, max_parse_attempts)
+    except BsaError as error:  # a wrong task argument, a dataset that cannot load: one line
+        raise PrerequisiteError(f"{TASK_NAME}: {error}") from None
 
 
 _bsa.__name__ = "bsa"
