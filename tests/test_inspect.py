@@ -166,6 +166,23 @@ def test_the_import_of_a_mockllm_log_scores_what_the_inspect_scorer_reported(
 
 
 @pytest.mark.slow  # the mockllm eval (inspect's imports, 40 samples): ~30 s
+def test_report_compare_and_leaderboard_read_an_imported_run(
+    mockllm_log: Path, tmp_path: Path
+) -> None:
+    runs = [tmp_path / "a.sqlite", tmp_path / "b.sqlite"]
+    for run in runs:
+        import_logs(run, mockllm_log)
+    for arguments in (
+        ["report", "--run", str(runs[0]), "-o", str(tmp_path / "report.html")],
+        ["compare", *map(str, runs), "-o", str(tmp_path / "compare.html")],
+        ["leaderboard", *map(str, runs), "--format", "json"],
+    ):
+        result = CliRunner().invoke(main, arguments)
+        assert result.exit_code == 0, result.output
+    assert "mockllm/model" in (tmp_path / "report.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow  # the mockllm eval (inspect's imports, 40 samples): ~30 s
 def test_the_imported_run_carries_model_k_judge_and_reasoning_as_given(
     mockllm_log: Path, tmp_path: Path
 ) -> None:
@@ -289,6 +306,10 @@ def test_samples_of_any_task_that_carry_bsa_ids_import(tmp_path: Path) -> None:
         stored = [(g.item_id, g.reasoning, g.answer) for g in store.generations()]
         assert store.info().judges == ()
     assert stored == [(i.id, "a thought", "an answer") for i in items]
+    judged = CliRunner().invoke(main, ["judge", "--run", str(run), "--judge", "mock"])
+    assert judged.exit_code == 0, judged.output
+    with RunStore(run, read_only=True) as store:
+        assert store.judgement_counts("mock:mock")["scored"] == 6
 
 
 @pytest.mark.slow  # the mockllm eval (inspect's imports, 40 samples): ~30 s
