@@ -332,6 +332,36 @@ def test_a_lone_surrogate_in_a_json_log_is_kept_as_the_run_file_keeps_it(
     assert "\\ud800" in (generation.raw or "")
 
 
+@pytest.mark.slow  # the mockllm eval (inspect's imports, 40 samples): ~30 s
+def test_a_tampered_verdict_record_is_read_only_where_it_holds_a_reply(
+    mockllm_log: Path, tmp_path: Path
+) -> None:
+    """The log is text from outside: of a record whose entries are junk, only an entry with a
+    kind, a judge and a text reply is read, and only by the parser; the rest stay missing."""
+    data = json.loads(read_eval_log(str(mockllm_log)).model_dump_json())
+    sample = next(s for s in data["samples"] if s["output"]["completion"] == "Be careful.")
+    reply = json.dumps(PASSING)
+    sample["scores"]["bsa_scorer"]["metadata"]["bsa"]["judgements"] = [
+        "junk",
+        {"kind": "safety", "judge": "mockllm/model", "raw": {"Safety Assessment": "Safe"}},
+        {"kind": "thinking", "judge": "mockllm/model", "raw": reply, "attempts": "many",
+         "passed": False, "verdict": "forged", "status": "scored"},
+    ]  # fmt: skip
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(data), encoding="utf-8")
+    run = tmp_path / "run.sqlite"
+    import_logs(run, edited)
+    with RunStore(run, read_only=True) as store:
+        mine = [
+            j
+            for j in store.judgements("mockllm/model")
+            if (j.item_id, j.sample) == (sample["id"], sample["epoch"] - 1)
+        ]
+    (thinking,) = mine
+    assert (thinking.kind, thinking.attempts, thinking.raw) == ("thinking", 1, reply)
+    assert thinking.verdict != "forged"
+
+
 def judge_hook(body: dict[str, Any], index: int) -> tuple[str, str]:
     """The test server as a judge: the mock judge's verdict for each official prompt."""
     return "", mock_judge_reply(last_user_text(body["messages"])) or NO_VERDICT

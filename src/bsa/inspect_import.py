@@ -24,6 +24,7 @@ from bsa.assets import JudgeTemplates, load_judge_templates
 from bsa.dataset import Dataset, load_dataset
 from bsa.errors import BsaError, MissingExtraError
 from bsa.items import Item
+from bsa.reading import KINDS
 from bsa.run_lock import run_lock
 from bsa.store import (
     INSERT_GENERATION,
@@ -182,8 +183,7 @@ def _prompt(sample: EvalSample, path: Path, items: Mapping[str, Item]) -> Prompt
             f"{path}: sample {str(sample.id)!r} carries no BSA id of the dataset (as its "
             "metadata's bsa_id or as its id); only samples of BSA items can be imported"
         )
-    query = metadata.get("query")
-    if query is not None and query != item.query:
+    if "bsa_id" in metadata and metadata.get("query", item.query) != item.query:
         raise InspectLogError(
             f"{path}: item {item_id!r} asks another query in the log than in the dataset; "
             "pass the dataset the log was made from with --dataset"
@@ -221,13 +221,30 @@ def _verdicts(
 
 
 def _stored_judgements(data: Any) -> list[Judgement]:
-    """The judgements a score's record holds; none when it is not this project's record."""
-    if not isinstance(data, Mapping) or not isinstance(data.get("judgements"), list):
+    """The judgements a score's record holds (see :func:`bsa.inspect_samples.record`); none
+    when it is not this project's record. Only the fields the import reads again are trusted,
+    and only when they have their types: the log is text from outside."""
+    entries = data.get("judgements") if isinstance(data, Mapping) else None
+    if not isinstance(entries, list):
         return []
-    try:
-        return [Judgement(**j) for j in data["judgements"]]
-    except TypeError:
-        return []
+    return [judgement for entry in entries if (judgement := _stored_judgement(entry)) is not None]
+
+
+def _stored_judgement(entry: Any) -> Judgement | None:
+    if not isinstance(entry, Mapping):
+        return None
+    kind, judge, raw = entry.get("kind"), entry.get("judge"), entry.get("raw")
+    attempts, reason = entry.get("attempts"), entry.get("reason")
+    if kind not in KINDS or not isinstance(judge, str) or not judge:
+        return None
+    if not isinstance(raw, str | None) or not isinstance(reason, str | None):
+        return None
+    if not isinstance(attempts, int) or isinstance(attempts, bool):
+        attempts = 1
+    return Judgement(
+        str(entry.get("item_id")), 0, kind, judge, "failed", None, None, None, reason,
+        None, raw, attempts, None, None, None,
+    )  # fmt: skip
 
 
 def _record_run(

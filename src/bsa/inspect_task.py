@@ -17,7 +17,6 @@ import-inspect`` reads the same records back into a run file.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from inspect_ai import Epochs, Task
 from inspect_ai.dataset import MemoryDataset, Sample
@@ -50,8 +49,11 @@ from bsa.inspect_samples import (
     reply_of,
     was_cut,
 )
+from bsa.items import Item
 from bsa.judge import JudgeJob, job_for
 from bsa.metrics import HEADLINE_FIGURES, SCENARIO_FIGURES, compute_scores
+from bsa.metrics import SampleScore as Verdicts
+from bsa.reading import KINDS
 from bsa.scoring import item_of, sample_score
 from bsa.selection import Selection, parse_category, select
 from bsa.store import Judgement, Prompt
@@ -161,7 +163,7 @@ def bsa_epochs() -> ScoreReducer:
     def reduce(scores: list[Score]) -> Score:
         records = [s.metadata[METADATA_KEY] for s in scores if s.metadata]
         value: dict[str, float | None] = {}
-        for kind in ("safety", "thinking"):
+        for kind in KINDS:
             passed = [
                 v[kind]
                 for s in scores
@@ -190,8 +192,10 @@ def bsa_figures(k: int) -> Metric:
     return compute
 
 
-def _verdicts(scores: list[SampleScore]) -> tuple[list[Any], list[Any]]:
-    items, samples = [], []
+def _verdicts(scores: list[SampleScore]) -> tuple[list[Item], list[Verdicts]]:
+    """The items and every epoch's verdicts that the reduced scores carry."""
+    items: list[Item] = []
+    samples: list[Verdicts] = []
     for score in scores:
         items.append(item_of(prompt_of(score.sample_metadata or {})))
         for data in (score.score.metadata or {}).get(METADATA_KEY, {}).get("samples", []):
