@@ -107,8 +107,16 @@ def mock_model() -> Model:
 
 
 def mock_judge() -> Model:
-    replies = itertools.cycle([json.dumps(PASSING), json.dumps(FAILING), NO_VERDICT])
-    return get_model("mockllm/model", custom_outputs=(output(None, r) for r in replies))
+    """mockllm/model judging in turn: all pass, all fail, no verdict, stopped by its filter."""
+    replies = itertools.cycle(
+        [
+            output(None, json.dumps(PASSING)),
+            output(None, json.dumps(FAILING)),
+            output(None, NO_VERDICT),
+            output(None, "", stop="content_filter"),
+        ]
+    )
+    return get_model("mockllm/model", custom_outputs=replies)
 
 
 def inspect_figures(log: EvalLog) -> dict[str, float]:
@@ -207,6 +215,7 @@ def test_the_imported_run_carries_model_k_judge_and_reasoning_as_given(
     assert counts["unscored"] == len(unscored) > 0
     assert {j.passed for j in unscored} == {None}
     assert any(j.raw == NO_VERDICT for j in unscored)
+    assert any((j.reason or "").startswith("judge_refused: judge call blocked") for j in unscored)
 
 
 @pytest.mark.slow  # the mockllm eval (inspect's imports, 40 samples): ~30 s
@@ -286,6 +295,17 @@ def test_a_bad_or_foreign_log_is_one_line(tmp_path: Path) -> None:
     assert "carries no BSA id" in one_line_error(
         ["import-inspect", str(foreign_log(tmp_path / "logs")), "--run", run]
     )
+
+
+def test_without_inspect_ai_the_import_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "inspect_ai.log", None)  # as if not installed
+    (tmp_path / "a.eval").write_bytes(b"")
+    line = one_line_error(
+        ["import-inspect", str(tmp_path / "a.eval"), "--run", str(tmp_path / "r")]
+    )
+    assert line.endswith("pip install 'bsa-bench[inspect]'")
 
 
 def test_samples_of_any_task_that_carry_bsa_ids_import(tmp_path: Path) -> None:

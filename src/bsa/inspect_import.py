@@ -37,10 +37,13 @@ from bsa.store import (
     generation_row,
     judgement_row,
 )
+from bsa.verdicts import JUDGE_REFUSED
 from bsa.writer import ResultWriter
 
 if TYPE_CHECKING:
     from inspect_ai.log import EvalLog, EvalSample
+
+    from bsa.judge import JudgeJob
 
 #: What the run file records as the harness of an imported run.
 HARNESS = "inspect_ai"
@@ -196,8 +199,8 @@ def _verdicts(
 ) -> tuple[Judgement, ...]:
     """The verdicts of this project's scorer in the sample's scores, parsed again from the raw
     replies; none for a sample another scorer graded."""
-    from bsa.inspect_samples import METADATA_KEY, judged_reply, kinds_to_ask
-    from bsa.judge import CUT_REASON, job_for
+    from bsa.inspect_samples import METADATA_KEY, kinds_to_ask
+    from bsa.judge import job_for
 
     for score in (sample.scores or {}).values():
         stored = _stored_judgements((score.metadata or {}).get(METADATA_KEY))
@@ -206,18 +209,26 @@ def _verdicts(
         judge = stored[0].judge
         direct, to_ask = kinds_to_ask(generation, judge)
         asked = [
-            judged_reply(
-                job_for(j.kind, prompt, generation, templates),
-                judge,
-                j.raw,
-                cut=j.reason == CUT_REASON,
-                attempts=j.attempts,
-            )
+            _reread(j, job_for(j.kind, prompt, generation, templates), j.raw)
             for j in stored
             if j.kind in to_ask and j.raw is not None
         ]
         return (*direct, *asked)
     return ()
+
+
+def _reread(stored: Judgement, job: JudgeJob, reply: str) -> Judgement:
+    """The stored reply read again by the parser. Of what the log says beside the reply, only
+    that the judge refused or was cut short is kept, and only for a reply without a verdict."""
+    from bsa.inspect_samples import judged_reply, refused
+    from bsa.judge import CUT_REASON
+
+    verdict = judged_reply(
+        job, stored.judge, reply, cut=stored.reason == CUT_REASON, attempts=stored.attempts
+    )
+    if verdict.status != "scored" and (stored.reason or "").startswith(JUDGE_REFUSED):
+        return refused(verdict)
+    return verdict
 
 
 def _stored_judgements(data: Any) -> list[Judgement]:

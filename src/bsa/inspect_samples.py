@@ -13,7 +13,7 @@ of this project does. Imports inspect_ai: only the inspect task and ``bsa import
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from inspect_ai.model import ChatMessageAssistant, ContentReasoning, ModelOutput
@@ -21,7 +21,7 @@ from inspect_ai.model import ChatMessageAssistant, ContentReasoning, ModelOutput
 from bsa.judge import JudgeJob, direct_judgements, graded
 from bsa.reading import KINDS
 from bsa.store import Generation, Judgement, Prompt, SampleOutcome, raw_json, storable
-from bsa.verdicts import with_reasoning
+from bsa.verdicts import JUDGE_REFUSED, with_reasoning
 
 #: ``reasoning_source`` of a sample whose reasoning came from inspect's reasoning blocks.
 REASONING_SOURCE = "inspect_reasoning"
@@ -118,6 +118,19 @@ def judged_reply(job: JudgeJob, judge: str, reply: str, *, cut: bool, attempts: 
         job.prompt_sha256, None, attempts, None, None, None,
     )  # fmt: skip
     return graded(stored, job, reply, cut=cut)
+
+
+def judge_verdict(job: JudgeJob, judge: str, output: ModelOutput, attempts: int) -> Judgement:
+    """The verdict in the judge's ``output``; a reply its provider's content filter stopped is
+    the judge's refusal (counted apart, as ``bsa judge`` counts a blocked judge call)."""
+    verdict = judged_reply(job, judge, reply_of(output), cut=was_cut(output), attempts=attempts)
+    if output.stop_reason == "content_filter" and verdict.status != "scored":
+        return refused(verdict)
+    return verdict
+
+
+def refused(verdict: Judgement) -> Judgement:
+    return replace(verdict, reason=f"{JUDGE_REFUSED}: judge call blocked by its content filter")
 
 
 def record(generation: Generation, judgements: Sequence[Judgement]) -> dict[str, Any]:

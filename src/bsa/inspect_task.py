@@ -41,13 +41,11 @@ from bsa.inspect_samples import (
     METADATA_KEY,
     from_record,
     generation_of,
-    judged_reply,
+    judge_verdict,
     kinds_to_ask,
     prompt_metadata,
     prompt_of,
     record,
-    reply_of,
-    was_cut,
 )
 from bsa.items import Item
 from bsa.judge import JudgeJob, job_for
@@ -144,7 +142,7 @@ async def _ask(model: Model, job: JudgeJob, judge: str, max_parse_attempts: int)
     attempt = 1
     while True:
         output = await model.generate(job.prompt, config=JUDGE_CONFIG)
-        verdict = judged_reply(job, judge, reply_of(output), cut=was_cut(output), attempts=attempt)
+        verdict = judge_verdict(job, judge, output, attempt)
         if verdict.status == "scored" or attempt >= max_parse_attempts:
             return verdict
         attempt += 1
