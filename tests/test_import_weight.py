@@ -22,6 +22,7 @@ from tests.conftest import isolate
 FORBIDDEN = (
     "bsa.providers", "bsa.providers.", "bsa.runner", "bsa.generate", "bsa.judge",
     "bsa.writer", "openai", "anthropic", "httpx", "aiohttp", "zhipuai", "torch", "transformers",
+    "inspect_ai", "bsa.inspect_task", "bsa.inspect_samples", "bsa_bench",
 )  # fmt: skip
 
 #: Runs the ``bsa`` command given as JSON arguments, then prints the loaded modules as JSON.

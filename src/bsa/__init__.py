@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         TemplateError,
     )
     from bsa.generate import GenerationSettings, generate, prompts_from_items
+    from bsa.inspect_import import ImportReport, import_inspect_logs
     from bsa.items import Item, Risk
     from bsa.judge import judge_run
     from bsa.metrics import DEFAULT_ALPHA, SampleScore, Scores, compute_scores
@@ -70,6 +71,8 @@ _EXPORTS: dict[str, str] = {
     "GenerationSettings": "bsa.generate",
     "generate": "bsa.generate",
     "prompts_from_items": "bsa.generate",
+    "ImportReport": "bsa.inspect_import",
+    "import_inspect_logs": "bsa.inspect_import",
     "Item": "bsa.items",
     "Risk": "bsa.items",
     "judge_run": "bsa.judge",
@@ -160,6 +163,7 @@ __all__ = [
     "Execution",
     "GenerationPlan",
     "GenerationSettings",
+    "ImportReport",
     "IntegrityError",
     "Item",
     "JudgePlan",
@@ -192,6 +196,7 @@ __all__ = [
     "dataset_stats",
     "export_items",
     "generate",
+    "import_inspect_logs",
     "judge_run",
     "load_dataset",
     "load_judge_templates",

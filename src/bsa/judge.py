@@ -168,13 +168,18 @@ def plan_judging(
         direct.extend(shortcuts)
         prompt = prompts[generation.item_id]
         for kind in sorted(todo - {j.kind for j in shortcuts}):
-            text = render(kind, prompt, generation, templates)
-            scenario = Scenario.parse(prompt.scenario or "")
-            examples = template_for(kind, scenario, templates).examples
-            jobs.append(
-                JudgeJob(generation.item_id, generation.sample, kind, scenario, text, examples)
-            )
+            jobs.append(job_for(kind, prompt, generation, templates))
     return jobs, direct
+
+
+def job_for(
+    kind: str, prompt: Prompt, generation: Generation, templates: JudgeTemplates
+) -> JudgeJob:
+    """The verdict of ``kind`` to ask about ``generation``: its rendered official prompt."""
+    text = render(kind, prompt, generation, templates)
+    scenario = Scenario.parse(prompt.scenario or "")
+    examples = template_for(kind, scenario, templates).examples
+    return JudgeJob(generation.item_id, generation.sample, kind, scenario, text, examples)
 
 
 def parse_verdict(job: JudgeJob, reply: str) -> Verdict:
@@ -241,10 +246,18 @@ def judgement_for(job: JudgeJob, judge: str, result: JobResult, parse_attempts: 
         prompt_tokens=completion.usage.prompt_tokens,
         completion_tokens=completion.usage.completion_tokens,
     )
+    return graded(stored, job, reply, cut=was_cut(completion))
+
+
+def graded(stored: Judgement, job: JudgeJob, reply: str, *, cut: bool) -> Judgement:
+    """``stored`` with the verdict parsed from ``reply`` (scored), or the reason there is none
+    (unscored); ``cut``: the judge's token limit ended the reply. Shared with replies judged
+    elsewhere (an inspect_ai log), so every verdict is read by one parser."""
+    stored = replace(stored, raw=reply)
     try:
         verdict = parse_verdict(job, reply)
     except VerdictError as error:
-        reason = CUT_REASON if was_cut(completion) else str(error)
+        reason = CUT_REASON if cut else str(error)
         return replace(stored, status="unscored", reason=reason)
     return replace(
         stored, status="scored", verdict=verdict.label, passed=verdict.passed,

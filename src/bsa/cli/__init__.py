@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("bsa.cli.results", "status_command"),
     "export": ("bsa.cli.results", "export_command"),
     "data": ("bsa.cli.data", "data"),
+    "import-inspect": ("bsa.cli.inspect_log", "import_inspect_command"),
 }
 
 
