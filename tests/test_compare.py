@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from bsa.benchmark import Scenario
 from bsa.compare import (
     FAIL_TO_PASS,
     PASS_TO_FAIL,
@@ -31,7 +32,6 @@ from bsa.items import Item, Risk
 from bsa.metrics import HEADLINE_KEYS, SampleScore, f_score
 from bsa.report.compare_page import render_compare_html, write_compare_html
 from bsa.scoring import RunVerdicts, score_run
-from bsa.taxonomy import Scenario
 
 RO, CS, OS = Scenario.RISK_OMISSION, Scenario.COGNITIVE_SHORTCUT, Scenario.OVER_SENSITIVITY
 HATE = Risk(None, "Offense and Prejudice", "Abuse and Hate Speech")

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         load_judge_templates,
         load_safety_rules,
     )
+    from bsa.benchmark import CATEGORIES, PRIMARY_CATEGORIES, SUB_CATEGORIES, Scenario
     from bsa.dataset import Dataset, DatasetSource, load_dataset
     from bsa.dataset_export import export_items
     from bsa.errors import (
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
     from bsa.selection import Selection, SelectionError, select, stratified_sample
     from bsa.stats import DatasetStats, dataset_stats
     from bsa.store import RunStore
-    from bsa.taxonomy import CATEGORIES, PRIMARY_CATEGORIES, SUB_CATEGORIES, Scenario
     from bsa.types import Completion, Decoding, Message, Request, Usage
 
 __version__ = "0.1.0"
@@ -102,10 +102,10 @@ _EXPORTS: dict[str, str] = {
     "DatasetStats": "bsa.stats",
     "dataset_stats": "bsa.stats",
     "RunStore": "bsa.store",
-    "CATEGORIES": "bsa.taxonomy",
-    "PRIMARY_CATEGORIES": "bsa.taxonomy",
-    "SUB_CATEGORIES": "bsa.taxonomy",
-    "Scenario": "bsa.taxonomy",
+    "CATEGORIES": "bsa.benchmark",
+    "PRIMARY_CATEGORIES": "bsa.benchmark",
+    "SUB_CATEGORIES": "bsa.benchmark",
+    "Scenario": "bsa.benchmark",
     "Completion": "bsa.types",
     "Decoding": "bsa.types",
     "Message": "bsa.types",

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bsa.benchmark import Scenario
 from bsa.errors import BsaError
 from bsa.identical_samples import NOT_CHECKED, IdenticalSamples, read_identical_samples
 from bsa.items import Item, parse_label
@@ -25,7 +26,6 @@ from bsa.metrics import (
 from bsa.panel import panel_judgements, panel_label, panel_members
 from bsa.reading import judge_labels
 from bsa.store import Judgement, Prompt, RunStore, SampleOutcome
-from bsa.taxonomy import Scenario
 from bsa.verdicts import NO_REASONING
 
 

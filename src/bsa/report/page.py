@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from bsa.benchmark import BSA_V1, PRIMARY_CATEGORIES
 from bsa.metrics import HEADLINE_FIGURES, SCENARIO_FIGURES, f_score
 from bsa.panel_scoring import panel_line
 from bsa.published import PUBLISHED, SOURCE
@@ -24,10 +25,9 @@ from bsa.report.style import STYLESHEET
 from bsa.report.summaries import ALL, COLUMNS, Distribution
 from bsa.report.svg import Bar, Point, bar_chart, grouped_bar_chart, heatmap, scatter
 from bsa.score_warnings import score_warnings
-from bsa.taxonomy import PRIMARY_CATEGORIES, Scenario
 from bsa.unscored_bound import has_unscored
 
-SCENARIO_NAMES = {s.code: s.value for s in Scenario}
+SCENARIO_NAMES = {s.code: s.value for s in BSA_V1.scenarios}
 CITATION = (
     "Zheng et al., Beyond Safe Answers: A Benchmark for Evaluating True Risk Awareness in Large "
     "Reasoning Models, arXiv:2505.19690. Queries and risk summaries are from the BSA dataset, "
