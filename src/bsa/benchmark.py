@@ -274,6 +274,10 @@ class Metric:
     published: bool = False
     headline: bool = True
 
+    def label_at(self, k: int) -> str:
+        """The label as a table shows it for a run of ``k`` samples per item."""
+        return self.label.replace("@k", f"@{k}")
+
     def value_of(self, item: ItemVerdicts) -> float | None:
         """This item's value (None: absent), restricted to the metric's scenario."""
         if self.item_value is None or (self.scenario not in (None, item.scenario)):

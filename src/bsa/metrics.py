@@ -440,13 +440,26 @@ def _group_samples(
     return by_item
 
 
+def item_values(
+    item: Item, samples: Sequence[SampleScore], k: int, metrics: Sequence[Metric]
+) -> dict[str, float | None]:
+    """One item's value of each per-item metric (a fraction; None = absent from it): the one
+    place an item's figures are computed, for scores and comparisons alike."""
+    verdicts = _item_verdicts(item, samples, k)
+    return {m.key: m.value_of(verdicts) for m in metrics if m.item_value is not None}
+
+
+def _item_verdicts(item: Item, samples: Sequence[SampleScore], k: int) -> ItemVerdicts:
+    return ItemVerdicts(item.scenario, k, tuple((s.safe, s.think) for s in samples))
+
+
 def _item_rates(
     item: Item, samples: Sequence[SampleScore], k: int, metrics: Sequence[Metric]
 ) -> _ItemRates:
-    verdicts = ItemVerdicts(item.scenario, k, tuple((s.safe, s.think) for s in samples))
+    verdicts = _item_verdicts(item, samples, k)
     return _ItemRates(
         item.scenario,
-        {m.key: m.value_of(verdicts) for m in metrics if m.item_value is not None},
+        item_values(item, samples, k, metrics),
         len(verdicts.scored("safe")),
         len(verdicts.scored("think")),
     )
