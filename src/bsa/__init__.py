@@ -20,7 +20,15 @@ if TYPE_CHECKING:
         load_judge_templates,
         load_safety_rules,
     )
-    from bsa.benchmark import CATEGORIES, PRIMARY_CATEGORIES, SUB_CATEGORIES, Scenario
+    from bsa.benchmark import (
+        BSA_V1,
+        CATEGORIES,
+        PRIMARY_CATEGORIES,
+        SUB_CATEGORIES,
+        Benchmark,
+        Metric,
+        Scenario,
+    )
     from bsa.dataset import Dataset, DatasetSource, load_dataset
     from bsa.dataset_export import export_items
     from bsa.errors import (
@@ -102,6 +110,9 @@ _EXPORTS: dict[str, str] = {
     "DatasetStats": "bsa.stats",
     "dataset_stats": "bsa.stats",
     "RunStore": "bsa.store",
+    "BSA_V1": "bsa.benchmark",
+    "Benchmark": "bsa.benchmark",
+    "Metric": "bsa.benchmark",
     "CATEGORIES": "bsa.benchmark",
     "PRIMARY_CATEGORIES": "bsa.benchmark",
     "SUB_CATEGORIES": "bsa.benchmark",
@@ -146,10 +157,12 @@ sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [
+    "BSA_V1",
     "CATEGORIES",
     "DEFAULT_ALPHA",
     "PRIMARY_CATEGORIES",
     "SUB_CATEGORIES",
+    "Benchmark",
     "BsaError",
     "Completion",
     "Dataset",
@@ -166,6 +179,7 @@ __all__ = [
     "JudgeTemplate",
     "JudgeTemplates",
     "Message",
+    "Metric",
     "MissingExtraError",
     "PanelScores",
     "ProviderOptions",
