@@ -401,14 +401,18 @@ class Benchmark:
         return Scenario.parse(text, self.scenarios)
 
     def extended(
-        self, *, scenarios: Iterable[Scenario] = (), metrics: Iterable[Metric] = (), **changes: str
+        self,
+        *,
+        scenarios: Iterable[Scenario] = (),
+        metrics: Iterable[Metric] = (),
+        version: str | None = None,
     ) -> Benchmark:
-        """A derived benchmark: these scenarios and metrics added (and name/version changed)."""
+        """A derived benchmark: these scenarios and metrics added after this one's."""
         return replace(
             self,
             scenarios=(*self.scenarios, *scenarios),
             metrics=(*self.metrics, *metrics),
-            **changes,  # type: ignore[arg-type]
+            version=self.version if version is None else version,
         )
 
 
