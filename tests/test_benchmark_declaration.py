@@ -105,7 +105,8 @@ def test_a_new_headline_figure_reaches_the_score_json_and_the_table(runs: list[P
     data = scores.as_json()
     assert data["safe_think_at_1"] == pytest.approx(expected)
     assert 0 < expected < 100
-    assert list(data)[:12] == [*BSA_V1.headline_keys, "safe_think_at_1"]
+    keys = [*BSA_V1.headline_keys, "safe_think_at_1"]
+    assert list(data)[: len(keys)] == keys
     assert scores.headline(2)["safe_think_at_1"] == round_percent(expected)
     v1 = compute_scores(verdicts.items, verdicts.samples, verdicts.k).as_json()
     assert "safe_think_at_1" not in v1 and v1["safe_at_1"] == data["safe_at_1"]
@@ -140,7 +141,7 @@ def test_a_new_headline_figure_is_on_the_leaderboard_beside_published_rows(
     assert parsed[0]["safe_think_at_1"] == f"{rows[0]['safe_think_at_1']:.2f}"
     assert parsed[2]["safe_think_at_1"] == ""
     header = format_leaderboard(rows, "md", alpha=0.7, benchmark=WITH_BOTH).splitlines()[0]
-    assert header.endswith("| ro_at_k | safe_think_at_1 |")
+    assert header.endswith(" | safe_think_at_1 |")
 
 
 def test_a_new_headline_figure_is_in_the_html_report(runs: list[Path]) -> None:
