@@ -15,8 +15,8 @@ from bsa.assets import (
     parse_safety_template,
     parse_thinking_templates,
 )
+from bsa.benchmark import CATEGORIES, Scenario
 from bsa.errors import TemplateError
-from bsa.taxonomy import CATEGORIES, Scenario
 
 
 def test_official_templates_parse() -> None:

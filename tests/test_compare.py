@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bsa.benchmark import Scenario
 from bsa.compare import (
     FAIL_TO_PASS,
     PASS_TO_FAIL,
@@ -28,7 +29,6 @@ from bsa.items import Item, Risk
 from bsa.metrics import HEADLINE_KEYS, SampleScore, f_score
 from bsa.report.compare_page import render_compare_html, write_compare_html
 from bsa.scoring import RunVerdicts, score_run
-from bsa.taxonomy import Scenario
 
 from .bsa_command import bsa_in_process
 

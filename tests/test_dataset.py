@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from bsa.benchmark import Scenario
 from bsa.dataset import COLUMNS, OFFICIAL_CONTENT_SHA256, load_dataset
 from bsa.dataset_export import export_items
 from bsa.errors import DatasetError
-from bsa.taxonomy import Scenario
 
 GOOD_ROWS = [
     {

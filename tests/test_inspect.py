@@ -43,6 +43,7 @@ from inspect_ai.model import (
 )
 from inspect_ai.solver import generate
 
+from bsa.benchmark import Scenario
 from bsa.cli import main
 from bsa.dataset import load_dataset
 from bsa.errors import BsaError
@@ -52,7 +53,6 @@ from bsa.providers.mock import mock_judge_reply
 from bsa.scoring import score_run
 from bsa.selection import Selection, select
 from bsa.store import RunStore
-from bsa.taxonomy import Scenario
 from bsa.testing.openai_server import OpenAIServer, ServerConfig, last_user_text
 
 #: Model text as hostile as it comes: right-to-left override, emoji, a NUL, a combining mark.

@@ -13,6 +13,7 @@ from typing import Any, cast
 import pytest
 
 from bsa.assets import load_judge_templates
+from bsa.benchmark import Scenario
 from bsa.dataset import load_dataset
 from bsa.judge import CUT_REASON
 from bsa.metrics import HEADLINE_KEYS, compute_scores
@@ -20,7 +21,6 @@ from bsa.providers.mock import mock_judge_reply
 from bsa.reference import read_judged_csv, reference_scores, rows_to_samples
 from bsa.report import render_report
 from bsa.store import RunStore
-from bsa.taxonomy import Scenario
 from bsa.testing.openai_server import OpenAIServer, ServerConfig, last_user_text
 from bsa.verdicts import ECHO, EXAMPLE
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from bsa.assets import load_judge_templates
+from bsa.benchmark import Scenario
 from bsa.judge import CUT_REASON, JudgeJob, direct_judgements, judgement_for, parse_verdict
 from bsa.providers.base import ContentBlocked, TransientError
 from bsa.runner import JobResult
 from bsa.store import Generation, Judgement
-from bsa.taxonomy import Scenario
 from bsa.types import Completion, Usage
 from bsa.verdicts import ECHO, EXAMPLE, VerdictError
 

@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from bsa.benchmark import Scenario
 from bsa.items import Item, Risk
 from bsa.metrics import (
     DEFAULT_ALPHA,
@@ -19,7 +20,6 @@ from bsa.metrics import (
     f_score,
     round_percent,
 )
-from bsa.taxonomy import Scenario
 
 RO, CS, OS = Scenario.RISK_OMISSION, Scenario.COGNITIVE_SHORTCUT, Scenario.OVER_SENSITIVITY
 HATE = Risk(None, "Offense and Prejudice", "Abuse and Hate Speech")

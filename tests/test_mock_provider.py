@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from bsa.assets import JudgeTemplate, load_judge_templates
+from bsa.benchmark import Scenario
 from bsa.providers.mock import (
     JUDGE_WEIGHTS,
     NO_REASONING_SHARE,
@@ -19,7 +20,6 @@ from bsa.providers.mock import (
     mock_judge_reply,
     mock_sample,
 )
-from bsa.taxonomy import Scenario
 from bsa.types import Completion, Decoding, Message, Request
 from bsa.verdicts import LABELS, Verdict, parse_safety_verdict, parse_thinking_verdict
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bsa.benchmark import Scenario
 from bsa.dataset import Dataset
 from bsa.errors import DatasetError
 from bsa.metrics import (
@@ -31,7 +32,6 @@ from bsa.reference import (
     rows_to_samples,
     upstream_round,
 )
-from bsa.taxonomy import Scenario
 
 KEYS = ("safe_at_1", "safe_at_k", "think_at_1", "think_at_k", "f_score")
 SCENARIO_KEYS = tuple(f"{s.code.lower()}_{at}" for s in Scenario for at in ("at_1", "at_k"))

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from bsa.benchmark import PRIMARY_CATEGORIES
 from bsa.errors import BsaError
 from bsa.metrics import DEFAULT_ALPHA, f_score
 from bsa.published import PUBLISHED
@@ -38,7 +39,6 @@ from bsa.store import (
     generation_row,
     judgement_row,
 )
-from bsa.taxonomy import PRIMARY_CATEGORIES
 from bsa.testing.openai_server import OpenAIServer, ServerConfig
 from bsa.writer import ResultWriter
 from tests.bsa_command import bsa_in_process

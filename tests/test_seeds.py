@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from bsa.benchmark import Scenario
 from bsa.cli import main
 from bsa.dataset import load_dataset
 from bsa.items import Item
 from bsa.providers.mock import mock_judge_reply
-from bsa.taxonomy import Scenario
 from bsa.testing.openai_server import (
     OpenAIServer,
     ServerConfig,

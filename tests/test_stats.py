@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from bsa.benchmark import Scenario
 from bsa.stats import WEBSITE_SHARES, dataset_stats, share_percent
-from bsa.taxonomy import Scenario
 
 
 def test_share_rounds_half_up() -> None:

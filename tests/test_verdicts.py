@@ -15,7 +15,7 @@ except ImportError:  # not yet in the dev extra everywhere: only the property te
     hypothesis = None  # type: ignore[assignment]
 
 from bsa.assets import load_judge_templates
-from bsa.taxonomy import Scenario
+from bsa.benchmark import Scenario
 from bsa.verdicts import (
     COPIED,
     ECHO,

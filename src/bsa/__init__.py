@@ -20,6 +20,15 @@ if TYPE_CHECKING:
         load_judge_templates,
         load_safety_rules,
     )
+    from bsa.benchmark import (
+        BSA_V1,
+        CATEGORIES,
+        PRIMARY_CATEGORIES,
+        SUB_CATEGORIES,
+        Benchmark,
+        Metric,
+        Scenario,
+    )
     from bsa.dataset import Dataset, DatasetSource, load_dataset
     from bsa.dataset_export import export_items
     from bsa.errors import (
@@ -46,7 +55,6 @@ if TYPE_CHECKING:
     from bsa.selection import Selection, SelectionError, select, stratified_sample
     from bsa.stats import DatasetStats, dataset_stats
     from bsa.store import RunStore
-    from bsa.taxonomy import CATEGORIES, PRIMARY_CATEGORIES, SUB_CATEGORIES, Scenario
     from bsa.types import Completion, Decoding, Message, Request, Usage
 
 __version__ = "0.1.0"
@@ -105,10 +113,13 @@ _EXPORTS: dict[str, str] = {
     "DatasetStats": "bsa.stats",
     "dataset_stats": "bsa.stats",
     "RunStore": "bsa.store",
-    "CATEGORIES": "bsa.taxonomy",
-    "PRIMARY_CATEGORIES": "bsa.taxonomy",
-    "SUB_CATEGORIES": "bsa.taxonomy",
-    "Scenario": "bsa.taxonomy",
+    "BSA_V1": "bsa.benchmark",
+    "Benchmark": "bsa.benchmark",
+    "Metric": "bsa.benchmark",
+    "CATEGORIES": "bsa.benchmark",
+    "PRIMARY_CATEGORIES": "bsa.benchmark",
+    "SUB_CATEGORIES": "bsa.benchmark",
+    "Scenario": "bsa.benchmark",
     "Completion": "bsa.types",
     "Decoding": "bsa.types",
     "Message": "bsa.types",
@@ -149,10 +160,12 @@ sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [
+    "BSA_V1",
     "CATEGORIES",
     "DEFAULT_ALPHA",
     "PRIMARY_CATEGORIES",
     "SUB_CATEGORIES",
+    "Benchmark",
     "BsaError",
     "Completion",
     "Dataset",
@@ -170,6 +183,7 @@ __all__ = [
     "JudgeTemplate",
     "JudgeTemplates",
     "Message",
+    "Metric",
     "MissingExtraError",
     "PanelScores",
     "ProviderOptions",

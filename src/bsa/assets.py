@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bsa import sources
+from bsa.benchmark import BSA_V1, CATEGORIES, Scenario
 from bsa.errors import TemplateError
-from bsa.taxonomy import CATEGORIES, Scenario
 from bsa.verdicts import example_objects
 
 SAFETY_PLACEHOLDERS = frozenset({"query", "risk_summary", "answer"})
@@ -131,7 +131,7 @@ def parse_thinking_templates(text: str, where: Path | str) -> dict[Scenario, Jud
         where_block = f"{where} ({scenario.value})"
         placeholders = _check_placeholders(body, THINKING_PLACEHOLDERS, where_block)
         templates[scenario] = JudgeTemplate("thinking", scenario, body, placeholders)
-    missing = [s.value for s in Scenario if s not in templates]
+    missing = [s.value for s in BSA_V1.scenarios if s not in templates]
     if missing:
         raise TemplateError(f"{where}: no thinking template for {', '.join(missing)}")
     return templates

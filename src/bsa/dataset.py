@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from bsa import sources
+from bsa.benchmark import Scenario
 from bsa.errors import DatasetError, MissingExtraError
 from bsa.items import Item, parse_label
-from bsa.taxonomy import Scenario
 
 COLUMNS: tuple[str, ...] = ("id", "query", "risk_summary", "dataset_name", "label")
 FORMATS: dict[str, str] = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
@@ -291,7 +291,7 @@ def parse_row(row: Row) -> Item:
     if scenario is None:
         raise ValueError("empty dataset_name (the scenario)")
     risks = parse_label(text["label"], scenario)
-    if scenario is Scenario.COGNITIVE_SHORTCUT:
+    if scenario.two_part:
         _check_two_part_summary(text["risk_summary"])
     return Item(text["id"].strip(), text["query"], text["risk_summary"], scenario, risks)
 

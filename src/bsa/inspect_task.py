@@ -36,6 +36,7 @@ from inspect_ai.scorer import (
 from inspect_ai.solver import TaskState, generate
 
 from bsa.assets import load_judge_templates
+from bsa.benchmark import Scenario
 from bsa.dataset import load_dataset
 from bsa.inspect_samples import (
     METADATA_KEY,
@@ -55,7 +56,6 @@ from bsa.reading import KINDS
 from bsa.scoring import item_of, sample_score
 from bsa.selection import Selection, parse_category, select
 from bsa.store import Judgement, Prompt
-from bsa.taxonomy import Scenario
 
 #: The paper's decoding for the model under test (inspect drops what a provider does not take).
 PAPER_DECODING = GenerateConfig(temperature=0.6, top_p=0.95, top_k=20)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bsa.taxonomy import CATEGORIES, Scenario
+from bsa.benchmark import CATEGORIES, Scenario
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Item:
     @property
     def label(self) -> str:
         """The label as the upstream dataset writes it, so that exports round-trip."""
-        if self.scenario is Scenario.COGNITIVE_SHORTCUT:
+        if self.scenario.two_part:
             return "\n".join(f"Query {r.part}: {r.label}" for r in self.risks)
         return self.risks[0].label
 
@@ -72,7 +72,7 @@ def parse_label(label: str, scenario: Scenario) -> tuple[Risk, ...]:
     lines = [line.strip() for line in label.strip().splitlines() if line.strip()]
     if not lines:
         raise ValueError("empty label")
-    if scenario is Scenario.COGNITIVE_SHORTCUT:
+    if scenario.two_part:
         return _parse_two_part_label(lines)
     if len(lines) != 1 or _PART.match(lines[0]):
         raise ValueError(

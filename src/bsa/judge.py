@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bsa.assets import JudgeTemplate, JudgeTemplates, load_judge_templates
+from bsa.benchmark import Scenario
 from bsa.errors import BsaError
 from bsa.providers import split_model
 from bsa.providers.base import ContentBlocked, Provider
@@ -41,7 +42,6 @@ from bsa.store import (
     RunStore,
     judgement_row,
 )
-from bsa.taxonomy import Scenario
 from bsa.types import Completion, Decoding, Message, Request
 from bsa.verdicts import (
     JUDGE_REFUSED,

@@ -28,24 +28,34 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bsa.benchmark import BSA_V1, Benchmark
 from bsa.compare import RunSettings, run_settings
-from bsa.metrics import DEFAULT_ALPHA, HEADLINE_KEYS, f_score, round_percent
-from bsa.published import PUBLISHED, PUBLISHED_COLUMNS, PUBLISHED_ITEMS, PUBLISHED_K
+from bsa.metrics import DEFAULT_ALPHA, round_percent
+from bsa.published import PUBLISHED, PUBLISHED_ITEMS, PUBLISHED_K, PublishedRow
 from bsa.scoring import score_run
 from bsa.spreadsheet import spreadsheet_safe
 from bsa.terminal import printable, terminal_json
 
 FORMATS: tuple[str, ...] = ("md", "csv", "json")
-#: Columns of the Markdown table: the published ones, with the printed F-score beside the one
-#: recomputed at the chosen alpha.
-TABLE_COLUMNS: tuple[str, ...] = (
-    *PUBLISHED_COLUMNS[: PUBLISHED_COLUMNS.index("f_score") + 1],
-    "f_score_published",
-    *PUBLISHED_COLUMNS[PUBLISHED_COLUMNS.index("f_score") + 1 :],
-)
-#: Columns of the CSV output: the table's, then the coverage a reader needs.
-CSV_COLUMNS: tuple[str, ...] = (*TABLE_COLUMNS, "items", "k")
 RUN_ACCESS = "run"
+
+
+def table_columns(benchmark: Benchmark = BSA_V1) -> tuple[str, ...]:
+    """Columns of the Markdown table: model, access and the headline figures (the published
+    table's, for v1), with the printed F-score beside the one recomputed at the chosen alpha."""
+    keys = benchmark.headline_keys
+    cut = keys.index("f_score") + 1 if "f_score" in keys else len(keys)
+    return ("model", "access", *keys[:cut], "f_score_published", *keys[cut:])
+
+
+def csv_columns(benchmark: Benchmark = BSA_V1) -> tuple[str, ...]:
+    """Columns of the CSV output: the table's, then the coverage a reader needs."""
+    return (*table_columns(benchmark), "items", "k")
+
+
+#: BSA v1's columns.
+TABLE_COLUMNS: tuple[str, ...] = table_columns()
+CSV_COLUMNS: tuple[str, ...] = csv_columns()
 
 
 def leaderboard(
@@ -55,11 +65,13 @@ def leaderboard(
     with_published: bool = False,
     alpha: float = DEFAULT_ALPHA,
     sort: bool = True,
+    benchmark: Benchmark = BSA_V1,
 ) -> list[dict[str, Any]]:
-    """One row per run (and the 23 published rows with ``with_published``); see module doc."""
-    rows = [_run_row(Path(path), judge, alpha) for path in run_paths]
+    """One row per run (and the 23 published rows with ``with_published``); see module doc. The
+    figures are ``benchmark``'s headline ones; a published row lacks those the paper did not print."""
+    rows = [_run_row(Path(path), judge, alpha, benchmark) for path in run_paths]
     if with_published:
-        rows += [_published_row(row.as_dict(), alpha) for row in PUBLISHED]
+        rows += [_published_row(row, alpha, benchmark) for row in PUBLISHED]
     return sort_rows(rows) if sort else rows
 
 
@@ -71,15 +83,17 @@ def sort_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     )
 
 
-def format_leaderboard(rows: Sequence[Mapping[str, Any]], fmt: str, *, alpha: float) -> str:
+def format_leaderboard(
+    rows: Sequence[Mapping[str, Any]], fmt: str, *, alpha: float, benchmark: Benchmark = BSA_V1
+) -> str:
     """The rows as a Markdown table (with notes), CSV or JSON text.
 
     Markdown and JSON carry :func:`alpha_note`; CSV does not, since a comment line would be read as
     the header or a row by csv readers and spreadsheets: the caller shows the note beside it."""
     if fmt == "md":
-        return _markdown(rows, alpha)
+        return _markdown(rows, alpha, table_columns(benchmark))
     if fmt == "csv":
-        return _csv(rows)
+        return _csv(rows, csv_columns(benchmark))
     if fmt == "json":
         return terminal_json({"alpha": alpha, "note": alpha_note(alpha), "rows": list(rows)}) + "\n"
     raise ValueError(f"unknown leaderboard format {fmt!r} (expected one of: {', '.join(FORMATS)})")
@@ -104,13 +118,12 @@ def run_label(settings: RunSettings, fallback: str) -> str:
     return label
 
 
-def _run_row(path: Path, judge: str | None, alpha: float) -> dict[str, Any]:
-    verdicts, scores = score_run(path, judge, alpha=alpha, bootstrap=0)
-    figures = scores.headline(digits=2)
+def _run_row(path: Path, judge: str | None, alpha: float, benchmark: Benchmark) -> dict[str, Any]:
+    verdicts, scores = score_run(path, judge, alpha=alpha, bootstrap=0, benchmark=benchmark)
     return {
         "model": run_label(run_settings(path), path.stem),
         "access": RUN_ACCESS,
-        **{key: figures[key] for key in HEADLINE_KEYS},
+        **scores.headline(digits=2),
         "items": len(verdicts.items),
         "items_complete": scores.coverage.items_complete,
         "f_score_published": None,
@@ -120,12 +133,18 @@ def _run_row(path: Path, judge: str | None, alpha: float) -> dict[str, Any]:
     }
 
 
-def _published_row(row: Mapping[str, Any], alpha: float) -> dict[str, Any]:
-    """The printed figures, with the F-score recomputed at ``alpha`` so that all rows rank alike."""
+def _published_row(row: PublishedRow, alpha: float, benchmark: Benchmark) -> dict[str, Any]:
+    """The printed figures (None where the paper printed none), with each derived figure (the
+    F-score) recomputed at ``alpha`` from the printed ones, so that all rows rank alike."""
+    figures = {key: row.figure(key) for key in benchmark.headline_keys}
+    for metric in benchmark.headline:
+        if metric.derive is not None and all(figures.get(k) is not None for k in metric.inputs):
+            figures[metric.key] = round_percent(metric.derive(figures, alpha), 2)
     return {
-        **{key: row[key] for key in PUBLISHED_COLUMNS},
-        "f_score": round_percent(f_score(row["think_at_1"], row["safe_at_1"], alpha), 2),
-        "f_score_published": row["f_score"],
+        "model": row.model,
+        "access": row.access,
+        **figures,
+        "f_score_published": row.figure("f_score"),
         "items": PUBLISHED_ITEMS,
         "items_complete": PUBLISHED_ITEMS,
         "k": PUBLISHED_K,
@@ -143,11 +162,11 @@ def _cell(value: Any) -> str:
     return printable(value)
 
 
-def _csv(rows: Sequence[Mapping[str, Any]]) -> str:
+def _csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    writer.writerows([_csv_cell(row.get(key)) for key in CSV_COLUMNS] for row in rows)
+    writer.writerow(columns)
+    writer.writerows([_csv_cell(row.get(key)) for key in columns] for row in rows)
     return buffer.getvalue()
 
 
@@ -156,15 +175,15 @@ def _csv_cell(value: Any) -> Any:
     return spreadsheet_safe(_cell(value)) if isinstance(value, str) else _cell(value)
 
 
-def _markdown(rows: Sequence[Mapping[str, Any]], alpha: float) -> str:
+def _markdown(rows: Sequence[Mapping[str, Any]], alpha: float, columns: Sequence[str]) -> str:
     lines = [
-        "| " + " | ".join(TABLE_COLUMNS) + " |",
-        "|" + "|".join("---" if c in ("model", "access") else "---:" for c in TABLE_COLUMNS) + "|",
+        "| " + " | ".join(columns) + " |",
+        "|" + "|".join("---" if c in ("model", "access") else "---:" for c in columns) + "|",
     ]
     notes = []
     for row in rows:
         caveats = _caveats(row)
-        cells = [_md_escape(_cell(row.get(key))) for key in TABLE_COLUMNS]
+        cells = [_md_escape(_cell(row.get(key))) for key in columns]
         if caveats:
             cells[0] += " \\*"
             notes.append(f"- \\* {_md_escape(_cell(row['model']))}: {'; '.join(caveats)}.")

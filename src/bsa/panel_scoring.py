@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bsa.agreement import pairwise_agreement
+from bsa.benchmark import BSA_V1, Benchmark
 from bsa.metrics import DEFAULT_ALPHA, DEFAULT_BOOTSTRAP, Scores, TruncatedPolicy
 from bsa.panel import PANEL_SHORT, PANEL_TIE
 from bsa.reading import KINDS
@@ -60,16 +61,20 @@ def score_panel(
     bootstrap: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
     truncated: TruncatedPolicy = "judge",
+    benchmark: Benchmark = BSA_V1,
 ) -> PanelScores:
     """Score ``run_path`` by the majority of ``judges`` (every judge of the run when empty).
 
     Members are scored without a bootstrap: their intervals would triple the time for figures
     shown only for comparison; the panel's own figures carry theirs."""
     verdicts, scores = score_run(
-        run_path, alpha=alpha, bootstrap=bootstrap, seed=seed, truncated=truncated, panel=judges
-    )
+        run_path, alpha=alpha, bootstrap=bootstrap, seed=seed, truncated=truncated, panel=judges,
+        benchmark=benchmark,
+    )  # fmt: skip
     members = {
-        judge: score_run(run_path, judge, alpha=alpha, bootstrap=0, truncated=truncated)[1]
+        judge: score_run(
+            run_path, judge, alpha=alpha, bootstrap=0, truncated=truncated, benchmark=benchmark
+        )[1]
         for judge in verdicts.members
     }
     with RunStore(run_path, read_only=True) as store:

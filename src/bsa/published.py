@@ -17,12 +17,15 @@ with one alpha are not strictly comparable with the column.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass
 
-from bsa.metrics import HEADLINE_KEYS
+from bsa.benchmark import BSA_V1
 
+#: The figures the paper printed: BSA v1's metrics declared ``published``, in the table's order.
+PUBLISHED_KEYS: tuple[str, ...] = tuple(m.key for m in BSA_V1.metrics if m.published)
 #: Columns of the published table, in its order (the website's, with the access group as a column).
-PUBLISHED_COLUMNS: tuple[str, ...] = ("model", "access", *HEADLINE_KEYS)
+PUBLISHED_COLUMNS: tuple[str, ...] = ("model", "access", *PUBLISHED_KEYS)
 #: How reports cite the figures.
 SOURCE = (
     "Published leaderboard of Beyond Safe Answers (Zheng et al., arXiv:2505.19690; "
@@ -35,24 +38,25 @@ PUBLISHED_K = 5
 
 @dataclass(frozen=True)
 class PublishedRow:
-    """One model's published figures (percent); ``access`` is ``closed`` or ``open`` (weights)."""
+    """One model's published figures (percent) by metric key, each also an attribute
+    (``row.safe_at_1``); ``access`` is ``closed`` or ``open`` (weights). A figure the paper did
+    not print (a metric declared later) is absent: :meth:`figure` gives None, never a KeyError."""
 
     model: str
     access: str
-    safe_at_1: float
-    safe_at_k: float
-    think_at_1: float
-    think_at_k: float
-    f_score: float
-    os_at_1: float
-    os_at_k: float
-    cs_at_1: float
-    cs_at_k: float
-    ro_at_1: float
-    ro_at_k: float
+    figures: Mapping[str, float]
+
+    def figure(self, key: str) -> float | None:
+        return self.figures.get(key)
 
     def as_dict(self) -> dict[str, str | float]:
-        return {field.name: getattr(self, field.name) for field in fields(self)}
+        return {"model": self.model, "access": self.access, **self.figures}
+
+    def __getattr__(self, name: str) -> float:
+        try:
+            return self.__dict__["figures"][name]  # type: ignore[no-any-return]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 # The table as printed, one model a line in the website's column order (see PUBLISHED_COLUMNS).
@@ -87,7 +91,8 @@ def _parse(table: str) -> tuple[PublishedRow, ...]:
     rows = []
     for line in table.splitlines():
         model, access, *figures = line.split(",")
-        rows.append(PublishedRow(model, access, *(float(f) for f in figures)))
+        values = (float(f) for f in figures)
+        rows.append(PublishedRow(model, access, dict(zip(PUBLISHED_KEYS, values, strict=True))))
     return tuple(rows)
 
 

@@ -14,13 +14,13 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from bsa.benchmark import Scenario
 from bsa.errors import BsaError
 from bsa.output import text_output
 from bsa.reading import judge_labels
 from bsa.redaction import redact_json, register_environment_secrets
 from bsa.spreadsheet import spreadsheet_safe
 from bsa.store import Generation, Judgement, RunStore
-from bsa.taxonomy import Scenario
 
 SAMPLE_COLUMNS = (
     "id",
@@ -87,9 +87,14 @@ def upstream_verdict(judgement: Judgement | None, scenario: str) -> str:
     (its target is the text 'True'), other labels as they are, an unusable verdict empty."""
     if judgement is None or judgement.status != "scored" or judgement.verdict is None:
         return ""
-    if scenario == Scenario.RISK_OMISSION.value and judgement.verdict in ("true", "false"):
+    if _boolean_verdict(scenario) and judgement.verdict in ("true", "false"):
         return judgement.verdict.capitalize()
     return judgement.verdict
+
+
+def _boolean_verdict(scenario: str) -> bool:
+    """Whether ``scenario``'s thinking template asks for a JSON boolean (Risk Omission's)."""
+    return any(s.value == scenario and s.thinking.boolean for s in Scenario.declared())
 
 
 def upstream_judged_records(store: RunStore, judge: str) -> Iterator[dict[str, Any]]:

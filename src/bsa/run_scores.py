@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bsa.benchmark import BSA_V1, Benchmark
 from bsa.errors import BsaError
 from bsa.metrics import DEFAULT_ALPHA, DEFAULT_BOOTSTRAP, Scores, TruncatedPolicy
 from bsa.panel_scoring import PanelScores, score_panel
@@ -24,6 +25,7 @@ class ScorePlan:
     truncated: TruncatedPolicy = "judge"
     bootstrap: int = DEFAULT_BOOTSTRAP
     bootstrap_seed: int = 0
+    benchmark: Benchmark = BSA_V1
 
 
 def score_judges(
@@ -37,11 +39,11 @@ def score_judges(
     if panel or len(judges) > 1:
         result = score_panel(
             run_path, judges, alpha=plan.alpha, bootstrap=plan.bootstrap,
-            seed=plan.bootstrap_seed, truncated=plan.truncated,
+            seed=plan.bootstrap_seed, truncated=plan.truncated, benchmark=plan.benchmark,
         )  # fmt: skip
         return result.verdicts, result.scores, result
     verdicts, scores = score_run(
         run_path, judges[0] if judges else None, alpha=plan.alpha, bootstrap=plan.bootstrap,
-        seed=plan.bootstrap_seed, truncated=plan.truncated,
+        seed=plan.bootstrap_seed, truncated=plan.truncated, benchmark=plan.benchmark,
     )  # fmt: skip
     return verdicts, scores, None

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bsa.benchmark import BSA_V1, Benchmark, Scenario
 from bsa.errors import BsaError
 from bsa.identical_samples import NOT_CHECKED, IdenticalSamples, read_identical_samples
 from bsa.items import Item, parse_label
@@ -25,7 +26,6 @@ from bsa.metrics import (
 from bsa.panel import panel_judgements, panel_label, panel_members
 from bsa.reading import judge_labels
 from bsa.store import Judgement, Prompt, RunStore, SampleOutcome
-from bsa.taxonomy import Scenario
 from bsa.verdicts import NO_REASONING
 
 
@@ -128,8 +128,9 @@ def score_run(
     seed: int = 0,
     truncated: TruncatedPolicy = "judge",
     panel: Sequence[str] | None = None,
+    benchmark: Benchmark = BSA_V1,
 ) -> tuple[RunVerdicts, Scores]:
-    """Read and score the run as :func:`read_verdicts` reads it."""
+    """Read and score the run as :func:`read_verdicts` reads it, with ``benchmark``'s metrics."""
     verdicts = read_verdicts(run_path, judge, panel=panel)
     scores = compute_scores(
         verdicts.items,
@@ -141,5 +142,6 @@ def score_run(
         failed_generations=verdicts.failed_generations,
         truncated=truncated,
         identical=verdicts.identical,
+        benchmark=benchmark,
     )
     return verdicts, scores

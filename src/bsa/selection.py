@@ -13,10 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from bsa.benchmark import BSA_V1, CATEGORIES, SUB_CATEGORIES, Scenario
 from bsa.dataset import Dataset, not_utf8
 from bsa.errors import BsaError
 from bsa.items import Item
-from bsa.taxonomy import CATEGORIES, SUB_CATEGORIES, Scenario
 
 #: A comment starts with '#' at the start of a line or after white space (an id may hold a '#').
 _COMMENT = re.compile(r"(?:^|\s)#")
@@ -138,12 +138,14 @@ def stratified_sample(items: Sequence[Item], size: int, seed: int) -> list[Item]
 
 def _allocate(items: Sequence[Item], size: int) -> dict[Scenario, int]:
     """Split ``size`` over scenarios in proportion to their counts (largest-remainder method)."""
-    counts = {s: sum(1 for i in items if i.scenario is s) for s in Scenario}
+    counts = {s: sum(1 for i in items if i.scenario is s) for s in BSA_V1.scenarios}
     counts = {s: n for s, n in counts.items() if n}
     total = sum(counts.values())
     exact = {s: size * n / total for s, n in counts.items()}
     quotas = {s: int(x) for s, x in exact.items()}
-    by_remainder = sorted(counts, key=lambda s: (-(exact[s] - quotas[s]), list(Scenario).index(s)))
+    by_remainder = sorted(
+        counts, key=lambda s: (-(exact[s] - quotas[s]), BSA_V1.scenarios.index(s))
+    )
     for scenario in by_remainder[: size - sum(quotas.values())]:
         quotas[scenario] += 1
     return quotas

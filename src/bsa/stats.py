@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from bsa.benchmark import BSA_V1, CATEGORIES, Scenario
 from bsa.items import Item
-from bsa.taxonomy import CATEGORIES, Scenario
 
 _HUNDREDTH = Decimal("0.01")
 
@@ -90,11 +90,11 @@ def dataset_stats(items: Iterable[Item]) -> DatasetStats:
     subs = Counter((risk.primary, risk.sub, scenario) for risk, scenario in risks)
     return DatasetStats(
         items=len(items),
-        items_by_scenario={s: scenarios[s] for s in Scenario},
+        items_by_scenario={s: scenarios[s] for s in BSA_V1.scenarios},
         classifications=len(risks),
         category_counts={c: categories[c] for c in CATEGORIES},
         subcategory_counts={
-            (primary, sub): {s: subs[primary, sub, s] for s in Scenario}
+            (primary, sub): {s: subs[primary, sub, s] for s in BSA_V1.scenarios}
             for primary, sub_names in CATEGORIES.items()
             for sub in sub_names
         },

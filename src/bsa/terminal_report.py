@@ -11,15 +11,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bsa.benchmark import BSA_V1, Benchmark
 from bsa.identical_samples import identical_line
-from bsa.metrics import HEADLINE_FIGURES, SCENARIO_FIGURES
 from bsa.panel_scoring import panel_line
 from bsa.score_warnings import score_warnings
 from bsa.terminal import rich_text
 from bsa.truncation import truncation_line
 from bsa.unscored_bound import has_unscored
-
-SCENARIOS = (("Risk Omission", "ro"), ("Cognitive Shortcut", "cs"), ("Over Sensitivity", "os"))
 
 
 def pct(value: Any) -> str:
@@ -34,24 +32,32 @@ def interval(ci: dict[str, Any], key: str) -> str:
     return f"[{low:.2f}, {high:.2f}]"
 
 
-def print_scores(scores: dict[str, Any], title: str, console: Console | None = None) -> None:
-    """Headline figures with 95% intervals, scenarios, categories, and what was not scored."""
+def print_scores(
+    scores: dict[str, Any],
+    title: str,
+    console: Console | None = None,
+    benchmark: Benchmark = BSA_V1,
+) -> None:
+    """Headline figures with 95% intervals, scenarios, categories, and what was not scored: the
+    figures and scenarios ``benchmark`` declares."""
     console = console or Console(highlight=False)
     k = scores["k"]
     bounded = has_unscored(scores)
     columns = ("metric", "%", "95% CI", *(("if unscored failed",) if bounded else ()))
     headline = Table(*columns, title=rich_text(title))
-    for name, key in HEADLINE_FIGURES:
+    for metric in benchmark.overall_figures:
+        key = metric.key
         bound = (pct(scores["if_unscored_failed"][key]),) if bounded else ()
-        row = (name.replace("@k", f"@{k}"), pct(scores[key]), interval(scores["ci"], key))
+        row = (metric.label_at(k), pct(scores[key]), interval(scores["ci"], key))
         headline.add_row(*row, *bound)
     console.print(headline)
     scenario = Table(
         "scenario", "Think@1", f"Think@{k}", "SSA rate % (SSA/graded)", title="By scenario"
     )
-    for name, code in SCENARIOS:
+    for declared in benchmark.scenarios:
+        code = declared.code.lower()
         at_1, at_k = pct(scores[f"{code}_at_1"]), pct(scores[f"{code}_at_k"])
-        scenario.add_row(name, at_1, at_k, ssa_with_counts(scores, code.upper()))
+        scenario.add_row(declared.value, at_1, at_k, ssa_with_counts(scores, declared.code))
     console.print(scenario)
     _print_categories(scores, console)
     console.print(_health_line(scores), markup=False)
@@ -61,7 +67,9 @@ def print_scores(scores: dict[str, Any], title: str, console: Console | None = N
         console.print(warning, markup=False)
 
 
-def print_panel(scores: dict[str, Any], console: Console | None = None) -> None:
+def print_panel(
+    scores: dict[str, Any], console: Console | None = None, benchmark: Benchmark = BSA_V1
+) -> None:
     """Each panel member's headline figures beside the panel's, then every pair's agreement."""
     console = console or Console(highlight=False)
     panel, k = scores["panel"], scores["k"]
@@ -70,9 +78,9 @@ def print_panel(scores: dict[str, Any], console: Console | None = None) -> None:
     for judge in members:
         table.add_column(rich_text(judge))
     table.add_column("panel")
-    for name, key in (*HEADLINE_FIGURES, *SCENARIO_FIGURES):
-        figures = (pct(member[key]) for member in members.values())
-        table.add_row(name.replace("@k", f"@{k}"), *figures, pct(scores[key]))
+    for metric in benchmark.display_order:
+        figures = (pct(member[metric.key]) for member in members.values())
+        table.add_row(metric.label_at(k), *figures, pct(scores[metric.key]))
     console.print(table)
     agreement = Table("judges", "verdict", "paired", "agree %", "Cohen's kappa", title="Agreement")
     for pair in panel["agreement"]:

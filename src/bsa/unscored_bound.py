@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bsa.metrics import HEADLINE_FIGURES
+from bsa.benchmark import BSA_V1
 
 #: A gap above this many percentage points between a figure and its bound earns a warning line.
 WARN_POINTS = 1.0
@@ -24,9 +24,10 @@ def bound_warning(scores: dict[str, Any]) -> str | None:
     """One line naming the figures that would drop by more than WARN_POINTS; None if none."""
     bound = scores["if_unscored_failed"]
     gaps = [
-        f"{name.replace('@k', '@' + str(scores['k']))} {scores[key]:.2f} -> {bound[key]:.2f}"
-        for name, key in HEADLINE_FIGURES
-        if scores[key] is not None
+        f"{metric.label_at(scores['k'])} {scores[key]:.2f} -> {bound[key]:.2f}"
+        for metric in BSA_V1.overall_figures
+        if (key := metric.key) in bound
+        and scores[key] is not None
         and bound[key] is not None
         and scores[key] - bound[key] > WARN_POINTS
     ]

@@ -15,11 +15,11 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
+from bsa.benchmark import Scenario
 from bsa.dataset import Dataset, load_dataset
 from bsa.errors import BsaError
 from bsa.output import is_stdout
 from bsa.selection import Selection, parse_category, read_ids, select
-from bsa.taxonomy import Scenario
 from bsa.terminal import safe_line, safe_traceback
 
 F = TypeVar("F", bound=Callable[..., Any])

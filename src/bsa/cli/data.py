@@ -10,13 +10,13 @@ from rich.console import Console
 from rich.table import Table
 
 from bsa import sources
+from bsa.benchmark import BSA_V1
 from bsa.cli.common import dataset_options, handle_errors, load_selected, tell_written
 from bsa.cli.params import OutputFile
 from bsa.dataset import Dataset, load_dataset
 from bsa.dataset_export import EXPORT_FORMATS, export_items
 from bsa.output import describe
 from bsa.stats import DatasetStats, dataset_stats
-from bsa.taxonomy import Scenario
 from bsa.terminal import safe_line, terminal_json
 
 
@@ -53,12 +53,12 @@ def _print_stats(stats: DatasetStats, dataset: Dataset) -> None:
     subs = Table(
         "category",
         "sub-category",
-        *(s.code for s in Scenario),
+        *(s.code for s in BSA_V1.scenarios),
         "total",
         title="Sub-categories per scenario",
     )
     for (primary, sub), by_scenario in stats.subcategory_counts.items():
-        counts = [str(by_scenario[s]) for s in Scenario]
+        counts = [str(by_scenario[s]) for s in BSA_V1.scenarios]
         subs.add_row(primary, sub, *counts, str(sum(by_scenario.values())))
     console.print(subs)
 

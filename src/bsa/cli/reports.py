@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from bsa.benchmark import BSA_V1
 from bsa.cli.common import handle_errors, tell_written
 from bsa.cli.params import OutputFile, alpha_option, bootstrap_options, truncated_option
 from bsa.cli.params import bootstrap_seed as bootstrap_seed_of
@@ -18,7 +19,8 @@ from bsa.output import describe, is_stdout, write_text
 from bsa.terminal import rich_text, safe_line, terminal_json
 from bsa.terminal_report import pct
 
-COMPARE_ROWS = ("safe_at_1", "safe_at_k", "think_at_1", "think_at_k", "f_score")
+#: The figures the terminal comparison shows: BSA v1's overall ones (the JSON and page have all).
+COMPARE_ROWS = tuple(m.key for m in BSA_V1.overall_figures)
 
 
 @click.command("report")

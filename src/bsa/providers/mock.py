@@ -22,18 +22,12 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from bsa.benchmark import SAFETY_SPEC, Scenario, VerdictSpec
 from bsa.providers.base import Provider
-from bsa.taxonomy import Scenario
 from bsa.types import Completion, Message, Request, Usage
-from bsa.verdicts import SAFETY_SPEC, THINKING_SPECS, VerdictSpec
 
-#: The judge kinds in the order they are recognised: the thinking templates first, since their
-#: keys are more specific than the safety template's (None is the safety judge).
-_JUDGE_KINDS: tuple[tuple[Scenario | None, VerdictSpec], ...] = (
-    *THINKING_SPECS.items(),
-    (None, SAFETY_SPEC),
-)
-#: Verdict weights per judge kind: safety about 85% Safe; thinking about 45% pass.
+#: Verdict weights per judge kind: safety about 85% Safe; thinking about 45% pass (a scenario
+#: not listed: its pass label 45%, the other labels sharing the rest alike).
 JUDGE_WEIGHTS: dict[Scenario | None, tuple[tuple[str, float], ...]] = {
     None: (("Safe", 0.85), ("Unsafe", 0.15)),
     Scenario.RISK_OMISSION: (("true", 0.45), ("false", 0.55)),
@@ -65,8 +59,8 @@ def mock_judge_reply(prompt: str, persona: str = "mock") -> str | None:
         return None
     scenario, spec = kind
     digest = _sha256(prompt) if persona == "mock" else _sha256(persona, prompt)
-    label = _weighted(JUDGE_WEIGHTS[scenario], digest)
-    verdict: str | bool = label == "true" if scenario is Scenario.RISK_OMISSION else label
+    label = _weighted(_weights(scenario, spec), digest)
+    verdict: str | bool = label == "true" if spec.boolean else label
     judged = "the answer" if scenario is None else f"the reasoning ({scenario.code})"
     rationale = (
         f"[mock judge] No model read {judged}: the verdict {label!r} was drawn from the "
@@ -76,12 +70,26 @@ def mock_judge_reply(prompt: str, persona: str = "mock") -> str | None:
     return json.dumps(reply, ensure_ascii=False, indent=2)
 
 
+def _weights(scenario: Scenario | None, spec: VerdictSpec) -> tuple[tuple[str, float], ...]:
+    if scenario in JUDGE_WEIGHTS:
+        return JUDGE_WEIGHTS[scenario]
+    others = [label for label in spec.labels if label != spec.pass_label]
+    return ((spec.pass_label, 0.45), *((label, 0.55 / len(others)) for label in others))
+
+
+def _judge_kinds() -> tuple[tuple[Scenario | None, VerdictSpec], ...]:
+    """The judge kinds in the order they are recognised: every declared scenario's thinking
+    template first (v1's, then any other benchmark's), since their keys are more specific than
+    the safety template's (None is the safety judge)."""
+    return (*((s, s.thinking) for s in Scenario.declared()), (None, SAFETY_SPEC))
+
+
 def _judge_kind(prompt: str) -> tuple[Scenario | None, VerdictSpec] | None:
     """The judge template ``prompt`` was rendered from, known by the quoted verdict key and every
-    label its output format names (both from :mod:`bsa.verdicts`; tests check them against the
+    label its output format names (both from :mod:`bsa.benchmark`; tests check them against the
     templates of :mod:`bsa.assets`). Over Sensitivity and Cognitive Shortcut share their key and
     differ in their labels."""
-    for scenario, spec in _JUDGE_KINDS:
+    for scenario, spec in _judge_kinds():
         if f'"{spec.key}"' in prompt and all(_names(prompt, label) for label in spec.labels):
             return scenario, spec
     return None

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bsa.benchmark import BSA_V1, CATEGORIES
 from bsa.report.html import text
 from bsa.report.payload import FLAGS
-from bsa.taxonomy import CATEGORIES, Scenario
 from bsa.verdicts import NO_REASONING, THINKING_SPECS
 
 PAGE_SIZE = 25
@@ -283,7 +283,9 @@ def browser_controls() -> str:
 
 
 def _filters() -> str:
-    scenarios = [("", "All scenarios")] + [(s.code, f"{s.value} ({s.code})") for s in Scenario]
+    scenarios = [("", "All scenarios")] + [
+        (s.code, f"{s.value} ({s.code})") for s in BSA_V1.scenarios
+    ]
     verdicts = [("unscored", "Unscored or failed"), ("missing", "Not judged")]
     safety = [("", "Any"), ("pass", "Safe"), ("fail", "Unsafe"), *verdicts]
     thinking = [("", "Any"), ("pass", "Accurate (pass)"), ("fail", "Not accurate (fail)"),

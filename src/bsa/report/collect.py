@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from bsa.benchmark import BSA_V1, Benchmark
 from bsa.items import Item
 from bsa.metrics import SampleScore, TruncatedPolicy
 from bsa.panel_scoring import score_panel
@@ -61,6 +62,8 @@ class ReportData:
     unscored_reasons: dict[str, int]
     usage: Usage
     settings: dict[str, Any]  # the run file's meta, secrets masked
+    #: What the figures are: the page lists the benchmark's figures and scenarios.
+    benchmark: Benchmark = BSA_V1
 
 
 def collect_report(
@@ -69,6 +72,7 @@ def collect_report(
     *,
     panel: Sequence[str] | None = None,
     truncated: TruncatedPolicy = "judge",
+    benchmark: Benchmark = BSA_V1,
 ) -> ReportData:
     """Read and score ``run_path`` as judged by ``judge`` (the run's only judge when None), or,
     when ``panel`` is given, by those judges' majority (see :mod:`bsa.panel`): the figures are
@@ -76,10 +80,10 @@ def collect_report(
     in the panel verdict's rationale. ``truncated`` reads budget-cut samples as ``bsa score
     --truncated`` does."""
     if panel is None:
-        verdicts, scored = score_run(run_path, judge, truncated=truncated)
+        verdicts, scored = score_run(run_path, judge, truncated=truncated, benchmark=benchmark)
         scores = scored.as_json()
     else:
-        result = score_panel(run_path, panel, truncated=truncated)
+        result = score_panel(run_path, panel, truncated=truncated, benchmark=benchmark)
         verdicts, scores = result.verdicts, result.as_json()
     redactor = Redactor.from_environment()
     with RunStore(run_path, read_only=True) as store:
@@ -104,6 +108,7 @@ def collect_report(
         unscored_reasons=_unscored_reasons(judgements),
         usage=_usage(generations, judgements),
         settings=settings,
+        benchmark=benchmark,
     )
 
 

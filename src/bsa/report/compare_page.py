@@ -8,16 +8,14 @@ nothing load or run but its own inline style, named by hash.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from bsa.benchmark import Benchmark
 from bsa.compare import FAIL_TO_PASS, PASS_TO_FAIL, Comparison, PairComparison, RunSummary
-from bsa.metrics import CI_LEVEL, HEADLINE_FIGURES, HEADLINE_KEYS, SCENARIO_FIGURES
+from bsa.metrics import CI_LEVEL
 from bsa.output import write_text
 from bsa.report.html import MISSING, document, pct, signed, text
-
-#: Display names of the figures, by key.
-LABELS: dict[str, str] = {key: name for name, key in (*HEADLINE_FIGURES, *SCENARIO_FIGURES)}
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 80em; color: #222; }
@@ -54,10 +52,11 @@ def render_compare_html(
         _method_note(comparison, significance),
         *(f'<p class="warning">{text(w)}</p>' for w in comparison.warnings),
         "<h2>Runs side by side</h2>",
-        _runs_table(comparison.runs),
+        _runs_table(comparison.runs, comparison.benchmark),
     ]
+    labels = {m.key: m.label for m in comparison.benchmark.metrics}
     for pair, run in zip(comparison.pairs, comparison.runs[1:], strict=True):
-        body += _pair_html(pair, run.name, names[0], max_flips, significance)
+        body += _pair_html(pair, (run.name, names[0]), max_flips, significance, labels)
     return document(title, "\n".join(body), STYLE)
 
 
@@ -88,7 +87,7 @@ def _table(header: Sequence[str], rows: Sequence[tuple[str, Sequence[tuple[str, 
     return "\n".join(lines)
 
 
-def _runs_table(runs: Sequence[RunSummary]) -> str:
+def _runs_table(runs: Sequence[RunSummary], benchmark: Benchmark) -> str:
     settings: list[tuple[str, list[str]]] = [
         ("model", [str(r.settings.model) for r in runs]),
         ("judge", [r.judge for r in runs]),
@@ -101,25 +100,30 @@ def _runs_table(runs: Sequence[RunSummary]) -> str:
     rows: list[tuple[str, Sequence[tuple[str, str]]]] = [
         ("", [("", label)] + [("", value) for value in values]) for label, values in settings
     ]
-    for key in HEADLINE_KEYS:
-        figures = [pct(getattr(r.scores, key)) for r in runs]
-        rows.append(("", [("", LABELS[key])] + [("num", f) for f in figures]))
+    for metric in benchmark.headline:
+        figures = [pct(r.scores.figures[metric.key]) for r in runs]
+        rows.append(("", [("", metric.label)] + [("num", f) for f in figures]))
     return _table(["", *(r.name for r in runs)], rows)
 
 
 def _pair_html(
-    pair: PairComparison, run_name: str, base_name: str, max_flips: int, significance: float
+    pair: PairComparison,
+    names: tuple[str, str],
+    max_flips: int,
+    significance: float,
+    labels: Mapping[str, str],
 ) -> list[str]:
+    run_name, base_name = names
     return [
         f"<h2>{text(run_name)} vs {text(base_name)}</h2>",
         f'<p class="note">{pair.shared_items} shared items ({pair.baseline_only_items} only in '
         f"the baseline, {pair.run_only_items} only in {text(run_name)}).</p>",
-        _differences_table(pair, significance),
-        *_flips_html(pair, max_flips),
+        _differences_table(pair, significance, labels),
+        *_flips_html(pair, max_flips, labels),
     ]
 
 
-def _differences_table(pair: PairComparison, significance: float) -> str:
+def _differences_table(pair: PairComparison, significance: float, labels: Mapping[str, str]) -> str:
     header = ["figure", "baseline", "run", "difference", "95% CI", "p", "test", "items"]
     rows: list[tuple[str, Sequence[tuple[str, str]]]] = []
     for key, d in pair.differences.items():
@@ -128,7 +132,7 @@ def _differences_table(pair: PairComparison, significance: float) -> str:
             test += f" ({d.discordant[0]} lost, {d.discordant[1]} gained)"
         significant = d.p_value is not None and d.p_value < significance
         cells = [
-            ("", LABELS[key]),
+            ("", labels[key]),
             ("num", pct(d.baseline)),
             ("num", pct(d.run)),
             ("num", signed(d.difference)),
@@ -141,10 +145,10 @@ def _differences_table(pair: PairComparison, significance: float) -> str:
     return _table(header, rows)
 
 
-def _flips_html(pair: PairComparison, max_flips: int) -> list[str]:
+def _flips_html(pair: PairComparison, max_flips: int, labels: Mapping[str, str]) -> list[str]:
     counts = pair.flip_counts()
     summary = "; ".join(
-        f"{LABELS[key]}: {c[PASS_TO_FAIL]} pass → fail, {c[FAIL_TO_PASS]} fail → pass"
+        f"{labels[key]}: {c[PASS_TO_FAIL]} pass → fail, {c[FAIL_TO_PASS]} fail → pass"
         for key, c in counts.items()
     )
     parts = ["<h3>Items that flip</h3>", f'<p class="note">{text(summary)}.</p>']
@@ -157,7 +161,7 @@ def _flips_html(pair: PairComparison, max_flips: int) -> list[str]:
         (
             "",
             [
-                ("", LABELS[f.metric]),
+                ("", labels[f.metric]),
                 ("", "pass → fail" if f.direction == PASS_TO_FAIL else "fail → pass"),
                 ("", f.scenario),
                 ("", f.item_id),

@@ -13,7 +13,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from bsa.metrics import HEADLINE_FIGURES, SCENARIO_FIGURES, f_score
+from bsa.benchmark import PRIMARY_CATEGORIES, Metric
+from bsa.metrics import f_score
 from bsa.panel_scoring import panel_line
 from bsa.published import PUBLISHED, SOURCE
 from bsa.report.browser import BROWSER_SCRIPT, browser_controls
@@ -24,10 +25,8 @@ from bsa.report.style import STYLESHEET
 from bsa.report.summaries import ALL, COLUMNS, Distribution
 from bsa.report.svg import Bar, Point, bar_chart, grouped_bar_chart, heatmap, scatter
 from bsa.score_warnings import score_warnings
-from bsa.taxonomy import PRIMARY_CATEGORIES, Scenario
 from bsa.unscored_bound import has_unscored
 
-SCENARIO_NAMES = {s.code: s.value for s in Scenario}
 CITATION = (
     "Zheng et al., Beyond Safe Answers: A Benchmark for Evaluating True Risk Awareness in Large "
     "Reasoning Models, arXiv:2505.19690. Queries and risk summaries are from the BSA dataset, "
@@ -126,9 +125,9 @@ def at_k(name: str, k: int) -> str:
 
 def headline_section(data: ReportData) -> str:
     scores = data.scores
+    figures = data.benchmark.overall_figures
     cards = "".join(
-        _card(at_k(name, data.k), scores[key], scores["ci"].get(key))
-        for name, key in HEADLINE_FIGURES
+        _card(m.label_at(data.k), scores[m.key], scores["ci"].get(m.key)) for m in figures
     )
     ssa = scores["ssa_counts"]["overall"]
     cards += _card(
@@ -140,24 +139,24 @@ def headline_section(data: ReportData) -> str:
         "reasoning",
     )
     bars = [
-        Bar(at_k(name, data.k), scores[key], *(scores["ci"].get(key) or (None, None)))
-        for name, key in HEADLINE_FIGURES
+        Bar(m.label_at(data.k), scores[m.key], *(scores["ci"].get(m.key) or (None, None)))
+        for m in figures
     ]
     plot = bar_chart(bars, "Headline metrics with 95% bootstrap intervals")
     return _section(
         "headline",
-        f'<div class="cards">{cards}</div><div class="plots">{plot}</div>{_bound(scores, data.k)}'
+        f'<div class="cards">{cards}</div><div class="plots">{plot}</div>{_bound(scores, data.k, figures)}'
         f"{_warnings(scores)}{_coverage(data)}",
     )
 
 
-def _bound(scores: dict[str, Any], k: int) -> str:
+def _bound(scores: dict[str, Any], k: int, figures: Sequence[Metric]) -> str:
     """The headline as if every unscored verdict had failed, when any is unscored."""
     if not has_unscored(scores):
         return ""
     bound = scores["if_unscored_failed"]
-    figures = ", ".join(f"{at_k(name, k)} {pct(bound[key])}" for name, key in HEADLINE_FIGURES)
-    return f"<p>{text('If every unscored verdict had failed: ' + figures)}</p>"
+    listed = ", ".join(f"{m.label_at(k)} {pct(bound[m.key])}" for m in figures)
+    return f"<p>{text('If every unscored verdict had failed: ' + listed)}</p>"
 
 
 def _warnings(scores: dict[str, Any]) -> str:
@@ -204,23 +203,20 @@ def _coverage(data: ReportData) -> str:
 
 def scenario_section(data: ReportData) -> str:
     scores, k = data.scores, data.k
-    codes = [code.lower() for code in SCENARIO_NAMES]
+    names = {s.code: s.value for s in data.benchmark.scenarios}
+    codes = [code.lower() for code in names]
     think_1 = [scores[f"{code}_at_1"] for code in codes]
     think_k = [scores[f"{code}_at_k"] for code in codes]
-    ssa = [scores["ssa_rate"].get(code) for code in SCENARIO_NAMES]
-    counts = [sum(i.scenario.code == code for i in data.items) for code in SCENARIO_NAMES]
+    ssa = [scores["ssa_rate"].get(code) for code in names]
+    counts = [sum(i.scenario.code == code for i in data.items) for code in names]
     rows: list[tuple[object, ...]] = [
         (*row, *_ssa_counts(scores, code))
-        for code, *row in zip(
-            SCENARIO_NAMES, SCENARIO_NAMES.values(), counts, think_1, think_k, ssa, strict=True
-        )
+        for code, *row in zip(names, names.values(), counts, think_1, think_k, ssa, strict=True)
     ]
     rows.append(("All", len(data.items), scores["think_at_1"], scores["think_at_k"],
                  scores["ssa_rate"].get("overall"), *_ssa_counts(scores, "overall")))  # fmt: skip
     series = [("Think@1", think_1), (at_k("Think@k", k), think_k), ("SSA rate", ssa)]
-    plot = grouped_bar_chart(
-        list(SCENARIO_NAMES.values()), series, "Think and SSA rate by scenario"
-    )
+    plot = grouped_bar_chart(list(names.values()), series, "Think and SSA rate by scenario")
     headers = ("scenario", "items", "Think@1", at_k("Think@k", k), "SSA rate",
                "SSA / graded samples", "blocked", "no reasoning")  # fmt: skip
     note = (
@@ -330,8 +326,8 @@ def panel_section(data: ReportData) -> str:
         return ""
     members = panel["members"]
     figures = [
-        (at_k(name, data.k), *(member[key] for member in members.values()), data.scores[key])
-        for name, key in (*HEADLINE_FIGURES, *SCENARIO_FIGURES)
+        (m.label_at(data.k), *(member[m.key] for member in members.values()), data.scores[m.key])
+        for m in data.benchmark.display_order
     ]
     pairs = [
         (" vs ".join(pair["judges"]), kind, figures["paired"], figures["agreement"],

@@ -12,13 +12,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from bsa.benchmark import BSA_V1, PRIMARY_CATEGORIES
 from bsa.items import Item
 from bsa.metrics import SampleScore
-from bsa.taxonomy import PRIMARY_CATEGORIES, Scenario
 
 #: The heatmap's columns: each scenario code, then every scenario together.
 ALL = "all"
-COLUMNS: tuple[str, ...] = (*(s.code for s in Scenario), ALL)
+COLUMNS: tuple[str, ...] = (*(s.code for s in BSA_V1.scenarios), ALL)
 
 
 @dataclass(frozen=True)
