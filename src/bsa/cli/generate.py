@@ -20,7 +20,8 @@ from bsa.cli.common import (
     wait_option,
     warn_unstored,
 )
-from bsa.cli.params import FiniteFloat, JsonObject, OptionalNumber
+from bsa.cli.params import ConcurrencyValue, FiniteFloat, JsonObject, OptionalNumber
+from bsa.concurrency import DEFAULT_MAX_CONCURRENCY
 from bsa.errors import BsaError
 from bsa.extra_body import checked_extra_body
 from bsa.generate import (
@@ -82,7 +83,18 @@ _GENERATION_OPTIONS = [
         show_default=True,
         help="Samples per prompt.",
     ),
-    click.option("--concurrency", type=click.IntRange(min=1), default=16, show_default=True),
+    click.option(
+        "--concurrency",
+        type=ConcurrencyValue(),
+        default=16,
+        show_default=True,
+        help="Requests in flight, or 'auto': found from the server's answers (429/503, latency).",
+    ),
+    click.option(
+        "--max-concurrency",
+        type=ConcurrencyValue(allow_auto=False),
+        help=f"The ceiling of --concurrency auto [{DEFAULT_MAX_CONCURRENCY}].",
+    ),
     click.option(
         "--rpm", type=FiniteFloat(min=0, min_open=True), help="Requests per minute limit."
     ),
@@ -209,6 +221,7 @@ def plan_generation(
     execution = Execution(
         k=options["k"],
         concurrency=_flag_or_config(ctx, options, "concurrency", runtime, "max_concurrent"),
+        max_concurrency=options["max_concurrency"],
         policy=RetryPolicy(
             max_attempts=_attempts(ctx, options, runtime),
             timeout_s=options["timeout"],
@@ -224,7 +237,7 @@ def plan_generation(
         api_key_env=options["api_key_env"],
         api_key_file=options["api_key_file"],
         timeout_s=options["timeout"],
-        max_connections=execution.concurrency,
+        max_connections=execution.concurrency_setting.ceiling,
         use_n=options["use_n"],
         stream=options["stream"],
         thinking_budget=options["thinking_budget"],

@@ -16,7 +16,8 @@ from bsa.cli.common import (
     wait_option,
     warn_unstored,
 )
-from bsa.cli.params import FiniteFloat
+from bsa.cli.params import ConcurrencyValue, FiniteFloat
+from bsa.concurrency import DEFAULT_MAX_CONCURRENCY
 from bsa.errors import BsaError
 from bsa.judge import JudgeReport
 from bsa.pipeline import JudgePlan, judge_stage
@@ -58,7 +59,12 @@ _JUDGE_OPTIONS = [
         multiple=True,
         help="File holding the judge's key (once for all judges, or once per judge).",
     ),
-    click.option("--judge-concurrency", type=click.IntRange(min=1), default=16, show_default=True),
+    click.option("--judge-concurrency", type=ConcurrencyValue(), default=16, show_default=True),
+    click.option(
+        "--judge-max-concurrency",
+        type=ConcurrencyValue(allow_auto=False),
+        help=f"The ceiling of --judge-concurrency auto [{DEFAULT_MAX_CONCURRENCY}].",
+    ),
     click.option("--judge-rpm", type=FiniteFloat(min=0, min_open=True)),
     click.option("--judge-tpm", type=FiniteFloat(min=0, min_open=True)),
     click.option(
@@ -130,6 +136,7 @@ def plan_judging(run_path: Path, options: dict[str, Any]) -> list[JudgePlan]:
     }
     execution = Execution(
         concurrency=options["judge_concurrency"],
+        max_concurrency=options["judge_max_concurrency"],
         policy=RetryPolicy(
             max_attempts=options["judge_max_attempts"],
             timeout_s=options["judge_timeout"],
@@ -145,7 +152,7 @@ def plan_judging(run_path: Path, options: dict[str, Any]) -> list[JudgePlan]:
             api_key_env=connection["judge_api_key_envs"][index],
             api_key_file=connection["judge_api_key_files"][index],
             timeout_s=options["judge_timeout"],
-            max_connections=options["judge_concurrency"],
+            max_connections=execution.concurrency_setting.ceiling,
             thinking_budget=options["judge_thinking_budget"],
             flag_prefix="judge-",
         )
