@@ -6,12 +6,15 @@ Netflix's concurrency-limits library implements it (``AIMDLimit``: grow by one p
 the limit is in use, multiply by a backoff ratio of 0.9 on a drop;
 https://github.com/Netflix/concurrency-limits), with TCP Reno's slow start before the first drop
 (RFC 5681: grow by one per success, so the limit doubles per round trip, then by one per round
-trip) so a ceiling of a thousand is reached in seconds, not minutes. Three refinements:
+trip) so a ceiling of a thousand is reached in seconds, not minutes. As in Reno, the first drop
+halves the limit (slow start overshoots by up to twice what the server takes; a server whose
+rate limit lets a burst through shows it late), later ones multiply it by 0.9. Refinements:
 
 - a drop is a 429 or a 503 (:class:`~bsa.providers.base.RateLimited`,
   :class:`~bsa.providers.base.Overloaded`); the other errors say nothing about load;
-- the drops of one round trip are one drop (Reno's fast recovery): a burst of 429s answered
-  together must not collapse the limit to its floor;
+- the drops of calls started before the last decrease are that decrease (Reno's fast recovery,
+  RFC 6582: one decrease per window of data): a burst of 429s answered together must not
+  collapse the limit to its floor, while a 429 to a call started after it is news;
 - the limit stops growing while the smoothed latency of successes is more than
   :data:`LATENCY_TOLERANCE` times its lowest value (the server queues rather than refuses). The
   smoothed value, not single calls: a model's latency follows its output's length, so one short
@@ -42,6 +45,8 @@ INITIAL_LIMIT = 16
 LATENCY_TOLERANCE = 2.0
 #: The multiplicative decrease on a 429 or 503 (Netflix AIMDLimit's default).
 BACKOFF_RATIO = 0.9
+#: The decrease on the first drop, which ends slow start (TCP's ssthresh = cwnd / 2).
+SLOW_START_EXIT_RATIO = 0.5
 #: The weight of a new latency in the smoothed round-trip time.
 SMOOTHING = 0.1
 #: Successes smoothed before the lowest smoothed latency counts as the baseline.
@@ -113,7 +118,10 @@ class AdaptiveLimit:
         self._successes = 0
         self._baseline_latency: float | None = None
         self._smoothed_latency: float | None = None
-        self._recovering_until = 0.0
+        #: Each permit's number; drops of permits numbered below ``_recovered_from`` were
+        #: already answered by a decrease.
+        self._tickets = 0
+        self._recovered_from = 0
         self.paused_until = 0.0
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._wake_timer: asyncio.TimerHandle | None = None
@@ -127,11 +135,12 @@ class AdaptiveLimit:
     def in_flight(self) -> int:
         return self._in_flight
 
-    async def acquire(self) -> None:
-        """Wait for a permit: a free one under the limit, outside a Retry-After pause."""
+    async def acquire(self) -> int:
+        """Wait for a permit: a free one under the limit, outside a Retry-After pause. Return
+        its ticket, to give back with the call's outcome."""
         if not self._waiters and self._can_start():
             self._in_flight += 1
-            return
+            return self._ticket()
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         self._wake()  # a pause with nothing in flight needs its timer
@@ -141,6 +150,11 @@ class AdaptiveLimit:
             if waiter.done() and not waiter.cancelled():
                 self._release_permit()  # granted and cancelled at once: hand it on
             raise
+        return self._ticket()
+
+    def _ticket(self) -> int:
+        self._tickets += 1
+        return self._tickets
 
     def succeeded(self, latency_s: float) -> None:
         """A call worked in ``latency_s``: release its permit and grow while latency holds."""
@@ -151,13 +165,15 @@ class AdaptiveLimit:
             self._limit = min(float(self.ceiling), self._limit + step)
         self._release_permit()
 
-    def dropped(self, retry_after: float | None) -> None:
-        """A 429 or 503: shrink once per round trip and pause new calls for its Retry-After."""
+    def dropped(self, ticket: int, retry_after: float | None) -> None:
+        """A 429 or 503 to the call of ``ticket``: shrink, unless a decrease since that call
+        started answered it already; pause new calls for its Retry-After."""
         now = self._clock()
-        if now >= self._recovering_until:
-            self._limit = max(float(self.floor), self._limit * self._backoff_ratio)
+        if ticket >= self._recovered_from:
+            ratio = SLOW_START_EXIT_RATIO if self._slow_start else self._backoff_ratio
+            self._limit = max(float(self.floor), self._limit * ratio)
             self._slow_start = False
-            self._recovering_until = now + (self._smoothed_latency or 0.0)
+            self._recovered_from = self._tickets + 1
         if retry_after:
             self.paused_until = max(self.paused_until, now + retry_after)
         self._release_permit()

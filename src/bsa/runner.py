@@ -247,8 +247,7 @@ class Runner(Generic[J]):
 
     async def _call_once(self, job: J) -> tuple[list[Completion] | ProviderError, float]:
         """One attempt inside the concurrency limit: its completions or error, and its latency."""
-        if self._gate is not None:
-            await self._gate.acquire()
+        ticket = await self._gate.acquire() if self._gate is not None else 0
         started = time.monotonic()
         self.counters.in_flight += 1
         outcome: list[Completion] | ProviderError | None = None
@@ -261,10 +260,12 @@ class Runner(Generic[J]):
         finally:
             self.counters.in_flight -= 1
             latency = time.monotonic() - started
-            self._settle(outcome, latency)
+            self._settle(ticket, outcome, latency)
         return outcome, latency
 
-    def _settle(self, outcome: list[Completion] | ProviderError | None, latency: float) -> None:
+    def _settle(
+        self, ticket: int, outcome: list[Completion] | ProviderError | None, latency: float
+    ) -> None:
         """Tell ``auto`` concurrency how an attempt went: 429 and 503 mean back off."""
         gate = self._gate
         if gate is None:
@@ -274,7 +275,8 @@ class Runner(Generic[J]):
         elif isinstance(outcome, (RateLimited, Overloaded)):
             retry_after = outcome.retry_after
             gate.dropped(
-                None if retry_after is None else min(retry_after, self._policy.max_retry_after_s)
+                ticket,
+                None if retry_after is None else min(retry_after, self._policy.max_retry_after_s),
             )
         else:
             gate.ignored()
