@@ -29,6 +29,9 @@ from bsa.providers import ProviderOptions, create_provider
 from bsa.runner import RetryPolicy, RunCounters
 from bsa.store import Prompt
 
+#: The uncapped case's length at the ceiling's rate: the ceiling is due in about 6 round trips.
+UNCAPPED_SECONDS = 15
+
 
 @dataclass
 class Outcome:
@@ -110,6 +113,10 @@ def run_case(args: argparse.Namespace, rate: float, calls: int, concurrency: int
     )
 
 
+def shown(concurrency: int | str, args: argparse.Namespace) -> str:
+    return f"auto (max {args.max_concurrency})" if concurrency == "auto" else str(concurrency)
+
+
 def capped(args: argparse.Namespace) -> None:
     calls = int(args.rate * args.seconds)
     for concurrency in ["auto", *([args.fixed] if args.fixed else [])]:
@@ -117,7 +124,7 @@ def capped(args: argparse.Namespace) -> None:
         throughput = outcome.ok / outcome.wall_s
         share = outcome.refused / outcome.requests
         print(
-            f"capped, concurrency {concurrency} (max {args.max_concurrency}), R {args.rate:g}/s, "
+            f"capped, concurrency {shown(concurrency, args)}, R {args.rate:g}/s, "
             f"{calls} calls: wall {outcome.wall_s:.1f} s, {outcome.ok} ok, "
             f"throughput {throughput:.1f}/s = {throughput / args.rate:.3f} R (target >= 0.85); "
             f"429s {outcome.refused} of {outcome.requests} requests = {share:.1%} (target <= 5%)"
@@ -125,7 +132,7 @@ def capped(args: argparse.Namespace) -> None:
 
 
 def uncapped(args: argparse.Namespace) -> None:
-    calls = int(args.max_concurrency / args.latency * args.seconds)
+    calls = int(args.max_concurrency / args.latency * UNCAPPED_SECONDS)
     outcome = run_case(args, 0.0, calls, "auto")
     reached = outcome.ceiling_at_s
     shown = f"{reached:.1f} s" if reached is not None else "never"

@@ -8,7 +8,10 @@ https://github.com/Netflix/concurrency-limits), with TCP Reno's slow start befor
 (RFC 5681: grow by one per success, so the limit doubles per round trip, then by one per round
 trip) so a ceiling of a thousand is reached in seconds, not minutes. As in Reno, the first drop
 halves the limit (slow start overshoots by up to twice what the server takes; a server whose
-rate limit lets a burst through shows it late), later ones multiply it by 0.9. Refinements:
+rate limit lets a burst through shows it late), later ones multiply it by 0.9. After a drop the
+limit grows by one per round trip, then by twice as much each round trip without a drop (BIC's
+max probing, Xu et al., INFOCOM 2004): a limit far below what the server takes, or left low
+when latency rose, climbs back in a few round trips instead of hundreds. Refinements:
 
 - a drop is a 429 or a 503 (:class:`~bsa.providers.base.RateLimited`,
   :class:`~bsa.providers.base.Overloaded`); the other errors say nothing about load;
@@ -114,6 +117,9 @@ class AdaptiveLimit:
         self._backoff_ratio = backoff_ratio
         self._clock = clock
         self._slow_start = True
+        #: After slow start: the growth per round trip, and the successes left in this round.
+        self._growth = 1.0
+        self._round_left = 0.0
         self._in_flight = 0
         self._successes = 0
         self._baseline_latency: float | None = None
@@ -161,9 +167,19 @@ class AdaptiveLimit:
         in_use = self._in_flight >= self._limit / 2
         self._observe_latency(latency_s)
         if in_use and self._latency_holds():
-            step = 1.0 if self._slow_start else 1.0 / self._limit
-            self._limit = min(float(self.ceiling), self._limit + step)
+            self._limit = min(float(self.ceiling), self._limit + self._step())
         self._release_permit()
+
+    def _step(self) -> float:
+        """One success's share of the growth: a whole permit in slow start, else the round's
+        growth spread over a round's successes (doubled when a round ends without a drop)."""
+        if self._slow_start:
+            return 1.0
+        self._round_left -= 1
+        if self._round_left <= 0:
+            self._growth = min(self._growth * 2, self._limit / 2)
+            self._round_left = self._limit
+        return self._growth / self._limit
 
     def dropped(self, ticket: int, retry_after: float | None) -> None:
         """A 429 or 503 to the call of ``ticket``: shrink, unless a decrease since that call
@@ -173,6 +189,7 @@ class AdaptiveLimit:
             ratio = SLOW_START_EXIT_RATIO if self._slow_start else self._backoff_ratio
             self._limit = max(float(self.floor), self._limit * ratio)
             self._slow_start = False
+            self._growth, self._round_left = 0.5, self._limit  # one a round, after the first
             self._recovered_from = self._tickets + 1
         if retry_after:
             self.paused_until = max(self.paused_until, now + retry_after)
