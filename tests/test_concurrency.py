@@ -15,6 +15,9 @@ from bsa.concurrency import (
     ConcurrencyError,
     ConcurrencySetting,
 )
+from bsa.providers.base import RateLimited
+from bsa.runner import JobResult, RateLimiter, RetryPolicy, Runner
+from bsa.types import Completion, Usage
 
 
 class Clock:
@@ -184,3 +187,38 @@ def test_a_setting_names_its_ceiling_and_refuses_what_cannot_work() -> None:
         ConcurrencySetting(64, 8)
     with pytest.raises(ConcurrencyError, match="positive integer or 'auto'"):
         ConcurrencySetting("fast")
+
+
+def test_the_runner_keeps_auto_within_its_limit_beside_an_rpm_limit_and_retry_after() -> None:
+    """The runner passes the gate on every attempt: never more in flight than the limit allows,
+    a 429 shrinks the limit and is retried after its Retry-After, the rpm limiter still runs."""
+    in_flight = peak = 0
+    refused: set[str] = set()
+
+    async def call(job: str) -> list[Completion]:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        try:
+            await asyncio.sleep(0.001)
+            if job.endswith("3") and job not in refused:
+                refused.add(job)
+                raise RateLimited("slow down", retry_after=0.01)
+            return [Completion("a", "r", "reasoning_content", "stop", False, Usage(1, 1, 0), {})]
+        finally:
+            in_flight -= 1
+
+    results: dict[str, JobResult] = {}
+    runner: Runner[str] = Runner(
+        call,
+        results.__setitem__,
+        concurrency=ConcurrencySetting("auto", 6),
+        policy=RetryPolicy(base_delay_s=0.0),
+        limiter=RateLimiter(rpm=600_000),
+    )
+    counters = asyncio.run(asyncio.wait_for(runner.run([f"j{n}" for n in range(60)]), 60))
+    assert counters.ok == 60 and len(refused) == 6
+    assert all(results[job].attempts == 2 for job in refused)
+    assert peak <= 6
+    assert counters.max_concurrency == 6
+    assert counters.concurrency is not None and counters.concurrency < 6, "the 429s shrank it"
