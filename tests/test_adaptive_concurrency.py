@@ -18,6 +18,7 @@ from bsa.concurrency import DEFAULT_MAX_CONCURRENCY
 from bsa.errors import BsaError
 from bsa.providers import ProviderOptions
 from bsa.testing.openai_server import OpenAIServer, ServerConfig, mock_judge_hook
+from bsa.testing.rate_cap import RateCap
 
 #: 20 requests per second, 2 at once, 0.3 s each: 6 in flight is the most that keeps under the
 #: cap; a fixed concurrency of 32 asks five times that.
@@ -127,3 +128,15 @@ def test_bad_concurrency_values_are_one_line_errors(tmp_path: Path) -> None:
         assert result.exit_code == 1, result.output
         assert result.output.strip().startswith(words), result.output
         assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_the_test_servers_rate_cap_lets_a_burst_through_then_r_per_second() -> None:
+    now = [0.0]
+    cap = RateCap(10.0, burst=3.0, clock=lambda: now[0])
+    assert [cap.take() for _ in range(4)] == [None, None, None, 0.1]
+    now[0] += 0.05
+    assert cap.take() == 0.05, "the Retry-After: when the next request is allowed"
+    now[0] += 0.05
+    assert cap.take() is None
+    now[0] += 10
+    assert [cap.take() is None for _ in range(4)] == [True, True, True, False], "burst, not 100"
