@@ -33,6 +33,7 @@ from bsa.providers.anthropic_sdk import REDACTED_MARKER, AnthropicProvider
 from bsa.providers.base import (
     ContextOverflow,
     FatalError,
+    Overloaded,
     ProviderError,
     RateLimited,
     TransientError,
@@ -224,9 +225,9 @@ def test_a_malformed_body_is_transient(fake: FakeAnthropic) -> None:
 @pytest.mark.parametrize(
     ("reply", "kind", "words"),
     [
-        (error(529, "overloaded_error", "Overloaded"), TransientError, "529"),
+        (error(529, "overloaded_error", "Overloaded"), Overloaded, "529"),
         (error(500, "api_error", "Internal server error"), TransientError, "500"),
-        (error(503, "api_error", "Unavailable"), TransientError, "503"),
+        (error(503, "api_error", "Unavailable"), Overloaded, "503"),
         (error(401, "authentication_error", "invalid x-api-key"), FatalError, "$ANTHROPIC_API_KEY"),
         (error(403, "permission_error", "no access"), FatalError, "claude-test"),
         (error(404, "not_found_error", "model: claude-test"), FatalError, "--model"),

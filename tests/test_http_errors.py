@@ -8,6 +8,7 @@ from bsa.providers.base import (
     ContentBlocked,
     ContextOverflow,
     FatalError,
+    Overloaded,
     ProviderError,
     RateLimited,
     TransientError,
@@ -32,7 +33,8 @@ ENDPOINT = Endpoint("http://127.0.0.1:9/v1", "m-1", "MY_KEY")
         (422, FatalError, "request rejected by"),
         (429, RateLimited, "rate limited (HTTP 429): boom"),
         (500, TransientError, "HTTP 500: boom"),
-        (529, TransientError, "HTTP 529: boom"),
+        (503, Overloaded, "HTTP 503: boom"),  # a transient error that auto concurrency backs off on
+        (529, Overloaded, "HTTP 529: boom"),  # Anthropic's overloaded_error
     ],
 )
 def test_the_status_ladder(status: int, kind: type[ProviderError], words: str) -> None:

@@ -13,6 +13,7 @@ from bsa.providers.base import (
     ContextOverflow,
     FatalError,
     NIgnored,
+    Overloaded,
     ProviderError,
     RateLimited,
     TransientError,
@@ -86,7 +87,7 @@ CASES: list[tuple[str, int, object, type[ProviderError], str]] = [
         FatalError,
         "quota exhausted",
     ),
-    ("overloaded", 529, error(None, "Overloaded"), TransientError, "HTTP 529"),
+    ("overloaded", 529, error(None, "Overloaded"), Overloaded, "HTTP 529"),
     ("server error", 500, "Internal Server Error", TransientError, "HTTP 500"),
     (
         "bad key",

@@ -254,7 +254,7 @@ async def generate(
         runner: Runner[GenerationJob] = Runner(
             lambda job: calls.complete(job.request, job.singles),
             on_done,
-            concurrency=execution.concurrency,
+            concurrency=execution.concurrency_setting,
             policy=execution.policy,
             limiter=RateLimiter(execution.rpm, execution.tpm),
             progress=progress,

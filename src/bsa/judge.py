@@ -324,7 +324,7 @@ async def judge_run(
             )
 
         runner: Runner[JudgeJob] = Runner(
-            call, on_done, concurrency=execution.concurrency, policy=execution.policy,
+            call, on_done, concurrency=execution.concurrency_setting, policy=execution.policy,
             limiter=RateLimiter(execution.rpm, execution.tpm), progress=progress,
             job_key=lambda job: job.item_id,
         )  # fmt: skip

@@ -164,5 +164,7 @@ def _provider(
     """The stage's provider, its HTTP client sized and timed by the stage's own execution: one
     connection per concurrent request, and the retry policy's timeout per call, so each of those
     settings is given once (in the Execution) and derived here."""
-    limits = Limits(timeout_s=execution.policy.timeout_s, max_connections=execution.concurrency)
+    limits = Limits(
+        timeout_s=execution.policy.timeout_s, max_connections=execution.concurrency_setting.ceiling
+    )
     return create_provider(model, options, limits=limits, api_key=api_key)

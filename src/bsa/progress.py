@@ -17,7 +17,8 @@ from bsa.runner import RunCounters
 
 
 def describe(counters: RunCounters) -> str:
-    """One line: done/total, rate, ETA, tokens, retries, blocked, failed."""
+    """One line: done/total, rate, ETA, in flight (and ``auto``'s limit), tokens, retries,
+    blocked, failed."""
     elapsed = max(time.monotonic() - counters.started_at, 1e-9)
     rate = counters.done / elapsed
     left = counters.total - counters.done
@@ -26,9 +27,17 @@ def describe(counters: RunCounters) -> str:
     tokens = counters.prompt_tokens + counters.completion_tokens
     return (
         f"{counters.done}/{counters.total} ({share:.1f}%), {rate:.1f}/s, ETA {eta}, "
-        f"in flight {counters.in_flight}, tokens {tokens:,}, retries {counters.retries}, "
+        f"in flight {counters.in_flight}{limit_note(counters)}, tokens {tokens:,}, retries {counters.retries}, "
         f"blocked {counters.blocked}, failed {counters.failed}{waiting_note(counters)}"
     )
+
+
+def limit_note(counters: RunCounters) -> str:
+    """`` (concurrency auto: N of max M)`` while ``auto`` concurrency runs, else empty: the limit
+    it has found is what a user tuning a run wants to see."""
+    if counters.concurrency is None:
+        return ""
+    return f" (concurrency auto: {counters.concurrency} of max {counters.max_concurrency})"
 
 
 def waiting_note(counters: RunCounters) -> str:
@@ -87,7 +96,8 @@ class BarProgress:
         elapsed = max(time.monotonic() - counters.started_at, 1e-9)
         tokens = counters.prompt_tokens + counters.completion_tokens
         details = (
-            f"{counters.done / elapsed:.1f}/s · tokens {tokens:,} · retries {counters.retries} "
+            f"{counters.done / elapsed:.1f}/s · in flight {counters.in_flight}"
+            f"{limit_note(counters)} · tokens {tokens:,} · retries {counters.retries} "
             f"· blocked {counters.blocked} · failed {counters.failed}{waiting_note(counters)}"
         )
         self._progress.update(

@@ -1,6 +1,7 @@
 """One asyncio scheduler for every stage that calls a model (generation now, judging later).
 
-It owns all waiting: a fixed pool of workers (the concurrency limit), optional requests- and
+It owns all waiting: a pool of workers (the concurrency limit, fixed or adapted to the server's
+answers by :mod:`bsa.concurrency`), optional requests- and
 tokens-per-minute limits, a per-request timeout, and exponential backoff with full jitter that
 honours Retry-After. Providers only classify (bsa.providers.base); the runner decides:
 
@@ -26,11 +27,14 @@ from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
+from bsa.concurrency import AdaptiveLimit, ConcurrencySetting
 from bsa.errors import BsaError
 from bsa.providers.base import (
     ContentBlocked,
     FatalError,
+    Overloaded,
     ProviderError,
+    RateLimited,
     TransientError,
 )
 from bsa.types import Completion
@@ -77,11 +81,20 @@ class Execution:
     other."""
 
     k: int = 5
-    concurrency: int = 16
+    #: A number, or ``"auto"`` (bsa.concurrency) up to ``max_concurrency``.
+    concurrency: int | str = 16
+    max_concurrency: int | None = None
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     rpm: float | None = None
     tpm: float | None = None
     use_n: bool = False
+
+    def __post_init__(self) -> None:
+        self.concurrency_setting  # noqa: B018 - checks the pair when the stage is planned
+
+    @property
+    def concurrency_setting(self) -> ConcurrencySetting:
+        return ConcurrencySetting(self.concurrency, self.max_concurrency)
 
 
 @dataclass(frozen=True)
@@ -105,6 +118,9 @@ class RunCounters:
     failed: int = 0
     retries: int = 0
     in_flight: int = 0
+    #: ``auto`` concurrency's limit now and its ceiling; None at a fixed concurrency.
+    concurrency: int | None = None
+    max_concurrency: int | None = None
     #: Jobs waiting out a long backoff (at least SHOWN_WAIT_S), and when the last of them ends
     #: (``time.monotonic()``), for the progress line.
     waiting: int = 0
@@ -162,7 +178,7 @@ class Runner(Generic[J]):
         call: Callable[[J], Awaitable[list[Completion]]],
         on_done: Callable[[J, JobResult], None],
         *,
-        concurrency: int = 16,
+        concurrency: int | ConcurrencySetting = 16,
         policy: RetryPolicy | None = None,
         limiter: RateLimiter | None = None,
         progress: Progress | None = None,
@@ -173,7 +189,13 @@ class Runner(Generic[J]):
         is judged broken only when distinct prompts fail, never by the samples of one."""
         self._call = call
         self._on_done = on_done
-        self._concurrency = max(1, concurrency)
+        setting = (
+            concurrency
+            if isinstance(concurrency, ConcurrencySetting)
+            else ConcurrencySetting(max(1, concurrency))
+        )
+        self._workers = setting.ceiling
+        self._gate: AdaptiveLimit | None = setting.limit()
         self._policy = policy or RetryPolicy()
         self._limiter = limiter or RateLimiter()
         self._progress = progress
@@ -187,12 +209,13 @@ class Runner(Generic[J]):
     async def run(self, jobs: Sequence[J]) -> RunCounters:
         """Process all jobs; raise RunAborted on a fatal error (finished results are kept)."""
         self.counters = RunCounters(total=len(jobs))
+        self._show_limit()
         self._setup_failure_prompts = min(
             SETUP_FAILURE_PROMPTS, len({self._job_key(job) for job in jobs})
         )
         self._report()
         pending: collections.deque[J] = collections.deque(jobs)
-        workers = [asyncio.ensure_future(self._worker(pending)) for _ in range(self._concurrency)]
+        workers = [asyncio.ensure_future(self._worker(pending)) for _ in range(self._workers)]
         try:
             await asyncio.gather(*workers)
         finally:
@@ -212,24 +235,57 @@ class Runner(Generic[J]):
         while True:
             attempt += 1
             await self._limiter.acquire()
-            started = time.monotonic()
-            self.counters.in_flight += 1
-            try:
-                completions = await asyncio.wait_for(self._call(job), self._policy.timeout_s)
-            except ProviderError as error:
-                outcome: ProviderError = error
-            except asyncio.TimeoutError:
-                outcome = TransientError(f"no response within {self._policy.timeout_s:g} s")
-            else:
-                return JobResult(completions, None, attempt, time.monotonic() - started)
-            finally:
-                self.counters.in_flight -= 1
+            outcome, latency = await self._call_once(job)
+            if not isinstance(outcome, ProviderError):
+                return JobResult(outcome, None, attempt, latency)
             if isinstance(outcome, FatalError):
                 raise RunAborted(outcome.message) from outcome
             if not outcome.retryable or attempt >= self._policy.max_attempts:
                 return JobResult(None, outcome, attempt, None)
             self.counters.retries += 1
             await self._wait(self._policy.backoff(attempt, outcome.retry_after, self._rng))
+
+    async def _call_once(self, job: J) -> tuple[list[Completion] | ProviderError, float]:
+        """One attempt inside the concurrency limit: its completions or error, and its latency."""
+        ticket = await self._gate.acquire() if self._gate is not None else 0
+        started = time.monotonic()
+        self.counters.in_flight += 1
+        outcome: list[Completion] | ProviderError | None = None
+        try:
+            outcome = await asyncio.wait_for(self._call(job), self._policy.timeout_s)
+        except ProviderError as error:
+            outcome = error
+        except asyncio.TimeoutError:
+            outcome = TransientError(f"no response within {self._policy.timeout_s:g} s")
+        finally:
+            self.counters.in_flight -= 1
+            latency = time.monotonic() - started
+            self._settle(ticket, outcome, latency)
+        return outcome, latency
+
+    def _settle(
+        self, ticket: int, outcome: list[Completion] | ProviderError | None, latency: float
+    ) -> None:
+        """Tell ``auto`` concurrency how an attempt went: 429 and 503 mean back off."""
+        gate = self._gate
+        if gate is None:
+            return
+        if isinstance(outcome, list):
+            gate.succeeded(latency)
+        elif isinstance(outcome, (RateLimited, Overloaded)):
+            retry_after = outcome.retry_after
+            gate.dropped(
+                ticket,
+                None if retry_after is None else min(retry_after, self._policy.max_retry_after_s),
+            )
+        else:
+            gate.ignored()
+        self._show_limit()
+
+    def _show_limit(self) -> None:
+        if self._gate is not None:
+            self.counters.concurrency = self._gate.limit
+            self.counters.max_concurrency = self._gate.ceiling
 
     async def _wait(self, seconds: float) -> None:
         """Sleep before a retry; a long wait is counted so the progress line can show it."""

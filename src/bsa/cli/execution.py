@@ -14,7 +14,7 @@ from bsa.runner import Execution, RetryPolicy
 
 
 def stage_execution(options: Mapping[str, Any], prefix: str = "", **chosen: Any) -> Execution:
-    """The Execution the flags ``{prefix}concurrency``, ``{prefix}max_attempts``,
+    """The Execution the flags ``{prefix}concurrency``, ``{prefix}max_concurrency``, ``{prefix}max_attempts``,
     ``{prefix}timeout``, ``{prefix}max_retry_wait``, ``{prefix}rpm`` and ``{prefix}tpm`` ask for;
     ``chosen`` gives values decided elsewhere (an upstream config's concurrency or retry delay,
     ``k``, ``use_n``), which win over the flags."""
@@ -30,6 +30,7 @@ def stage_execution(options: Mapping[str, Any], prefix: str = "", **chosen: Any)
     )
     return Execution(
         concurrency=value("concurrency"),
+        max_concurrency=value("max_concurrency"),
         policy=policy,
         rpm=value("rpm"),
         tpm=value("tpm"),

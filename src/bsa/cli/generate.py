@@ -21,8 +21,9 @@ from bsa.cli.common import (
     warn_unstored,
 )
 from bsa.cli.execution import stage_execution
-from bsa.cli.params import FiniteFloat, JsonObject, OptionalNumber
+from bsa.cli.params import ConcurrencyValue, FiniteFloat, JsonObject, OptionalNumber
 from bsa.cli.provider_flags import flag_names, model_option_flags, model_settings
+from bsa.concurrency import DEFAULT_MAX_CONCURRENCY
 from bsa.errors import BsaError
 from bsa.extra_body import checked_extra_body
 from bsa.generate import (
@@ -86,7 +87,18 @@ _GENERATION_OPTIONS = [
         show_default=True,
         help="Samples per prompt.",
     ),
-    click.option("--concurrency", type=click.IntRange(min=1), default=16, show_default=True),
+    click.option(
+        "--concurrency",
+        type=ConcurrencyValue(),
+        default=16,
+        show_default=True,
+        help="Requests in flight, or 'auto': found from the server's answers (429/503, latency).",
+    ),
+    click.option(
+        "--max-concurrency",
+        type=ConcurrencyValue(allow_auto=False),
+        help=f"The ceiling of --concurrency auto [{DEFAULT_MAX_CONCURRENCY}].",
+    ),
     click.option(
         "--rpm", type=FiniteFloat(min=0, min_open=True), help="Requests per minute limit."
     ),

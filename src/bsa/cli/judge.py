@@ -17,8 +17,9 @@ from bsa.cli.common import (
     warn_unstored,
 )
 from bsa.cli.execution import stage_execution
-from bsa.cli.params import FiniteFloat
+from bsa.cli.params import ConcurrencyValue, FiniteFloat
 from bsa.cli.provider_flags import flag_names, judge_option_flags, judge_settings
+from bsa.concurrency import DEFAULT_MAX_CONCURRENCY
 from bsa.errors import BsaError
 from bsa.judge import JudgeReport
 from bsa.pipeline import JudgePlan, judge_stage
@@ -61,7 +62,12 @@ _JUDGE_OPTIONS = [
         multiple=True,
         help="File holding the judge's key (once for all judges, or once per judge).",
     ),
-    click.option("--judge-concurrency", type=click.IntRange(min=1), default=16, show_default=True),
+    click.option("--judge-concurrency", type=ConcurrencyValue(), default=16, show_default=True),
+    click.option(
+        "--judge-max-concurrency",
+        type=ConcurrencyValue(allow_auto=False),
+        help=f"The ceiling of --judge-concurrency auto [{DEFAULT_MAX_CONCURRENCY}].",
+    ),
     click.option("--judge-rpm", type=FiniteFloat(min=0, min_open=True)),
     click.option("--judge-tpm", type=FiniteFloat(min=0, min_open=True)),
     click.option(

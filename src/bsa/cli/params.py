@@ -17,6 +17,7 @@ from typing import IO, Any, NoReturn, TypeVar
 import click
 
 from bsa.cli.common import EXIT_USER_ERROR
+from bsa.concurrency import AUTO
 from bsa.metrics import DEFAULT_ALPHA, DEFAULT_BOOTSTRAP, TRUNCATED_POLICIES
 from bsa.output import STDOUT_NAME, is_stdout
 
@@ -183,3 +184,23 @@ def bootstrap_seed(seed: int, legacy: int | None) -> int:
         "notice: --seed here is the bootstrap seed; its name is now --bootstrap-seed", err=True
     )
     return legacy
+
+
+class ConcurrencyValue(_OneLineErrors):
+    """``--concurrency``: a positive integer, or ``auto`` (bsa.concurrency) where ``auto`` is
+    allowed; a bad value is one line naming the flag."""
+
+    def __init__(self, allow_auto: bool = True) -> None:
+        self.allow_auto = allow_auto
+        self.name = "integer|auto" if allow_auto else "integer"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, int) or value is None:
+            return value
+        text = str(value).strip().lower()
+        if self.allow_auto and text == AUTO:
+            return AUTO
+        if text.isdigit() and int(text) >= 1:
+            return int(text)
+        wanted = "a positive integer or 'auto'" if self.allow_auto else "a positive integer"
+        self.fail(f"{value!r} is not {wanted}", param, ctx)

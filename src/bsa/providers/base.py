@@ -81,6 +81,11 @@ class TransientError(ProviderError):
     retryable = True
 
 
+class Overloaded(TransientError):
+    """HTTP 503: the server is over capacity. Retried like any transient error; ``auto``
+    concurrency also backs off on it, as on a rate limit (bsa.concurrency)."""
+
+
 class ContentBlocked(ProviderError):
     """The provider's content filter refused the request. An outcome, not a failure: stored as
     ``blocked`` with the provider's message and never retried (asking again pays for the same

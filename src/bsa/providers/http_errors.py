@@ -17,11 +17,14 @@ from bsa.providers.base import (
     ContentBlocked,
     ContextOverflow,
     FatalError,
+    Overloaded,
     ProviderError,
     RateLimited,
     TransientError,
 )
 
+#: Statuses that mean the server is over capacity: 503, and Anthropic's 529 ``overloaded_error``.
+OVERLOAD_STATUSES = (503, 529)
 #: The message of an HTTP 404; ``{model}``, ``{base_url}``, ``{where}`` and ``{text}`` are filled in.
 NOT_FOUND = (
     "model {model!r} or endpoint not found at {base_url} ({where}): check --model and --base-url "
@@ -75,6 +78,8 @@ def classify_http(
         return FatalError(failure.fatal)
     if failure.rate_limited or status == 429:
         return RateLimited(f"rate limited ({where}): {text}", retry_after=failure.retry_after)
+    if status in OVERLOAD_STATUSES:
+        return Overloaded(f"{where}: {text}", retry_after=failure.retry_after)
     if failure.transient or status in (408, 409) or status >= 500:
         return TransientError(f"{where}: {text}", retry_after=failure.retry_after)
     return FatalError(_refusal(status, where, text, endpoint, not_found))

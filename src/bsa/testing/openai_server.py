@@ -32,6 +32,10 @@ Server-wide quirks (``ServerConfig``): ``support_n=False`` refuses ``n`` > 1 (vL
 ``ignore_n=True`` answers it with one choice; ``reject_params`` refuses the named request fields
 with OpenAI's 400 or, with ``reject_style="transformers"``, ``transformers serve``'s 422.
 
+A request-rate cap (``ServerConfig.rate_limit``, requests per second, with ``rate_burst``)
+answers the requests above it with 429 and a Retry-After saying when the next one is allowed
+(:mod:`bsa.testing.rate_cap`), before any latency, as a provider's gateway does.
+
 A seeded random fault plan (``ServerConfig.fault_rates``) draws from a hash of (seed, prompt,
 request number of that prompt), so it does not depend on the order concurrent requests arrive in.
 
@@ -62,6 +66,8 @@ from types import MappingProxyType
 from typing import Any
 
 from aiohttp import web
+
+from bsa.testing.rate_cap import RateCap
 
 #: How a reasoning trace is returned; see :func:`render_message`.
 STYLES = (
@@ -183,6 +189,10 @@ class ServerConfig:
     reject_style: str = "openai"
     #: Answer ``n`` > 1 with a single choice, as servers that ignore ``n`` do.
     ignore_n: bool = False
+    #: Requests per second above which requests are answered 429 (0 = no cap), and how many
+    #: may come at once (0 = one second's worth).
+    rate_limit: float = 0.0
+    rate_burst: float = 0.0
 
     def __post_init__(self) -> None:
         """Reject bad settings at construction, not at the first request."""
@@ -192,7 +202,10 @@ class ServerConfig:
             raise ValueError(f"reject_style must be one of {REJECT_STYLES}")
         if self.jitter_distribution not in JITTER_DISTRIBUTIONS:
             raise ValueError(f"jitter_distribution must be one of {JITTER_DISTRIBUTIONS}")
-        for name in ("reasoning_chars", "answer_chars", "log_size", "max_requests"):
+        for name in (
+            "reasoning_chars", "answer_chars", "log_size", "max_requests", "rate_limit",
+            "rate_burst",
+        ):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
         if self.stream_chunk_chars < 1:
@@ -830,6 +843,8 @@ class OpenAIServer:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._port: int | None = None
+        limit = self.config.rate_limit
+        self._rate_cap = RateCap(limit, self.config.rate_burst) if limit else None
 
     # -- addresses and accounting
 
@@ -997,6 +1012,9 @@ class OpenAIServer:
             flight.outcome = f"error:{rejection.status}"
             return rejection
         assert body is not None  # _validate rejected every other case
+        capped = self._over_rate_cap(flight)
+        if capped is not None:
+            return capped
         try:
             markers = parse_markers(last_user_text(body["messages"]))
         except MarkerError as exc:
@@ -1030,6 +1048,17 @@ class OpenAIServer:
             return await self._stream(request, body, choices, flight, outcome, ending)
         flight.outcome, flight.ok = outcome, ending is None
         return _json_response(200, self._completion(body, choices, flight))
+
+    def _over_rate_cap(self, flight: Flight) -> web.Response | None:
+        """OpenAI's 429 with the seconds to the next free request, above the rate cap."""
+        wait = self._rate_cap.take() if self._rate_cap is not None else None
+        if wait is None:
+            return None
+        flight.outcome = "rate_capped"
+        message = f"Rate limit reached: {self.config.rate_limit:g} requests per second."
+        response = _error(429, message, "requests", "rate_limit_exceeded")
+        response.headers["Retry-After"] = _seconds(wait)
+        return response
 
     def _check_auth(self, request: web.Request) -> web.Response | None:
         """401 with OpenAI's ``invalid_api_key`` body when a key is required and not given."""
@@ -1413,6 +1442,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--judge", action="store_true", help="answer BSA judge prompts as the mock judge does"
     )
+    p.add_argument(
+        "--rate-limit", type=float, default=0.0, help="answer 429 above R requests/s (0 = never)"
+    )
+    p.add_argument("--rate-burst", type=float, default=0.0, help="requests at once (0 = R)")
     p.add_argument("--max-requests", type=int, default=0, help="stop after N requests (0 = never)")
     p.add_argument(
         "--max-seconds", type=float, default=3600.0, help="stop after S seconds (0 = never)"
@@ -1451,6 +1484,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         stream_delay=args.stream_delay,
         log_size=args.log_size,
         max_requests=args.max_requests,
+        rate_limit=args.rate_limit,
+        rate_burst=args.rate_burst,
         max_seconds=args.max_seconds,
         respond=mock_judge_hook if args.judge else None,
     )
