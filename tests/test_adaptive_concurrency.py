@@ -6,14 +6,13 @@ from __future__ import annotations
 import csv
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
-import bsa.cli.generate as generate_cli
-import bsa.cli.judge as judge_cli
+import bsa.pipeline as pipeline
 from bsa.cli import main
-from bsa.cli.judge import plan_judging
 from bsa.concurrency import DEFAULT_MAX_CONCURRENCY
 from bsa.errors import BsaError
 from bsa.providers import ProviderOptions
@@ -97,21 +96,21 @@ def test_the_connection_pool_is_sized_to_the_ceiling(
 ) -> None:
     pools: list[int] = []
 
-    def record(options: ProviderOptions) -> None:
-        pools.append(options.max_connections)
+    def record(model: str, options: ProviderOptions, **kwargs: Any) -> None:
+        pools.append(kwargs["limits"].max_connections)
         raise BsaError("planned")
 
-    monkeypatch.setattr(generate_cli, "run_generation", lambda plan: record(plan.provider_options))
-    monkeypatch.setattr(
-        judge_cli, "plan_judging", lambda *a: [record(plan.options) for plan in plan_judging(*a)]
-    )
     run = tmp_path / "r.sqlite"
-    given = ("--model", "mock", "--input", questions(tmp_path), "--concurrency", "auto")
-    bsa("generate", "--run", run, *given, "--max-concurrency", "512")
-    bsa("generate", "--run", run, *given)
+    plain = ("--model", "mock", "--input", questions(tmp_path), "-k", "1")
+    assert bsa("generate", "--run", run, *plain).exit_code == 0  # samples for the judge to plan
+    monkeypatch.setattr(pipeline, "create_provider", record)
+    given = (*plain, "--concurrency", "auto")
+    bsa("generate", "--run", tmp_path / "g.sqlite", *given, "--max-concurrency", "512")
+    bsa("generate", "--run", tmp_path / "g.sqlite", *given)
+    bsa("generate", "--run", tmp_path / "g.sqlite", *plain)
     bsa("judge", "--run", run, "--judge", "mock", "--judge-concurrency", "auto")
     bsa("judge", "--run", run, "--judge", "mock", "--judge-concurrency", "24")
-    assert pools == [512, DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_CONCURRENCY, 24]
+    assert pools == [512, DEFAULT_MAX_CONCURRENCY, 16, DEFAULT_MAX_CONCURRENCY, 24]
 
 
 def test_bad_concurrency_values_are_one_line_errors(tmp_path: Path) -> None:
