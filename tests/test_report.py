@@ -8,6 +8,8 @@ payload, since model, judge and dataset text is hostile by design. The browser t
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import os
 import re
@@ -26,7 +28,14 @@ from bsa.errors import BsaError
 from bsa.metrics import DEFAULT_ALPHA, f_score
 from bsa.published import PUBLISHED
 from bsa.report import collect_report, render_report, write_report
-from bsa.report.html import content_security_policy, csp_hash, script_json, text
+from bsa.report.html import (
+    content_security_policy,
+    csp_hash,
+    packed_json,
+    readable,
+    script_json,
+    text,
+)
 from bsa.report.payload import FLAGS, sample_payload
 from bsa.report.redact import MASK, Redactor, environment_secrets, is_secret_name
 from bsa.report.summaries import ALL, distribution
@@ -205,6 +214,33 @@ def test_script_json_cannot_break_out_and_round_trips(payload: str) -> None:
     assert json.loads(encoded) == {"text": payload, "list": [payload, None, 1.5]}
 
 
+#: Text only the compressed path can carry exactly: a lone surrogate of each kind, NUL, and the
+#: JSON escape sequences spelled out literally (a backslash before a surrogate, a "\\u" that
+#: is not an escape).
+UNPAIRED = "lone \ud800 high, low \udfff, \\\ud83d split, \x00 NUL, literal \\ud800 and </script>"
+
+
+@pytest.mark.parametrize("payload", [*HOSTILE.values(), UNPAIRED, "数据 😀"])
+def test_packed_json_is_inert_ascii_and_round_trips(payload: str) -> None:
+    """Base64 leaves nothing that could end the data block, and gzip, UTF-8 and JSON give back
+    every string exactly, lone surrogates too (``json.loads`` keeps them as ``JSON.parse``
+    does)."""
+    value = {"text": payload, "list": [payload, None, 1.5]}
+    packed = packed_json(value)
+    assert re.fullmatch(r"[A-Za-z0-9+/]*={0,2}", packed)
+    assert unpacked(packed) == value
+
+
+def test_packed_json_joins_a_split_pair_as_javascript_would() -> None:
+    """A pair split into two Python code points is one character in UTF-16, as in the page."""
+    assert unpacked(packed_json("\ud83d\ude00")) == "\U0001f600"
+
+
+def unpacked(packed: str) -> Any:
+    """What the page's script does: base64, gunzip, UTF-8 (strict), JSON."""
+    return json.loads(gzip.decompress(base64.b64decode(packed, validate=True)).decode("utf-8"))
+
+
 def test_script_json_refuses_nan() -> None:
     with pytest.raises(ValueError):
         script_json(float("nan"))
@@ -269,9 +305,30 @@ def test_hostile_text_is_in_the_page_as_text(hostile_run_path: Path) -> None:
 
 def embedded_payload(html: str) -> dict[str, Any]:
     (attrs, body), _ = parse(html).scripts
-    assert attrs == {"type": "application/json", "id": "bsa-data"}
-    loaded: dict[str, Any] = json.loads(body)
+    assert attrs == {"type": "application/gzip", "id": "bsa-data"}
+    loaded: dict[str, Any] = unpacked(body)
     return loaded
+
+
+def test_a_summary_only_page_has_no_samples_and_no_script(hostile_run_path: Path) -> None:
+    """``samples=False``: the figures stay, the sample text, the browser and the script go, and
+    the policy allows no script at all."""
+    html = render_report(hostile_run_path, samples=False)
+    markup = parse(html)
+    assert markup.scripts == [] and "<script" not in html
+    assert 'id="samples"' not in html and 'href="#samples"' not in html
+    assert 'id="sample-list"' not in html and 'id="headline"' in html and "svg" in html
+    (csp,) = [a["content"] for _, a in markup.tags if a.get("http-equiv")]
+    assert csp == content_security_policy(markup.styles[0]) and "script-src" not in str(csp)
+    assert text(ALL_HOSTILE) not in html  # the reasoning, answers and rationales are left out
+
+
+def test_readable_unpacks_the_samples_for_a_search(hostile_run_path: Path) -> None:
+    """A byte search of a report misses text in the packed samples; ``readable`` finds it."""
+    html = render_report(hostile_run_path)
+    reasoning = json.dumps(ALL_HOSTILE, ensure_ascii=False)[1:-1]
+    assert reasoning not in html and reasoning in readable(html)
+    assert readable(html).startswith(html[: html.index('id="bsa-data"')])
 
 
 def test_embedded_json_is_the_payload(hostile_run_path: Path) -> None:
@@ -434,7 +491,7 @@ def test_no_secret_reaches_the_report(keyed_server: OpenAIServer, tmp_path: Path
     )  # fmt: skip
     assert keyed_server.stats.total >= 12  # the key was used
     output = write_report(run, tmp_path / "report.html")
-    assert FAKE_KEY not in output.read_text(encoding="utf-8")
+    assert FAKE_KEY not in readable(output.read_text(encoding="utf-8"))
     assert FAKE_KEY.encode() not in run.read_bytes()
 
 
@@ -451,7 +508,7 @@ def test_a_key_echoed_in_model_text_is_masked(
     with ResultWriter(run) as writer:
         leaked = generation(HOSTILE_ID, 0, answer=f"my key is {FAKE_KEY}!", error=FAKE_KEY)
         writer.put(INSERT_GENERATION, generation_row(leaked))
-    html = write_report(run, tmp_path / "report.html").read_text(encoding="utf-8")
+    html = readable(write_report(run, tmp_path / "report.html").read_text(encoding="utf-8"))
     assert FAKE_KEY not in html and f"my key is {MASK}!" in html
 
 
@@ -526,6 +583,11 @@ def test_report_command(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"wrote {out}")
     assert out.read_text(encoding="utf-8").lower().startswith("<!doctype html>")
+    assert 'id="bsa-data"' in out.read_text(encoding="utf-8")
+    summary = tmp_path / "summary.html"
+    result = bsa("report", "--run", str(run), "-o", str(summary), "--no-samples")
+    assert result.returncode == 0, result.stderr
+    assert "<script" not in summary.read_text(encoding="utf-8")
     missing = bsa("report", "--run", str(tmp_path / "none.sqlite"), "-o", str(out))
     assert missing.returncode == 1
     assert missing.stderr.startswith("error: ") and len(missing.stderr.splitlines()) == 1

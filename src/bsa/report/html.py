@@ -13,9 +13,11 @@ escaping could not act.
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import html
 import json
+import re
 from typing import Any
 
 #: How a page shows a figure that cannot be computed.
@@ -49,6 +51,34 @@ def script_json(value: Any) -> str:
     return encoded
 
 
+def packed_json(value: Any) -> str:
+    """``value`` as gzip-compressed JSON in base64, for a page's script to unpack with
+    ``DecompressionStream``: a run's samples are mostly prose, which gzip shrinks about 3x,
+    and base64 (ASCII with no ``<``) sits inside a ``<script>`` data block as it is.
+
+    A lone surrogate cannot be UTF-8; it only ever occurs inside a JSON string, so it is written
+    as its JSON escape (``\\udXXX``) and ``JSON.parse`` gives it back exactly."""
+    encoded = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    raw = encoded.encode("utf-8", "backslashreplace")
+    # Level 6 packs prose within 1% of level 9 in 80% of the time; mtime 0: the same run gives
+    # the same bytes.
+    return base64.b64encode(gzip.compress(raw, compresslevel=6, mtime=0)).decode("ascii")
+
+
+def readable(page: str) -> str:
+    """``page`` with each packed data block unpacked to its JSON text: what a search of a report
+    for a string (a leaked key, say) must read, since the packing hides text from a byte search."""
+    return _PACKED.sub(lambda m: _unpack(m[0]), page)
+
+
+def _unpack(packed: str) -> str:
+    return gzip.decompress(base64.b64decode(packed)).decode("utf-8")
+
+
+#: The data block :func:`document` writes; base64 cannot hold the ``<`` that ends it.
+_PACKED = re.compile(r'(?<=<script type="application/gzip" id="bsa-data">)[^<]*(?=</script>)')
+
+
 def pct(value: float | None) -> str:
     """A percentage to the hundredth, as the published leaderboard prints them."""
     return MISSING if value is None else f"{value:.2f}"
@@ -80,11 +110,12 @@ def document(
     title: str, body: str, style: str, *, script: str | None = None, payload: str | None = None
 ) -> str:
     """A whole self-contained page: ``body`` (already escaped), its inline ``style``, and
-    optionally its inline ``script`` with the JSON ``payload`` it reads (``id="bsa-data"``)."""
+    optionally its inline ``script`` with the ``payload`` it reads (``id="bsa-data"``, from
+    :func:`packed_json`)."""
     policy = content_security_policy(style, script)
     tail = ""
     if payload is not None:
-        tail += f'<script type="application/json" id="bsa-data">{payload}</script>\n'
+        tail += f'<script type="application/gzip" id="bsa-data">{payload}</script>\n'
     if script is not None:
         tail += f"<script>{script}</script>\n"
     return (
