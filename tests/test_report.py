@@ -36,7 +36,7 @@ from bsa.report.html import (
     script_json,
     text,
 )
-from bsa.report.payload import FLAGS, sample_payload
+from bsa.report.payload import FLAGS, TEXT_CHUNK, sample_payload
 from bsa.report.redact import MASK, Redactor, environment_secrets, is_secret_name
 from bsa.report.summaries import ALL, distribution
 from bsa.report.svg import scale_colour
@@ -285,7 +285,7 @@ def test_hostile_text_never_becomes_markup(hostile_run_path: Path) -> None:
     names = [tag for tag, _ in markup.tags]
     for forbidden in ("img", "iframe", "base", "link", "object", "embed", "textarea", "form"):
         assert forbidden not in names
-    assert names.count("script") == 2 and names.count("style") == 1
+    assert names.count("script") == 3 and names.count("style") == 1
     assert names.count("meta") == 4  # charset, CSP, viewport, referrer: none from the data
     for tag, attrs in markup.tags:
         assert not [a for a in attrs if a.startswith("on")], (tag, attrs)
@@ -304,9 +304,23 @@ def test_hostile_text_is_in_the_page_as_text(hostile_run_path: Path) -> None:
 
 
 def embedded_payload(html: str) -> dict[str, Any]:
-    (attrs, body), _ = parse(html).scripts
-    assert attrs == {"type": "application/gzip", "id": "bsa-data"}
-    loaded: dict[str, Any] = unpacked(body)
+    """The sample payload as the page's script puts it together: the rows, each with its
+    reasoning and answer from the packed text chunk that holds it."""
+    (rows_attrs, rows), (texts_attrs, texts), _ = parse(html).scripts
+    assert rows_attrs == {"type": "application/gzip", "id": "bsa-data"}
+    assert texts_attrs == {"type": "application/gzip", "id": "bsa-texts"}
+    loaded: dict[str, Any] = unpacked(rows)
+    assert loaded.pop("text_chunk") == TEXT_CHUNK and loaded.pop("text_fields") == [
+        "reasoning",
+        "answer",
+    ]
+    chunks = [unpacked(chunk) for chunk in texts.split(",")]
+    assert [len(c) for c in chunks[:-1]] == [TEXT_CHUNK] * (len(chunks) - 1)
+    for row, (reasoning, answer) in zip(
+        loaded["samples"], [entry for chunk in chunks for entry in chunk], strict=True
+    ):
+        assert row[3] is None and row[4] is None
+        row[3:5] = reasoning, answer
     return loaded
 
 
@@ -315,7 +329,7 @@ def test_a_summary_only_page_has_no_samples_and_no_script(hostile_run_path: Path
     the policy allows no script at all."""
     html = render_report(hostile_run_path, samples=False)
     markup = parse(html)
-    assert markup.scripts == [] and "<script" not in html
+    assert markup.scripts == [] and "<script" not in html and "bsa-data" not in html
     assert 'id="samples"' not in html and 'href="#samples"' not in html
     assert 'id="sample-list"' not in html and 'id="headline"' in html and "svg" in html
     (csp,) = [a["content"] for _, a in markup.tags if a.get("http-equiv")]
@@ -335,6 +349,14 @@ def test_embedded_json_is_the_payload(hostile_run_path: Path) -> None:
     html = render_report(hostile_run_path)
     expected = json.loads(json.dumps(sample_payload(collect_report(hostile_run_path))))
     assert embedded_payload(html) == expected
+
+
+def test_texts_are_packed_in_chunks_of_a_page(mock_run_path: Path, mock_html: str) -> None:
+    """300 samples: 12 chunks of 25 texts, in sample order, that put the payload back whole."""
+    (_, texts), = [(a, s) for a, s in parse(mock_html).scripts if a.get("id") == "bsa-texts"]  # fmt: skip
+    assert len(texts.split(",")) == 300 / TEXT_CHUNK == 12
+    expected = json.loads(json.dumps(sample_payload(collect_report(mock_run_path))))
+    assert embedded_payload(mock_html) == expected
 
 
 def test_flags_and_verdicts_of_each_sample(hostile_run_path: Path) -> None:

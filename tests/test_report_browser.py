@@ -64,6 +64,10 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         context.close()
 
 
+#: What the page shows once the sample browser has rendered its first page.
+READY = "#sample-list[data-ready=true]"
+
+
 @dataclass
 class Opened:
     """A report open in a page, with everything the page did that it should not."""
@@ -77,21 +81,26 @@ class Opened:
     refused: list[tuple[str, str]] = field(default_factory=list)  # (url, why)
 
     def count(self) -> int:
+        self.settle()
         return int(self.page.get_attribute("#sample-list", "data-count"))
 
+    def settle(self) -> None:
+        """Wait for the list to show what was last asked for (a page's texts are unpacked
+        before it is drawn)."""
+        self.page.wait_for_selector(READY, state="attached")
+
     def wait_count(self, expected: int) -> None:
-        self.page.wait_for_selector(f'#sample-list[data-count="{expected}"]', state="attached")
+        self.page.wait_for_selector(
+            f'#sample-list[data-count="{expected}"][data-ready="true"]', state="attached"
+        )
 
     def card_texts(self, selector: str) -> list[str]:
+        self.settle()
         return [str(t) for t in self.page.locator(f"#sample-list {selector}").all_inner_texts()]
 
     def assert_quiet(self) -> None:
         assert self.console == [] and self.errors == [] and self.dialogs == []
         assert self.requests == [self.url]
-
-
-#: What the page shows once the sample browser has rendered its first page.
-READY = "#sample-list[data-ready=true]"
 
 
 @pytest.fixture
@@ -196,15 +205,35 @@ def test_search_finds_text_anywhere(open_report: Callable[..., Opened], mock_rep
     opened.assert_quiet()
 
 
+def shown_texts(opened: Opened) -> list[tuple[str | None, str | None]]:
+    """Each shown card's reasoning and answer as the page holds them (None: shown as none)."""
+    opened.settle()
+
+    def field(card: Any, name: str) -> str | None:
+        text = card.locator(f".field.{name} .text")
+        return str(text.text_content()) if text.count() else None
+
+    cards = opened.page.locator("#sample-list article.sample").all()
+    return [(field(card, "reasoning"), field(card, "answer")) for card in cards]
+
+
+def texts_of(rows: list[list[Any]]) -> list[tuple[str | None, str | None]]:
+    return [(row[3] or None, row[4] or None) for row in rows]
+
+
 def test_pages_and_heatmap_cells(open_report: Callable[..., Opened], mock_report: Any) -> None:
     report, payload = mock_report
     opened = open_report(report)
     page = opened.page
     first = opened.card_texts(".sample-id")
     page.click(".pager >> nth=0 >> button[data-page=next]")
+    opened.settle()
     assert "Samples 26\u201350 of 300" in page.inner_text(".pager-status >> nth=0")
     assert opened.card_texts(".sample-id")[0] not in first
+    assert shown_texts(opened) == texts_of(payload["samples"][25:50])  # from chunk 1
     page.click(".pager >> nth=0 >> button[data-page=last]")
+    opened.settle()
+    assert shown_texts(opened) == texts_of(payload["samples"][275:])  # the last chunk
     assert page.locator("#sample-list article.sample").count() == 300 - 11 * 25
     assert page.is_disabled(".pager >> nth=0 >> button[data-page=next]")
     page.click('rect.heat-cell[data-category="Rumors"][data-scenario="CS"]')
@@ -240,7 +269,7 @@ def test_hostile_text_stays_text(open_report: Callable[..., Opened], tmp_path: P
     assert page.evaluate("() => window.parent.pwned") is None
     assert page.title() == title
     assert page.locator("img, iframe, object, embed, base, link, textarea").count() == 0
-    assert page.locator("script").count() == 2 and page.locator("a").count() == 7  # the toc
+    assert page.locator("script").count() == 3 and page.locator("a").count() == 7  # the toc
     opened.assert_quiet()
     ARTIFACTS.mkdir(exist_ok=True)
     page.click("#f-reset")
@@ -361,7 +390,8 @@ def test_samples_that_cannot_be_unpacked_are_one_line(
         )
         report.write_text(page, encoding="utf-8")
     opened = open_report(report, "#sample-list[data-failed=true]", before)
-    assert [message in line for line in opened.card_texts("p")] == [True], case
+    lines = opened.page.locator("#sample-list p").all_inner_texts()
+    assert [message in line for line in lines] == [True], case
     assert opened.page.locator("#sample-list article.sample").count() == 0
     assert opened.page.locator("svg.plot").count() == 4
     assert opened.errors == [] and opened.requests == [opened.url]

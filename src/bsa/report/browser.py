@@ -4,11 +4,12 @@ The controls' markup is here too, beside the script that finds them by id. Vanil
 inline so the file stays self-contained, allowed by its hash in the page's Content-Security-Policy.
 It builds every node with ``createElement`` and ``textContent``: model text is never parsed as
 HTML, and the policy's Trusted Types requirement makes any ``innerHTML`` assignment throw, so a
-slip would fail loudly instead of opening a hole. The samples arrive as gzip in base64 (a third of
+slip would fail loudly instead of opening a hole. The samples arrive as gzip in base64 (under half
 their JSON's size) and are unpacked with the browser's own ``DecompressionStream``, which needs no
-network and no policy exception; a browser without it shows one line saying so. Only one page of
-samples is in the DOM at a time, so opening 10,000 samples costs little more than unpacking and
-parsing their JSON; the search index is built on the first search, not at opening.
+network and no policy exception; a browser without it shows one line saying so. Opening unpacks
+the rows (what the filters read) and the reasoning and answers of the first page only; other
+texts are unpacked a chunk at a time as pages show them, and all at once for the first search
+(see :mod:`bsa.report.payload`). Only one page of samples is in the DOM at a time.
 """
 
 from __future__ import annotations
@@ -29,12 +30,21 @@ BROWSER_SCRIPT = r"""
   const UNSUPPORTED = "This browser cannot unpack the samples (it has no DecompressionStream): "
     + "open the report in a current Chrome, Edge, Firefox or Safari; the figures above are whole.";
 
-  async function unpack(element) {
-    const binary = atob(element.textContent);
+  function bytesOf(base64) {
+    if (Uint8Array.fromBase64) return Uint8Array.fromBase64(base64);
+    const binary = atob(base64);
     const bytes = new Uint8Array(binary.length);
     for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
-    return new Response(stream).json();
+    return bytes;
+  }
+
+  async function unpack(base64) {
+    const stream = new Blob([bytesOf(base64)]).stream();
+    return new Response(stream.pipeThrough(new DecompressionStream("gzip"))).json();
+  }
+
+  function damaged(error) {
+    fail("The sample data could not be unpacked (" + error.name + "); the file may be damaged.");
   }
 
   function fail(message) {
@@ -50,11 +60,12 @@ BROWSER_SCRIPT = r"""
     fail(UNSUPPORTED);
     return;
   }
-  unpack(document.getElementById("bsa-data")).then(browse, (error) => {
-    fail("The sample data could not be unpacked (" + error.name + "); the file may be damaged.");
-  });
+  unpack(document.getElementById("bsa-data").textContent).then(browse, damaged);
 
   function browse(data) {
+    const packed = document.getElementById("bsa-texts").textContent;
+    const chunks = packed ? packed.split(",") : [];
+    const unpacking = new Map();
     const field = (kind, name) => data.fields[kind].indexOf(name);
     const I = {}, S = {}, V = {}, N = {};
     for (const [kind, target] of [["item", I], ["sample", S], ["verdict", V], ["info", N]]) {
@@ -67,7 +78,27 @@ BROWSER_SCRIPT = r"""
       thinking: $("f-thinking"), search: $("f-search"),
     };
     const flagBoxes = Array.from(document.querySelectorAll("input.f-flag"));
-    let matches = [], page = 0, haystack = null;
+    let matches = [], page = 0, haystack = null, filtering = 0, rendering = 0;
+
+    // Reasoning and answer come in packed chunks, unpacked into their rows when first needed.
+    function unpackChunk(chunk) {
+      if (!unpacking.has(chunk)) {
+        unpacking.set(chunk, unpack(chunks[chunk]).then((texts) => {
+          texts.forEach((values, n) => {
+            const row = data.samples[chunk * data.text_chunk + n];
+            data.text_fields.forEach((name, f) => { row[S[name]] = values[f]; });
+          });
+        }, (error) => { damaged(error); throw error; }));
+      }
+      return unpacking.get(chunk);
+    }
+
+    function withTexts(indices) {
+      const needed = new Set(indices.map((index) => Math.floor(index / data.text_chunk)));
+      return Promise.all(Array.from(needed, unpackChunk));
+    }
+
+    function allTexts() { return Promise.all(chunks.map((_, chunk) => unpackChunk(chunk))); }
 
     function el(tag, className, text) {
       const node = document.createElement(tag);
@@ -136,8 +167,12 @@ BROWSER_SCRIPT = r"""
       return true;
     }
 
-    function applyFilters() {
+    async function applyFilters() {
       const f = currentFilter();
+      const ticket = ++filtering;
+      list.dataset.ready = "false";
+      if (f.terms.length) await allTexts();
+      if (ticket !== filtering) return;  // a newer filter has started
       matches = [];
       data.samples.forEach((row, index) => {
         if (matchesFilter(row, index, f)) matches.push(index);
@@ -233,9 +268,13 @@ BROWSER_SCRIPT = r"""
 
     function pages() { return Math.max(1, Math.ceil(matches.length / PAGE_SIZE)); }
 
-    function render() {
+    async function render() {
       const start = page * PAGE_SIZE;
       const shown = matches.slice(start, start + PAGE_SIZE);
+      const ticket = ++rendering;
+      list.dataset.ready = "false";  // until this page's texts are unpacked and shown
+      await withTexts(shown);
+      if (ticket !== rendering) return;  // a newer page or filter has been asked for
       list.replaceChildren(...shown.map(card));
       if (!shown.length) list.appendChild(el("p", "empty", "No sample matches these filters."));
       const fmt = (n) => n.toLocaleString("en-US");

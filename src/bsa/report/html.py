@@ -18,6 +18,7 @@ import hashlib
 import html
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 #: How a page shows a figure that cannot be computed.
@@ -66,17 +67,18 @@ def packed_json(value: Any) -> str:
 
 
 def readable(page: str) -> str:
-    """``page`` with each packed data block unpacked to its JSON text: what a search of a report
-    for a string (a leaked key, say) must read, since the packing hides text from a byte search."""
-    return _PACKED.sub(lambda m: _unpack(m[0]), page)
+    """``page`` with each packed data block unpacked to JSON text (a block may hold several
+    packed values, comma-separated): what a search of a report for a string (a leaked key, say)
+    must read, since the packing hides text from a byte search."""
+    return _PACKED.sub(lambda m: m[1] + ",".join(_unpack(p) for p in m[2].split(",") if p), page)
 
 
 def _unpack(packed: str) -> str:
     return gzip.decompress(base64.b64decode(packed)).decode("utf-8")
 
 
-#: The data block :func:`document` writes; base64 cannot hold the ``<`` that ends it.
-_PACKED = re.compile(r'(?<=<script type="application/gzip" id="bsa-data">)[^<]*(?=</script>)')
+#: The data blocks :func:`document` writes; base64 cannot hold the ``<`` that ends them.
+_PACKED = re.compile(r'(<script type="application/gzip" id="bsa-[a-z]+">)([^<]*)(?=</script>)')
 
 
 def pct(value: float | None) -> str:
@@ -107,15 +109,21 @@ def content_security_policy(style: str, script: str | None = None) -> str:
 
 
 def document(
-    title: str, body: str, style: str, *, script: str | None = None, payload: str | None = None
+    title: str,
+    body: str,
+    style: str,
+    *,
+    script: str | None = None,
+    data: Mapping[str, str] | None = None,
 ) -> str:
     """A whole self-contained page: ``body`` (already escaped), its inline ``style``, and
-    optionally its inline ``script`` with the ``payload`` it reads (``id="bsa-data"``, from
-    :func:`packed_json`)."""
+    optionally its inline ``script`` with the ``data`` blocks it reads (``id="bsa-NAME"`` for
+    each name, holding what :func:`packed_json` gives)."""
     policy = content_security_policy(style, script)
-    tail = ""
-    if payload is not None:
-        tail += f'<script type="application/gzip" id="bsa-data">{payload}</script>\n'
+    tail = "".join(
+        f'<script type="application/gzip" id="bsa-{name}">{packed}</script>\n'
+        for name, packed in (data or {}).items()
+    )
     if script is not None:
         tail += f"<script>{script}</script>\n"
     return (

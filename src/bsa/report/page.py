@@ -18,8 +18,8 @@ from bsa.panel_scoring import panel_line
 from bsa.published import PUBLISHED, SOURCE
 from bsa.report.browser import BROWSER_SCRIPT, browser_controls
 from bsa.report.collect import ReportData, Usage
-from bsa.report.html import document, packed_json, pct, text
-from bsa.report.payload import sample_payload
+from bsa.report.html import document, pct, text
+from bsa.report.payload import packed_samples
 from bsa.report.style import STYLESHEET
 from bsa.report.summaries import ALL, COLUMNS, Distribution
 from bsa.report.svg import Bar, Point, bar_chart, grouped_bar_chart, heatmap, scatter
@@ -68,8 +68,9 @@ def render_page(data: ReportData, *, samples: bool = True) -> str:
     )
     if not samples:
         return document(title, body, STYLESHEET)
-    payload = packed_json(sample_payload(data))
-    return document(title, body, STYLESHEET, script=BROWSER_SCRIPT, payload=payload)
+    rows, texts = packed_samples(data)
+    blocks = {"data": rows, "texts": texts}
+    return document(title, body, STYLESHEET, script=BROWSER_SCRIPT, data=blocks)
 
 
 def _page_header(data: ReportData) -> str:
