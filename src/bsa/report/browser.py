@@ -171,7 +171,10 @@ BROWSER_SCRIPT = r"""
       const f = currentFilter();
       const ticket = ++filtering;
       list.dataset.ready = "false";
-      if (f.terms.length) await allTexts();
+      if (f.terms.length && unpacking.size < chunks.length) {
+        showStatus("Unpacking every sample's text for the search\u2026");
+        await allTexts();
+      }
       if (ticket !== filtering) return;  // a newer filter has started
       matches = [];
       data.samples.forEach((row, index) => {
@@ -266,6 +269,10 @@ BROWSER_SCRIPT = r"""
       return box;
     }
 
+    function showStatus(status) {
+      for (const node of document.querySelectorAll(".pager-status")) node.textContent = status;
+    }
+
     function pages() { return Math.max(1, Math.ceil(matches.length / PAGE_SIZE)); }
 
     async function render() {
@@ -283,7 +290,7 @@ BROWSER_SCRIPT = r"""
           + " of " + fmt(matches.length) + " matching (" + fmt(data.samples.length)
           + " in the run) · page " + (page + 1) + " of " + pages()
         : "0 of " + fmt(data.samples.length) + " samples match";
-      for (const node of document.querySelectorAll(".pager-status")) node.textContent = status;
+      showStatus(status);
       for (const button of document.querySelectorAll(".pager button")) {
         const move = button.dataset.page;
         button.disabled = (move === "first" || move === "prev") ? page === 0 : page >= pages() - 1;
