@@ -13,7 +13,7 @@ second one. Each figure is printed against its target (issue 14: <= 30 MB, <= 3 
 The realistic reasoning is not a repeated filler, which gzip would shrink to nothing: each sample
 restates its own item's query and risk summary, then goes on with sentences drawn at random (seeded
 by item and sample) from every query and risk summary of the dataset, as a reasoning model weighs
-other risks and cases. Prose like this compresses about 3x, as real reasoning traces do.
+other risks and cases. Deflate packs this prose about 3x.
 """
 
 from __future__ import annotations
