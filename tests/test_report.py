@@ -353,7 +353,8 @@ def test_embedded_json_is_the_payload(hostile_run_path: Path) -> None:
 
 def test_texts_are_packed_in_chunks_of_a_page(mock_run_path: Path, mock_html: str) -> None:
     """300 samples: 12 chunks of 25 texts, in sample order, that put the payload back whole."""
-    (_, texts), = [(a, s) for a, s in parse(mock_html).scripts if a.get("id") == "bsa-texts"]  # fmt: skip
+    scripts = parse(mock_html).scripts
+    (texts,) = [body for attrs, body in scripts if attrs.get("id") == "bsa-texts"]
     assert len(texts.split(",")) == 300 / TEXT_CHUNK == 12
     expected = json.loads(json.dumps(sample_payload(collect_report(mock_run_path))))
     assert embedded_payload(mock_html) == expected

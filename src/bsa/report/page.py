@@ -1,7 +1,8 @@
 """The report as one self-contained HTML page: figures, plots, tables and the sample browser.
 
 One file, nothing fetched: the stylesheet and the script are inline, the plots are inline SVG, the
-samples are a gzip-compressed JSON block the script unpacks (a summary-only page has neither). A Content-Security-Policy meta tag allows exactly that inline script and
+samples are packed JSON blocks the script unpacks (a summary-only page has neither, see
+:mod:`bsa.report.payload`). A Content-Security-Policy meta tag allows exactly that inline script and
 style (by their sha256) and nothing else: no network, no other script, no inline event handler, so
 even text that escaped escaping could not run. Every string from the run goes through
 :func:`bsa.report.html.text` here or ``textContent`` in the script.
