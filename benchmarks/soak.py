@@ -34,6 +34,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bsa.report.html import readable
 from bsa.testing.openai_server import FAULT_KINDS
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "bsa"
@@ -243,6 +244,11 @@ def integrity(soak: Soak, needed: int) -> dict[str, int]:
 def key_leaks(soak: Soak, files: list[Path]) -> list[str]:
     places = [p for p in soak.folder.iterdir() if p.is_file() and p.name.startswith("soak.")]
     found = [str(p.name) for p in [*places, *files] if KEY.encode() in p.read_bytes()]
+    found += [
+        p.name
+        for p in files
+        if p.suffix == ".html" and KEY in readable(p.read_text(encoding="utf-8"))
+    ]
     found += [f"output {n}" for n, text in enumerate(soak.outputs) if KEY in text]
     return found
 

@@ -18,6 +18,7 @@ from bsa.cli import main
 from bsa.metrics import DEFAULT_ALPHA
 from bsa.panel import PANEL_SHORT, PANEL_TIE, majority
 from bsa.report import render_report
+from bsa.report.html import readable
 from bsa.store import Judgement, RunStore
 from bsa.testing.openai_server import OpenAIServer, ServerConfig, last_user_text
 
@@ -203,7 +204,7 @@ def test_a_subset_panel_reports_its_ties_and_shortfalls(
     assert "Judge panel" in table.stdout and "Cohen's kappa" in table.stdout
     assert "safety 8 tied, 0 short of a majority" in table.stdout
 
-    page = render_report(run, panel=list(two[1::2]))
+    page = readable(render_report(run, panel=list(two[1::2])))  # the verdicts are packed
     assert "Judge panel" in page and "openai:strict" in page
     assert "openai:lenient: Safe; openai:strict: Unsafe" in page, "each judge's verdict is shown"
     with RunStore(run, read_only=True) as store:

@@ -8,6 +8,8 @@ payload, since model, judge and dataset text is hostile by design. The browser t
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import re
 import sqlite3
@@ -24,8 +26,15 @@ from bsa.errors import BsaError
 from bsa.metrics import DEFAULT_ALPHA, f_score
 from bsa.published import PUBLISHED
 from bsa.report import collect_report, render_report, write_report
-from bsa.report.html import content_security_policy, csp_hash, script_json, text
-from bsa.report.payload import FLAGS, sample_payload
+from bsa.report.html import (
+    content_security_policy,
+    csp_hash,
+    packed_json,
+    readable,
+    script_json,
+    text,
+)
+from bsa.report.payload import FLAGS, TEXT_CHUNK, sample_payload
 from bsa.report.redact import MASK, Redactor, environment_secrets, is_secret_name
 from bsa.report.summaries import ALL, distribution
 from bsa.report.svg import scale_colour
@@ -188,6 +197,33 @@ def test_script_json_cannot_break_out_and_round_trips(payload: str) -> None:
     assert json.loads(encoded) == {"text": payload, "list": [payload, None, 1.5]}
 
 
+#: Text only the compressed path can carry exactly: a lone surrogate of each kind, NUL, and the
+#: JSON escape sequences spelled out literally (a backslash before a surrogate, a "\\u" that
+#: is not an escape).
+UNPAIRED = "lone \ud800 high, low \udfff, \\\ud83d split, \x00 NUL, literal \\ud800 and </script>"
+
+
+@pytest.mark.parametrize("payload", [*HOSTILE.values(), UNPAIRED, "数据 😀"])
+def test_packed_json_is_inert_ascii_and_round_trips(payload: str) -> None:
+    """Base64 leaves nothing that could end the data block, and gzip, UTF-8 and JSON give back
+    every string exactly, lone surrogates too (``json.loads`` keeps them as ``JSON.parse``
+    does)."""
+    value = {"text": payload, "list": [payload, None, 1.5]}
+    packed = packed_json(value)
+    assert re.fullmatch(r"[A-Za-z0-9+/]*={0,2}", packed)
+    assert unpacked(packed) == value
+
+
+def test_packed_json_joins_a_split_pair_as_javascript_would() -> None:
+    """A pair split into two Python code points is one character in UTF-16, as in the page."""
+    assert unpacked(packed_json("\ud83d\ude00")) == "\U0001f600"
+
+
+def unpacked(packed: str) -> Any:
+    """What the page's script does: base64, gunzip, UTF-8 (strict), JSON."""
+    return json.loads(gzip.decompress(base64.b64decode(packed, validate=True)).decode("utf-8"))
+
+
 def test_script_json_refuses_nan() -> None:
     with pytest.raises(ValueError):
         script_json(float("nan"))
@@ -232,7 +268,7 @@ def test_hostile_text_never_becomes_markup(hostile_run_path: Path) -> None:
     names = [tag for tag, _ in markup.tags]
     for forbidden in ("img", "iframe", "base", "link", "object", "embed", "textarea", "form"):
         assert forbidden not in names
-    assert names.count("script") == 2 and names.count("style") == 1
+    assert names.count("script") == 3 and names.count("style") == 1
     assert names.count("meta") == 4  # charset, CSP, viewport, referrer: none from the data
     for tag, attrs in markup.tags:
         assert not [a for a in attrs if a.startswith("on")], (tag, attrs)
@@ -251,16 +287,60 @@ def test_hostile_text_is_in_the_page_as_text(hostile_run_path: Path) -> None:
 
 
 def embedded_payload(html: str) -> dict[str, Any]:
-    (attrs, body), _ = parse(html).scripts
-    assert attrs == {"type": "application/json", "id": "bsa-data"}
-    loaded: dict[str, Any] = json.loads(body)
+    """The sample payload as the page's script puts it together: the rows, each with its
+    reasoning and answer from the packed text chunk that holds it."""
+    (rows_attrs, rows), (texts_attrs, texts), _ = parse(html).scripts
+    assert rows_attrs == {"type": "application/gzip", "id": "bsa-data"}
+    assert texts_attrs == {"type": "application/gzip", "id": "bsa-texts"}
+    loaded: dict[str, Any] = unpacked(rows)
+    assert loaded.pop("text_chunk") == TEXT_CHUNK and loaded.pop("text_fields") == [
+        "reasoning",
+        "answer",
+    ]
+    chunks = [unpacked(chunk) for chunk in texts.split(",")]
+    assert [len(c) for c in chunks[:-1]] == [TEXT_CHUNK] * (len(chunks) - 1)
+    for row, (reasoning, answer) in zip(
+        loaded["samples"], [entry for chunk in chunks for entry in chunk], strict=True
+    ):
+        assert row[3] is None and row[4] is None
+        row[3:5] = reasoning, answer
     return loaded
+
+
+def test_a_summary_only_page_has_no_samples_and_no_script(hostile_run_path: Path) -> None:
+    """``samples=False``: the figures stay, the sample text, the browser and the script go, and
+    the policy allows no script at all."""
+    html = render_report(hostile_run_path, samples=False)
+    markup = parse(html)
+    assert markup.scripts == [] and "<script" not in html and "bsa-data" not in html
+    assert 'id="samples"' not in html and 'href="#samples"' not in html
+    assert 'id="sample-list"' not in html and 'id="headline"' in html and "svg" in html
+    (csp,) = [a["content"] for _, a in markup.tags if a.get("http-equiv")]
+    assert csp == content_security_policy(markup.styles[0]) and "script-src" not in str(csp)
+    assert text(ALL_HOSTILE) not in html  # the reasoning, answers and rationales are left out
+
+
+def test_readable_unpacks_the_samples_for_a_search(hostile_run_path: Path) -> None:
+    """A byte search of a report misses text in the packed samples; ``readable`` finds it."""
+    html = render_report(hostile_run_path)
+    reasoning = json.dumps(ALL_HOSTILE, ensure_ascii=False)[1:-1]
+    assert reasoning not in html and reasoning in readable(html)
+    assert readable(html).startswith(html[: html.index('id="bsa-data"')])
 
 
 def test_embedded_json_is_the_payload(hostile_run_path: Path) -> None:
     html = render_report(hostile_run_path)
     expected = json.loads(json.dumps(sample_payload(collect_report(hostile_run_path))))
     assert embedded_payload(html) == expected
+
+
+def test_texts_are_packed_in_chunks_of_a_page(mock_run_path: Path, mock_html: str) -> None:
+    """300 samples: 12 chunks of 25 texts, in sample order, that put the payload back whole."""
+    scripts = parse(mock_html).scripts
+    (texts,) = [body for attrs, body in scripts if attrs.get("id") == "bsa-texts"]
+    assert len(texts.split(",")) == 300 / TEXT_CHUNK == 12
+    expected = json.loads(json.dumps(sample_payload(collect_report(mock_run_path))))
+    assert embedded_payload(mock_html) == expected
 
 
 def test_flags_and_verdicts_of_each_sample(hostile_run_path: Path) -> None:
@@ -417,7 +497,7 @@ def test_no_secret_reaches_the_report(keyed_server: OpenAIServer, tmp_path: Path
     )  # fmt: skip
     assert keyed_server.stats.total >= 12  # the key was used
     output = write_report(run, tmp_path / "report.html")
-    assert FAKE_KEY not in output.read_text(encoding="utf-8")
+    assert FAKE_KEY not in readable(output.read_text(encoding="utf-8"))
     assert FAKE_KEY.encode() not in run.read_bytes()
 
 
@@ -434,7 +514,7 @@ def test_a_key_echoed_in_model_text_is_masked(
     with ResultWriter(run) as writer:
         leaked = generation(HOSTILE_ID, 0, answer=f"my key is {FAKE_KEY}!", error=FAKE_KEY)
         writer.put(INSERT_GENERATION, generation_row(leaked))
-    html = write_report(run, tmp_path / "report.html").read_text(encoding="utf-8")
+    html = readable(write_report(run, tmp_path / "report.html").read_text(encoding="utf-8"))
     assert FAKE_KEY not in html and f"my key is {MASK}!" in html
 
 
@@ -500,6 +580,11 @@ def test_report_command(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"wrote {out}")
     assert out.read_text(encoding="utf-8").lower().startswith("<!doctype html>")
+    assert 'id="bsa-data"' in out.read_text(encoding="utf-8")
+    summary = tmp_path / "summary.html"
+    result = bsa("report", "--run", str(run), "-o", str(summary), "--no-samples")
+    assert result.returncode == 0, result.stderr
+    assert "<script" not in summary.read_text(encoding="utf-8")
     missing = bsa("report", "--run", str(tmp_path / "none.sqlite"), "-o", str(out))
     assert missing.returncode == 1
     assert missing.stderr.startswith("error: ") and len(missing.stderr.splitlines()) == 1

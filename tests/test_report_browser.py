@@ -11,6 +11,7 @@ installs both). Playwright's own downloaded browsers are not used.
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,11 +21,14 @@ from typing import Any
 import pytest
 
 from bsa.report import collect_report, write_report
+from bsa.report.page import render_page
 from bsa.report.payload import sample_payload
 from tests.test_report import (
+    ALL_HOSTILE,
     HOSTILE,
     HOSTILE_ID,
     HOSTILE_MODEL,
+    UNPAIRED,
     hostile_run,
 )
 
@@ -59,6 +63,10 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         context.close()
 
 
+#: What the page shows once the sample browser has rendered its first page.
+READY = "#sample-list[data-ready=true]"
+
+
 @dataclass
 class Opened:
     """A report open in a page, with everything the page did that it should not."""
@@ -72,12 +80,21 @@ class Opened:
     refused: list[tuple[str, str]] = field(default_factory=list)  # (url, why)
 
     def count(self) -> int:
+        self.settle()
         return int(self.page.get_attribute("#sample-list", "data-count"))
 
+    def settle(self) -> None:
+        """Wait for the list to show what was last asked for (a page's texts are unpacked
+        before it is drawn)."""
+        self.page.wait_for_selector(READY, state="attached")
+
     def wait_count(self, expected: int) -> None:
-        self.page.wait_for_selector(f'#sample-list[data-count="{expected}"]', state="attached")
+        self.page.wait_for_selector(
+            f'#sample-list[data-count="{expected}"][data-ready="true"]', state="attached"
+        )
 
     def card_texts(self, selector: str) -> list[str]:
+        self.settle()
         return [str(t) for t in self.page.locator(f"#sample-list {selector}").all_inner_texts()]
 
     def assert_quiet(self) -> None:
@@ -86,12 +103,16 @@ class Opened:
 
 
 @pytest.fixture
-def open_report(browser: Any) -> Iterator[Callable[[Path], Opened]]:
+def open_report(browser: Any) -> Iterator[Callable[..., Opened]]:
+    """Opens a report and waits for ``ready`` (a selector), after ``before`` (a script run
+    ahead of the page's own) if given."""
     pages: list[Any] = []
 
-    def opener(report: Path) -> Opened:
+    def opener(report: Path, ready: str = READY, before: str | None = None) -> Opened:
         page = browser.new_page()
         pages.append(page)
+        if before is not None:
+            page.add_init_script(before)
         opened = Opened(page, report.as_uri())
         page.on(
             "console", lambda m: m.type in ("error", "warning") and opened.console.append(m.text)
@@ -101,7 +122,7 @@ def open_report(browser: Any) -> Iterator[Callable[[Path], Opened]]:
         page.on("request", lambda request: opened.requests.append(request.url))
         page.on("requestfailed", lambda r: opened.refused.append((r.url, r.failure or "")))
         page.goto(opened.url)
-        page.wait_for_selector("#sample-list[data-ready=true]", state="attached")
+        page.wait_for_selector(ready, state="attached")
         return opened
 
     yield opener
@@ -123,7 +144,7 @@ def expected(payload: dict[str, Any], keep: Callable[[list[Any], list[Any]], obj
     return sum(bool(keep(row, payload["items"][row[0]])) for row in payload["samples"])
 
 
-def test_report_opens_quietly(open_report: Callable[[Path], Opened], mock_report: Any) -> None:
+def test_report_opens_quietly(open_report: Callable[..., Opened], mock_report: Any) -> None:
     report, payload = mock_report
     opened = open_report(report)
     assert opened.count() == len(payload["samples"]) == 300
@@ -134,7 +155,7 @@ def test_report_opens_quietly(open_report: Callable[[Path], Opened], mock_report
 
 
 def test_filters_change_the_visible_samples(
-    open_report: Callable[[Path], Opened], mock_report: Any
+    open_report: Callable[..., Opened], mock_report: Any
 ) -> None:
     report, payload = mock_report
     opened = open_report(report)
@@ -168,9 +189,7 @@ def test_filters_change_the_visible_samples(
     opened.assert_quiet()
 
 
-def test_search_finds_text_anywhere(
-    open_report: Callable[[Path], Opened], mock_report: Any
-) -> None:
+def test_search_finds_text_anywhere(open_report: Callable[..., Opened], mock_report: Any) -> None:
     report, payload = mock_report
     opened = open_report(report)
     item = payload["items"][7]
@@ -186,15 +205,35 @@ def test_search_finds_text_anywhere(
     opened.assert_quiet()
 
 
-def test_pages_and_heatmap_cells(open_report: Callable[[Path], Opened], mock_report: Any) -> None:
+def shown_texts(opened: Opened) -> list[tuple[str | None, str | None]]:
+    """Each shown card's reasoning and answer as the page holds them (None: shown as none)."""
+    opened.settle()
+
+    def field(card: Any, name: str) -> str | None:
+        text = card.locator(f".field.{name} .text")
+        return str(text.text_content()) if text.count() else None
+
+    cards = opened.page.locator("#sample-list article.sample").all()
+    return [(field(card, "reasoning"), field(card, "answer")) for card in cards]
+
+
+def texts_of(rows: list[list[Any]]) -> list[tuple[str | None, str | None]]:
+    return [(row[3] or None, row[4] or None) for row in rows]
+
+
+def test_pages_and_heatmap_cells(open_report: Callable[..., Opened], mock_report: Any) -> None:
     report, payload = mock_report
     opened = open_report(report)
     page = opened.page
     first = opened.card_texts(".sample-id")
     page.click(".pager >> nth=0 >> button[data-page=next]")
+    opened.settle()
     assert "Samples 26\u201350 of 300" in page.inner_text(".pager-status >> nth=0")
     assert opened.card_texts(".sample-id")[0] not in first
+    assert shown_texts(opened) == texts_of(payload["samples"][25:50])  # from chunk 1
     page.click(".pager >> nth=0 >> button[data-page=last]")
+    opened.settle()
+    assert shown_texts(opened) == texts_of(payload["samples"][275:])  # the last chunk
     assert page.locator("#sample-list article.sample").count() == 300 - 11 * 25
     assert page.is_disabled(".pager >> nth=0 >> button[data-page=next]")
     page.click('rect.heat-cell[data-category="Rumors"][data-scenario="CS"]')
@@ -204,7 +243,7 @@ def test_pages_and_heatmap_cells(open_report: Callable[[Path], Opened], mock_rep
     opened.assert_quiet()
 
 
-def test_hostile_text_stays_text(open_report: Callable[[Path], Opened], tmp_path: Path) -> None:
+def test_hostile_text_stays_text(open_report: Callable[..., Opened], tmp_path: Path) -> None:
     """Every field holds script, img/onerror, </textarea>, </script>, javascript: links and
     more; in the browser none of it runs and all of it reads as text."""
     report = write_report(hostile_run(tmp_path / "hostile.sqlite"), tmp_path / "report.html")
@@ -230,7 +269,7 @@ def test_hostile_text_stays_text(open_report: Callable[[Path], Opened], tmp_path
     assert page.evaluate("() => window.parent.pwned") is None
     assert page.title() == title
     assert page.locator("img, iframe, object, embed, base, link, textarea").count() == 0
-    assert page.locator("script").count() == 2 and page.locator("a").count() == 7  # the toc
+    assert page.locator("script").count() == 3 and page.locator("a").count() == 7  # the toc
     opened.assert_quiet()
     ARTIFACTS.mkdir(exist_ok=True)
     page.click("#f-reset")
@@ -239,7 +278,7 @@ def test_hostile_text_stays_text(open_report: Callable[[Path], Opened], tmp_path
     assert (ARTIFACTS / "report.png").stat().st_size > 10_000
 
 
-def test_the_policy_is_enforced(open_report: Callable[[Path], Opened], tmp_path: Path) -> None:
+def test_the_policy_is_enforced(open_report: Callable[..., Opened], tmp_path: Path) -> None:
     """Even a script bug could not turn text into markup or code, nor reach the network: the CSP
     blocks inline event handlers and fetches, and Trusted Types make HTML string sinks throw.
     (eval cannot be tested from here: code run through DevTools is exempt from that check.)"""
@@ -272,7 +311,7 @@ def test_the_policy_is_enforced(open_report: Callable[[Path], Opened], tmp_path:
 
 
 def test_markup_that_escaped_escaping_still_could_not_run(
-    open_report: Callable[[Path], Opened], tmp_path: Path
+    open_report: Callable[..., Opened], tmp_path: Path
 ) -> None:
     """Defence in depth: a copy of a report with raw payloads pasted into its body (as if an
     escaping bug had let them through) runs none of them, and loads nothing."""
@@ -296,3 +335,78 @@ def test_markup_that_escaped_escaping_still_could_not_run(
     ]
     assert sum("Content Security Policy" in message for message in opened.console) >= 3
     assert opened.page.locator("#sample-list article.sample").count() == 6
+
+
+#: The UTF-16 code units of a field's text as the page holds it (a lone surrogate included,
+#: which would not survive the trip to Python as a string).
+CODE_UNITS = """(selector) => {
+  const text = document.querySelector(selector).textContent;
+  return Array.from({ length: text.length }, (_, i) => text.charCodeAt(i));
+}"""
+
+
+def code_units(text: str) -> list[int]:
+    raw = text.encode("utf-16-le", "surrogatepass")
+    return [int.from_bytes(raw[i : i + 2], "little") for i in range(0, len(raw), 2)]
+
+
+def test_packed_samples_read_exactly(open_report: Callable[..., Opened], tmp_path: Path) -> None:
+    """Through gzip, base64 and DecompressionStream, the browser shows each text unit for unit:
+    lone surrogates, NUL, ``</script>`` and the rest of the hostile payloads."""
+    data = collect_report(hostile_run(tmp_path / "hostile.sqlite"))
+    reasoning = UNPAIRED + " " + ALL_HOSTILE
+    first = dataclasses.replace(data.generations[0], reasoning=reasoning, answer=UNPAIRED)
+    data = dataclasses.replace(data, generations=[first, *data.generations[1:]])
+    report = tmp_path / "report.html"
+    report.write_text(render_page(data), encoding="utf-8")
+    opened = open_report(report)
+    card = "#sample-list article.sample:first-child"
+    shown = opened.page.evaluate(CODE_UNITS, f"{card} .field.reasoning .text")
+    assert shown == code_units(reasoning)
+    assert opened.page.evaluate(CODE_UNITS, f"{card} .field.answer .text") == code_units(UNPAIRED)
+    query = data.items[0].query
+    assert opened.page.evaluate(CODE_UNITS, f"{card} .field.query .text") == code_units(query)
+    assert opened.page.evaluate("() => window.pwned") is None
+    opened.assert_quiet()
+
+
+@pytest.mark.parametrize(
+    ("case", "before", "message"),
+    [
+        ("no DecompressionStream", "delete window.DecompressionStream;", "no DecompressionStream"),
+        ("damaged data", None, "could not be unpacked"),
+    ],
+)
+def test_samples_that_cannot_be_unpacked_are_one_line(
+    open_report: Callable[..., Opened], tmp_path: Path, case: str, before: str | None,
+    message: str,
+) -> None:  # fmt: skip
+    """An older browser, or a file whose data was damaged, shows why in place of the samples,
+    and the figures above are still there."""
+    report = write_report(hostile_run(tmp_path / "hostile.sqlite"), tmp_path / "report.html")
+    if before is None:
+        page = report.read_text(encoding="utf-8").replace(
+            'id="bsa-data">H4sI', 'id="bsa-data">AAAA'
+        )
+        report.write_text(page, encoding="utf-8")
+    opened = open_report(report, "#sample-list[data-failed=true]", before)
+    lines = opened.page.locator("#sample-list p").all_inner_texts()
+    assert [message in line for line in lines] == [True], case
+    assert opened.page.locator("#sample-list article.sample").count() == 0
+    assert opened.page.locator("svg.plot").count() == 4
+    assert opened.errors == [] and opened.requests == [opened.url]
+
+
+def test_a_summary_only_report_runs_nothing(
+    open_report: Callable[..., Opened], tmp_path: Path
+) -> None:
+    """``samples=False``: the figures, no sample browser, no script, a quiet console."""
+    run = hostile_run(tmp_path / "hostile.sqlite")
+    report = write_report(run, tmp_path / "summary.html", samples=False)
+    opened = open_report(report, "footer")
+    page = opened.page
+    assert page.locator("script").count() == 0 and page.locator("#sample-list").count() == 0
+    assert page.locator("svg.plot").count() == 4
+    assert page.inner_text("h1") == f"BSA report: {HOSTILE_MODEL}"
+    assert page.evaluate("() => window.pwned") is None
+    opened.assert_quiet()

@@ -26,6 +26,7 @@ from bsa.redaction import (
     register_secret,
     register_url_secrets,
 )
+from bsa.report.html import readable
 from bsa.testing.openai_server import OpenAIServer, ServerConfig
 
 from .bsa_command import bsa_in_process
@@ -181,7 +182,7 @@ def test_exports_report_and_reads_hold_no_key(echoed_run: EchoedRun, tmp_path: P
         outputs += [result.output, target.read_text(encoding="utf-8")]
     report = invoke("report", "--run", run, "-o", str(tmp_path / "report.html"))
     assert report.exit_code == 0, report.output
-    outputs.append((tmp_path / "report.html").read_text(encoding="utf-8"))
+    outputs.append(readable((tmp_path / "report.html").read_text(encoding="utf-8")))
     for args in (
         ["status", "--run", run],
         ["score", "--run", run],

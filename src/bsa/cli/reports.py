@@ -36,20 +36,27 @@ COMPARE_ROWS = tuple(m.key for m in BSA_V1.overall_figures)
     "--panel", is_flag=True, help="Report the majority verdict of several judges (as score)."
 )
 @truncated_option
+@click.option(
+    "--no-samples",
+    is_flag=True,
+    help="A summary-only page: no sample browser, none of the samples' text, no script.",
+)
 @handle_errors
 def report_command(
-    run_path: Path, output: Path, judges: tuple[str, ...], panel: bool, truncated: TruncatedPolicy
-) -> None:
+    run_path: Path, output: Path, judges: tuple[str, ...], panel: bool, truncated: TruncatedPolicy,
+    no_samples: bool,
+) -> None:  # fmt: skip
     """One self-contained HTML report: figures, plots, and a browser of every sample."""
     from bsa.report import write_report
 
     if len(judges) > 1 and not panel:
         raise BsaError("name one --judge, or pass --panel to report several judges by majority")
+    samples = not no_samples
     if panel:
-        write_report(run_path, output, panel=judges, truncated=truncated)
+        write_report(run_path, output, panel=judges, truncated=truncated, samples=samples)
     else:
         judge = judges[0] if judges else None
-        write_report(run_path, output, judge=judge, truncated=truncated)
+        write_report(run_path, output, judge=judge, truncated=truncated, samples=samples)
     if is_stdout(output):
         tell_written(output, "wrote the report to standard output")
     else:

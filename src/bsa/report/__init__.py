@@ -23,10 +23,13 @@ def render_report(
     judge: str | None = None,
     panel: Sequence[str] | None = None,
     truncated: TruncatedPolicy = "judge",
+    samples: bool = True,
 ) -> str:
     """The report of ``run_path`` as HTML text: as ``judge`` graded it (the run's only judge when
-    None), or by the majority of the ``panel`` judges (every judge of the run when empty)."""
-    return render_page(collect_report(run_path, judge, panel=panel, truncated=truncated))
+    None), or by the majority of the ``panel`` judges (every judge of the run when empty).
+    Without ``samples``, the summary alone: no sample browser and none of the samples' text."""
+    data = collect_report(run_path, judge, panel=panel, truncated=truncated)
+    return render_page(data, samples=samples)
 
 
 def write_report(
@@ -36,13 +39,14 @@ def write_report(
     judge: str | None = None,
     panel: Sequence[str] | None = None,
     truncated: TruncatedPolicy = "judge",
+    samples: bool = True,
 ) -> Path:
     """Write the report of ``run_path`` to ``output`` (``-``: standard output) and return ``output``.
 
     Written to a temporary file and renamed, so an interrupted write never leaves half a report
     where a complete one was. Raises :class:`bsa.errors.BsaError` for a missing run file, a run
     without verdicts, or an ambiguous or unknown judge."""
-    page = render_report(run_path, judge=judge, panel=panel, truncated=truncated)
+    page = render_report(run_path, judge=judge, panel=panel, truncated=truncated, samples=samples)
     write_text(output, page, errors="replace")
     return output
 

@@ -1,7 +1,8 @@
 """The report as one self-contained HTML page: figures, plots, tables and the sample browser.
 
 One file, nothing fetched: the stylesheet and the script are inline, the plots are inline SVG, the
-samples are a JSON block. A Content-Security-Policy meta tag allows exactly that inline script and
+samples are packed JSON blocks the script unpacks (a summary-only page has neither, see
+:mod:`bsa.report.payload`). A Content-Security-Policy meta tag allows exactly that inline script and
 style (by their sha256) and nothing else: no network, no other script, no inline event handler, so
 even text that escaped escaping could not run. Every string from the run goes through
 :func:`bsa.report.html.text` here or ``textContent`` in the script.
@@ -19,8 +20,8 @@ from bsa.panel_scoring import panel_line
 from bsa.published import PUBLISHED, SOURCE
 from bsa.report.browser import BROWSER_SCRIPT, browser_controls
 from bsa.report.collect import ReportData, Usage
-from bsa.report.html import document, pct, script_json, text
-from bsa.report.payload import sample_payload
+from bsa.report.html import document, pct, text
+from bsa.report.payload import packed_samples
 from bsa.report.style import STYLESHEET
 from bsa.report.summaries import ALL, COLUMNS, Distribution
 from bsa.report.svg import Bar, Point, bar_chart, grouped_bar_chart, heatmap, scatter
@@ -44,13 +45,14 @@ SECTIONS = (
 )
 
 
-def render_page(data: ReportData) -> str:
-    """The whole HTML document."""
+def render_page(data: ReportData, *, samples: bool = True) -> str:
+    """The whole HTML document; without ``samples``, a summary-only page (no sample browser, no
+    sample data, no script)."""
     title = f"BSA report: {data.model or 'unknown model'} judged by {data.judge}"
     body = "".join(
         (
             _page_header(data),
-            _toc(data),
+            _toc(data, samples),
             "<main>",
             headline_section(data),
             panel_section(data),
@@ -59,13 +61,16 @@ def render_page(data: ReportData) -> str:
             leaderboard_section(data),
             health_section(data),
             config_section(data),
-            browser_section(),
+            browser_section() if samples else "",
             "</main>",
             f"<footer><p>{text(CITATION)}</p><p>{text(SOURCE)}.</p></footer>",
         )
     )
-    payload = script_json(sample_payload(data))
-    return document(title, body, STYLESHEET, script=BROWSER_SCRIPT, payload=payload)
+    if not samples:
+        return document(title, body, STYLESHEET)
+    rows, texts = packed_samples(data)
+    blocks = {"data": rows, "texts": texts}
+    return document(title, body, STYLESHEET, script=BROWSER_SCRIPT, data=blocks)
 
 
 def _page_header(data: ReportData) -> str:
@@ -78,8 +83,10 @@ def _page_header(data: ReportData) -> str:
     )
 
 
-def _toc(data: ReportData) -> str:
-    shown = [(key, name) for key, name in SECTIONS if key != "panel" or "panel" in data.scores]
+def _toc(data: ReportData, samples: bool) -> str:
+    hidden = {"panel"} if "panel" not in data.scores else set()
+    hidden |= set() if samples else {"samples"}
+    shown = [(key, name) for key, name in SECTIONS if key not in hidden]
     links = "".join(f'<li><a href="#{key}">{text(name)}</a></li>' for key, name in shown)
     return f'<nav class="toc"><ul>{links}</ul></nav>'
 

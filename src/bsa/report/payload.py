@@ -3,6 +3,12 @@
 Rows are arrays, not objects, and each item's query and risk summary are stored once rather than k
 times: with 10,000 samples, repeated keys and texts would be most of the file. The field order is
 written into the payload itself (``fields``), so the script and this module cannot drift apart.
+
+In the page the data is packed (:func:`packed_samples`): the rows without their reasoning and
+answer (what filters need), and those two texts apart in gzip chunks of ``TEXT_CHUNK`` samples.
+At 8,000 characters of reasoning a sample, the texts are nearly all of the data; the page unpacks
+a chunk when one of its samples is shown, and all of them only for a search, so opening does not
+wait for text nobody has asked to read.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from typing import Any
 
 from bsa.reading import has_reasoning
 from bsa.report.collect import ReportData
+from bsa.report.html import packed_json
 from bsa.store import Generation, Judgement
 
 #: Bit flags of a sample, combined with ``|``; the browser filters on them.
@@ -30,6 +37,32 @@ FIELDS: dict[str, list[str]] = {
     "info": ["reasoning_source", "finish_reason", "completion_tokens", "latency_s", "attempts",
              "error"],
 }  # fmt: skip
+
+#: Samples per packed chunk of texts: one page of the browser (25 samples) touches few chunks.
+TEXT_CHUNK = 25
+#: The sample fields packed apart, in the order of each text chunk's entries.
+TEXT_FIELDS = ("reasoning", "answer")
+#: What separates the packed chunks in their data block (base64 never holds it).
+CHUNK_SEPARATOR = ","
+
+
+def packed_samples(data: ReportData) -> tuple[str, str]:
+    """The page's two data blocks: the packed rows with their texts left null, and the packed
+    text chunks, joined by :data:`CHUNK_SEPARATOR`."""
+    rows, texts = split_texts(sample_payload(data))
+    return packed_json(rows), CHUNK_SEPARATOR.join(packed_json(chunk) for chunk in texts)
+
+
+def split_texts(payload: dict[str, Any]) -> tuple[dict[str, Any], list[list[list[Any]]]]:
+    """``payload`` with each sample's :data:`TEXT_FIELDS` set to null, and those texts in chunks
+    of :data:`TEXT_CHUNK` samples (``[[reasoning, answer], ...]``)."""
+    columns = [FIELDS["sample"].index(name) for name in TEXT_FIELDS]
+    samples = payload["samples"]
+    texts = [[row[c] for c in columns] for row in samples]
+    rows = [[None if n in columns else v for n, v in enumerate(row)] for row in samples]
+    chunks = [texts[start : start + TEXT_CHUNK] for start in range(0, len(texts), TEXT_CHUNK)]
+    index = {**payload, "samples": rows, "text_chunk": TEXT_CHUNK, "text_fields": TEXT_FIELDS}
+    return index, chunks
 
 
 def sample_payload(data: ReportData) -> dict[str, Any]:
