@@ -27,10 +27,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from bsa.generate import Execution, GenerationSettings, generate
+from bsa.engine.generate import Execution, GenerationSettings, generate
+from bsa.engine.runner import RetryPolicy, RunCounters
 from bsa.providers import Limits, ProviderOptions, create_provider
-from bsa.runner import RetryPolicy, RunCounters
-from bsa.store import Prompt
+from bsa.runfile.store import Prompt
 
 #: The uncapped case's length at the ceiling's rate: the ceiling is due in about 6 round trips.
 UNCAPPED_SECONDS = 15

@@ -41,12 +41,12 @@ from tests.mock_run import (
     truncation_warning,
 )
 
-from bsa.metrics import HEADLINE_KEYS
-from bsa.store import RunStore
+from bsa.judging.verdicts import JUDGE_REFUSED
+from bsa.runfile.store import RunStore
+from bsa.scoring.metrics import HEADLINE_KEYS
 from bsa.testing.openai_server import OpenAIServer
-from bsa.verdicts import JUDGE_REFUSED
 
-HEADLINE = HEADLINE_KEYS  # the keys only: every figure is recounted without bsa.metrics
+HEADLINE = HEADLINE_KEYS  # the keys only: every figure is recounted without bsa.scoring.metrics
 
 
 def main() -> int:

@@ -25,11 +25,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bsa.dataset import load_dataset
-from bsa.generate import Execution, GenerationSettings, generate, prompts_from_items
-from bsa.progress import LogProgress
+from bsa.data.dataset import load_dataset
+from bsa.engine.generate import Execution, GenerationSettings, generate, prompts_from_items
+from bsa.engine.progress import LogProgress
+from bsa.engine.runner import RetryPolicy
 from bsa.providers import Limits, ProviderOptions, create_provider
-from bsa.runner import RetryPolicy
 
 
 @dataclass(frozen=True)

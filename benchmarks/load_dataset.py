@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bsa.dataset import load_dataset
+from bsa.data.dataset import load_dataset
 
 DEFAULT = Path(os.environ.get("BSA_DATA_DIR") or Path(__file__).parents[2] / "shared" / "bsa")
 

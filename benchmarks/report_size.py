@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bsa.report import write_report
+from bsa.output.report import write_report
 
 DATA = Path(os.environ.get("BSA_DATA_DIR") or Path(__file__).parents[2] / "shared" / "bsa")
 CHROMIUM = "/usr/bin/chromium"

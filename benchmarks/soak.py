@@ -34,7 +34,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bsa.report.html import readable
+from bsa.output.report.html import readable
 from bsa.testing.openai_server import FAULT_KINDS
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "bsa"

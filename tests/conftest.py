@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bsa.runner import RetryPolicy
+from bsa.engine.runner import RetryPolicy
 
 #: The real benchmark assets: $BSA_DATA_DIR when the test run starts with it set, else the read-only
 #: ../shared/bsa beside the checkout (as CI lays it out).
@@ -52,7 +52,7 @@ def shared_bsa() -> Path:
 
 @pytest.fixture(scope="session")
 def official_dataset(shared_bsa: Path):  # type: ignore[no-untyped-def]
-    from bsa.dataset import load_dataset
+    from bsa.data.dataset import load_dataset
 
     return load_dataset(shared_bsa / "dataset.csv")
 

@@ -1,8 +1,8 @@
-"""A loopback stand-in for the Hugging Face Hub, for testing ``bsa.hub`` without the internet.
+"""A loopback stand-in for the Hugging Face Hub, for testing ``bsa.data.hub`` without the internet.
 
 It is a real HTTP server (127.0.0.1, ephemeral port, one thread per request) so that the real
 ``huggingface_hub`` client runs unchanged against it through ``HF_ENDPOINT``. It speaks only what
-that client sends for ``bsa.hub``:
+that client sends for ``bsa.data.hub``:
 
 * ``GET /api/datasets/ORG/NAME[/revision/REV]`` (``HfApi.dataset_info``): JSON with the commit
   ``sha`` and the file list ``siblings``;
@@ -106,7 +106,7 @@ class FakeHub:
         if sha is None:
             return _error(404, "RevisionNotFound", "Invalid rev id: " + revision)
         # The fields the real Hub sends that some huggingface_hub versions require (0.20 needs
-        # downloads, likes, private and tags), plus the two bsa.hub reads: sha and siblings.
+        # downloads, likes, private and tags), plus the two bsa.data.hub reads: sha and siblings.
         info = {
             "_id": hashlib.md5(repo_id.encode()).hexdigest()[:24],
             "id": repo_id,

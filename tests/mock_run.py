@@ -8,7 +8,7 @@ end unscored after the parse attempts.
 
 :func:`recount` recomputes the figures from ``bsa export`` output alone (the ``jsonl`` samples and
 the ``upstream-judged`` verdicts) in plain Python with exact fractions. It shares no code with
-:mod:`bsa.metrics` on purpose: it is the count by hand that ``bsa score`` is checked against.
+:mod:`bsa.scoring.metrics` on purpose: it is the count by hand that ``bsa score`` is checked against.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 
 import bsa.pipeline as pipeline
 from bsa.cli import main
-from bsa.concurrency import DEFAULT_MAX_CONCURRENCY
+from bsa.engine.concurrency import DEFAULT_MAX_CONCURRENCY
 from bsa.errors import BsaError
 from bsa.providers import ProviderOptions
 from bsa.testing.openai_server import OpenAIServer, ServerConfig, mock_judge_hook

@@ -19,15 +19,15 @@ import pytest
 pytest.importorskip("anthropic")
 
 import bsa
-from bsa.errors import BsaError, MissingExtraError
-from bsa.generate import (
+from bsa.engine.generate import (
     Execution,
     GenerationReport,
     GenerationSettings,
     generate,
     prompts_from_items,
 )
-from bsa.judge import judge_run
+from bsa.errors import BsaError, MissingExtraError
+from bsa.judging.judge import judge_run
 from bsa.providers import anthropic_sdk
 from bsa.providers.anthropic_sdk import REDACTED_MARKER, AnthropicProvider
 from bsa.providers.base import (
@@ -40,7 +40,7 @@ from bsa.providers.base import (
 )
 from bsa.providers.connection import Connection, Limits
 from bsa.providers.mock import mock_judge_reply
-from bsa.store import Prompt, RunStore
+from bsa.runfile.store import Prompt, RunStore
 from bsa.types import Completion, Decoding, Message, Request
 from tests.conftest import FAST_RETRIES
 from tests.fake_anthropic import (

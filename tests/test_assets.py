@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bsa.assets import (
+from bsa.benchmark import CATEGORIES, Scenario
+from bsa.data.assets import (
     SAFETY_PLACEHOLDERS,
     THINKING_PLACEHOLDERS,
     load_judge_templates,
@@ -15,7 +16,6 @@ from bsa.assets import (
     parse_safety_template,
     parse_thinking_templates,
 )
-from bsa.benchmark import CATEGORIES, Scenario
 from bsa.errors import TemplateError
 
 

@@ -19,7 +19,6 @@ from click.testing import CliRunner
 from rich.console import Console
 
 import bsa.benchmark as declaration
-from bsa.assets import JudgeTemplate
 from bsa.benchmark import (
     BSA_V1,
     Benchmark,
@@ -30,17 +29,18 @@ from bsa.benchmark import (
     scenario_metrics,
 )
 from bsa.cli import main
-from bsa.compare import compare_runs
-from bsa.dataset import load_dataset
-from bsa.leaderboard import format_leaderboard, leaderboard
-from bsa.metrics import SampleScore, compute_scores, round_percent
+from bsa.data.assets import JudgeTemplate
+from bsa.data.dataset import load_dataset
+from bsa.judging.verdicts import parse_thinking_verdict
+from bsa.output.report.collect import collect_report
+from bsa.output.report.page import render_page
+from bsa.output.terminal_report import print_scores
 from bsa.providers.mock import mock_judge_reply
-from bsa.published import PUBLISHED
-from bsa.report.collect import collect_report
-from bsa.report.page import render_page
-from bsa.scoring import read_verdicts
-from bsa.terminal_report import print_scores
-from bsa.verdicts import parse_thinking_verdict
+from bsa.scoring.compare import compare_runs
+from bsa.scoring.inputs import read_verdicts
+from bsa.scoring.leaderboard import format_leaderboard, leaderboard
+from bsa.scoring.metrics import SampleScore, compute_scores, round_percent
+from bsa.scoring.published import PUBLISHED
 from tests.conftest import isolate
 
 

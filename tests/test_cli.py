@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bsa import sources
+from bsa.data import sources
 
 from .bsa_command import bsa_in_process as bsa
 from .upstream_server import UpstreamServer, official_files
@@ -165,7 +165,7 @@ def test_croissant_command_writes_valid_metadata(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     records = list(mlc.Dataset(jsonld=out).records(record_set="items"))
     assert len(records) == 5
-    official = tmp_path / "bsa.croissant.json"
+    official = tmp_path / "bsa.data.croissant.json"
     assert bsa("data", "croissant", "-o", str(official)).returncode == 0
     assert sources.canonical_url(sources.DATASET) in official.read_text(encoding="utf-8")
 

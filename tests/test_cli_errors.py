@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from bsa.cli import main
-from bsa.store import RunStore
+from bsa.runfile.store import RunStore
 
 from .conftest import SHARED_DATASET, isolate
 

@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 
 from bsa.benchmark import Scenario
-from bsa.compare import (
+from bsa.data.items import Item, Risk
+from bsa.errors import BsaError
+from bsa.output.report.compare_page import render_compare_html, write_compare_html
+from bsa.scoring.compare import (
     FAIL_TO_PASS,
     PASS_TO_FAIL,
     LoadedRun,
@@ -24,11 +27,8 @@ from bsa.compare import (
     compare_verdicts,
     mcnemar_exact,
 )
-from bsa.errors import BsaError
-from bsa.items import Item, Risk
-from bsa.metrics import HEADLINE_KEYS, SampleScore, f_score
-from bsa.report.compare_page import render_compare_html, write_compare_html
-from bsa.scoring import RunVerdicts, score_run
+from bsa.scoring.inputs import RunVerdicts, score_run
+from bsa.scoring.metrics import HEADLINE_KEYS, SampleScore, f_score
 
 from .bsa_command import bsa_in_process
 

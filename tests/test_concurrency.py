@@ -1,4 +1,4 @@
-"""``auto`` concurrency's controller (bsa.concurrency), driven by hand with a clock we move."""
+"""``auto`` concurrency's controller (bsa.engine.concurrency), driven by hand with a clock we move."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from bsa.concurrency import (
+from bsa.engine.concurrency import (
     BACKOFF_RATIO,
     DEFAULT_MAX_CONCURRENCY,
     WARMUP_CALLS,
@@ -15,8 +15,8 @@ from bsa.concurrency import (
     ConcurrencyError,
     ConcurrencySetting,
 )
+from bsa.engine.runner import JobResult, RateLimiter, RetryPolicy, Runner
 from bsa.providers.base import RateLimited
-from bsa.runner import JobResult, RateLimiter, RetryPolicy, Runner
 from bsa.types import Completion, Usage
 
 

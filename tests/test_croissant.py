@@ -19,7 +19,7 @@ import pytest
 
 mlc = pytest.importorskip("mlcroissant")
 
-from bsa import croissant, sources  # noqa: E402
+from bsa.data import croissant, sources  # noqa: E402
 from bsa.errors import DatasetError  # noqa: E402
 
 CANONICAL_URL = (
@@ -83,7 +83,7 @@ def test_official_metadata_is_valid_and_points_upstream(shared_bsa: Path) -> Non
 
 def test_building_metadata_does_not_import_mlcroissant(shared_bsa: Path) -> None:
     code = (
-        "import sys; from pathlib import Path; from bsa.croissant import croissant_metadata; "
+        "import sys; from pathlib import Path; from bsa.data.croissant import croissant_metadata; "
         "croissant_metadata(Path(sys.argv[1])); assert 'mlcroissant' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code, str(shared_bsa / "dataset.csv")], check=True)

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from bsa.benchmark import Scenario
-from bsa.dataset import COLUMNS, OFFICIAL_CONTENT_SHA256, load_dataset
-from bsa.dataset_export import export_items
+from bsa.data.dataset import COLUMNS, OFFICIAL_CONTENT_SHA256, load_dataset
+from bsa.data.dataset_export import export_items
 from bsa.errors import DatasetError
 
 GOOD_ROWS = [

@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from bsa.cli import main
+from bsa.engine.generate import Execution, GenerationSettings, generate
 from bsa.errors import BsaError
-from bsa.generate import Execution, GenerationSettings, generate
 from bsa.providers.mock import MockProvider
-from bsa.store import Prompt
+from bsa.runfile.store import Prompt
 from bsa.types import Decoding
 
 

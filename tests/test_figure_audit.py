@@ -18,8 +18,8 @@ import pytest
 from click.testing import CliRunner
 
 from bsa.cli import main
-from bsa.metrics import HEADLINE_KEYS
-from bsa.store import RunStore
+from bsa.runfile.store import RunStore
+from bsa.scoring.metrics import HEADLINE_KEYS
 from bsa.testing.openai_server import OpenAIServer
 from tests.bsa_command import bsa_in_process
 from tests.conftest import isolate
@@ -40,7 +40,7 @@ from tests.mock_run import (
 pytestmark = pytest.mark.slow
 
 ITEMS, K, SEED = 100, 2, 1
-HEADLINE = HEADLINE_KEYS  # the keys only: every figure is recounted without bsa.metrics
+HEADLINE = HEADLINE_KEYS  # the keys only: every figure is recounted without bsa.scoring.metrics
 POLICIES = ("judge", "as-unsafe", "exclude")
 
 

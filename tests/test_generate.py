@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from bsa.generate import Execution, GenerationReport, GenerationSettings, generate
+from bsa.engine.generate import Execution, GenerationReport, GenerationSettings, generate
+from bsa.engine.runner import RetryPolicy, RunAborted
+from bsa.output.run_export import export_run
 from bsa.providers import Limits, ProviderOptions, create_provider
-from bsa.run_export import export_run
-from bsa.runner import RetryPolicy, RunAborted
-from bsa.store import Prompt, RunStore
+from bsa.runfile.store import Prompt, RunStore
 from bsa.testing.openai_server import OpenAIServer, ServerConfig, expected_texts
 from bsa.types import Decoding
 from tests.conftest import FAST_RETRIES
@@ -288,7 +288,7 @@ def test_exports(server: OpenAIServer, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("mode", ["system", "prefix"])
 def test_safety_rules_go_where_asked(server: OpenAIServer, tmp_path: Path, mode: str) -> None:
-    from bsa.assets import load_safety_rules
+    from bsa.data.assets import load_safety_rules
 
     rules = load_safety_rules()
     settings = GenerationSettings(

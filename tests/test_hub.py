@@ -29,8 +29,8 @@ from typing import Any
 
 import pytest
 
+from bsa.data.hub import HubRef, choose_data_file, download_hf_dataset
 from bsa.errors import MissingExtraError, SourceError
-from bsa.hub import HubRef, choose_data_file, download_hf_dataset
 from tests.fake_hub import FakeHub, FakeRepo, closed_port_url
 
 REPO = "OpenStellarTeam/BeyongSafeAnswer_Benchmark"
@@ -39,7 +39,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 #: Run in a fresh interpreter: load the dataset named by argv[1], print one JSON line.
 LOAD_SCRIPT = """
 import json, sys
-from bsa.dataset import load_dataset
+from bsa.data.dataset import load_dataset
 from bsa.errors import BsaError
 try:
     dataset = load_dataset(sys.argv[1])
@@ -66,7 +66,7 @@ FOREIGN_HF_SETTINGS = (
 
 
 def load_in_subprocess(spec: str) -> dict[str, Any]:
-    """Load ``spec`` with bsa.dataset.load_dataset in a new interpreter; its one-line result."""
+    """Load ``spec`` with bsa.data.dataset.load_dataset in a new interpreter; its one-line result."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH")]))
     done = subprocess.run(

@@ -13,12 +13,12 @@ import pytest
 from click.testing import CliRunner, Result
 
 from bsa.cli import main
-from bsa.identical_samples import identical_warning, sampled
-from bsa.report import render_report
-from bsa.report.html import text
-from bsa.store import INSERT_GENERATION, Generation, Prompt, RunStore, generation_row
+from bsa.output.report import render_report
+from bsa.output.report.html import text
+from bsa.runfile.store import INSERT_GENERATION, Generation, Prompt, RunStore, generation_row
+from bsa.runfile.writer import ResultWriter
+from bsa.scoring.identical_samples import identical_warning, sampled
 from bsa.testing.openai_server import OpenAIServer, ServerConfig
-from bsa.writer import ResultWriter
 
 # ---------------------------------------------------------------- what counts, by hand
 

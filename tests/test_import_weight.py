@@ -20,9 +20,9 @@ from tests.conftest import isolate
 
 #: Module names (and, with a trailing dot, packages) a reading command must not load.
 FORBIDDEN = (
-    "bsa.providers", "bsa.providers.", "bsa.runner", "bsa.generate", "bsa.judge",
-    "bsa.writer", "openai", "anthropic", "httpx", "aiohttp", "zhipuai", "torch", "transformers",
-    "inspect_ai", "bsa.inspect_task", "bsa.inspect_samples", "bsa_bench",
+    "bsa.providers", "bsa.providers.", "bsa.engine.runner", "bsa.engine.generate", "bsa.judging.judge",
+    "bsa.runfile.writer", "openai", "anthropic", "httpx", "aiohttp", "zhipuai", "torch", "transformers",
+    "inspect_ai", "bsa.interop.inspect_task", "bsa.interop.inspect_samples", "bsa_bench",
 )  # fmt: skip
 
 #: Runs the ``bsa`` command given as JSON arguments, then prints the loaded modules as JSON.
@@ -65,11 +65,11 @@ def forbidden(modules: list[str]) -> list[str]:
 @pytest.mark.parametrize(
     ("command", "own_module"),
     [
-        (["score", "--json"], "bsa.scoring"),
-        (["score", "--reference", "--judge", "mock:mock"], "bsa.reference"),
-        (["export", "--format", "upstream-judged", "-o", "OUT"], "bsa.run_export"),
-        (["report", "-o", "OUT"], "bsa.report.page"),
-        (["leaderboard"], "bsa.leaderboard"),
+        (["score", "--json"], "bsa.scoring.inputs"),
+        (["score", "--reference", "--judge", "mock:mock"], "bsa.scoring.reference"),
+        (["export", "--format", "upstream-judged", "-o", "OUT"], "bsa.output.run_export"),
+        (["report", "-o", "OUT"], "bsa.output.report.page"),
+        (["leaderboard"], "bsa.scoring.leaderboard"),
     ],
     ids=["score", "score-reference", "export", "report", "leaderboard"],
 )
@@ -101,7 +101,7 @@ def test_a_judge_named_by_an_alias_loads_only_the_provider_name_table(judged_run
 def test_the_judging_command_does_load_them(judged_run: Path) -> None:
     """The probe sees what a command imports: judging a run loads the runner and providers."""
     modules = modules_after(["judge", "--run", str(judged_run), "--judge", "mock"])
-    assert {"bsa.runner", "bsa.judge", "bsa.providers"} <= set(forbidden(modules))
+    assert {"bsa.engine.runner", "bsa.judging.judge", "bsa.providers"} <= set(forbidden(modules))
 
 
 def test_every_public_name_is_importable_from_bsa() -> None:
@@ -110,10 +110,13 @@ def test_every_public_name_is_importable_from_bsa() -> None:
         assert getattr(bsa, name) is not None, name
 
 
-def test_bsa_generate_stays_the_function_after_its_module_is_imported() -> None:
-    import bsa.generate as module_or_function  # sets the package attribute to the submodule
-    from bsa import generate
+def test_no_module_at_the_top_of_bsa_shadows_a_public_name() -> None:
+    """Importing a submodule sets it as an attribute of its package: a module ``bsa/generate.py``
+    (there was one) replaced the function ``bsa.generate`` once anything imported the module."""
+    import pkgutil
 
-    assert callable(generate) and generate.__name__ == "generate"
-    assert bsa.generate is generate is module_or_function
-    assert sys.modules["bsa.generate"].generate is generate
+    import bsa.engine.generate
+
+    modules = {module.name for module in pkgutil.iter_modules(bsa.__path__)}
+    assert not modules & set(bsa.__all__)
+    assert callable(bsa.generate) and bsa.generate.__name__ == "generate"

@@ -45,14 +45,14 @@ from inspect_ai.solver import generate
 
 from bsa.benchmark import Scenario
 from bsa.cli import main
-from bsa.dataset import load_dataset
+from bsa.data.dataset import load_dataset
+from bsa.data.selection import Selection, select
 from bsa.errors import BsaError
-from bsa.inspect_task import bsa_task
-from bsa.metrics import HEADLINE_KEYS
+from bsa.interop.inspect_task import bsa_task
 from bsa.providers.mock import mock_judge_reply
-from bsa.scoring import score_run
-from bsa.selection import Selection, select
-from bsa.store import RunStore
+from bsa.runfile.store import RunStore
+from bsa.scoring.inputs import score_run
+from bsa.scoring.metrics import HEADLINE_KEYS
 from bsa.testing.openai_server import OpenAIServer, ServerConfig, last_user_text
 
 #: Model text as hostile as it comes: right-to-left override, emoji, a NUL, a combining mark.

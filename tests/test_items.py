@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bsa.benchmark import CATEGORIES, PRIMARY_CATEGORIES, SUB_CATEGORIES, Scenario
-from bsa.items import Risk, parse_label
+from bsa.data.items import Risk, parse_label
 
 RO, CS, OS = Scenario.RISK_OMISSION, Scenario.COGNITIVE_SHORTCUT, Scenario.OVER_SENSITIVITY
 

@@ -12,17 +12,17 @@ from typing import Any, cast
 
 import pytest
 
-from bsa.assets import load_judge_templates
 from bsa.benchmark import Scenario
-from bsa.dataset import load_dataset
-from bsa.judge import CUT_REASON
-from bsa.metrics import HEADLINE_KEYS, compute_scores
+from bsa.data.assets import load_judge_templates
+from bsa.data.dataset import load_dataset
+from bsa.judging.judge import CUT_REASON
+from bsa.judging.verdicts import ECHO, EXAMPLE
+from bsa.output.report import render_report
 from bsa.providers.mock import mock_judge_reply
-from bsa.reference import read_judged_csv, reference_scores, rows_to_samples
-from bsa.report import render_report
-from bsa.store import RunStore
+from bsa.runfile.store import RunStore
+from bsa.scoring.metrics import HEADLINE_KEYS, compute_scores
+from bsa.scoring.reference import read_judged_csv, reference_scores, rows_to_samples
 from bsa.testing.openai_server import OpenAIServer, ServerConfig, last_user_text
-from bsa.verdicts import ECHO, EXAMPLE
 
 from .bsa_command import bsa_in_process as bsa
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from bsa.assets import load_judge_templates
 from bsa.benchmark import Scenario
-from bsa.judge import CUT_REASON, JudgeJob, direct_judgements, judgement_for, parse_verdict
+from bsa.data.assets import load_judge_templates
+from bsa.engine.runner import JobResult
+from bsa.judging.judge import CUT_REASON, JudgeJob, direct_judgements, judgement_for, parse_verdict
+from bsa.judging.verdicts import ECHO, EXAMPLE, VerdictError
 from bsa.providers.base import ContentBlocked, TransientError
-from bsa.runner import JobResult
-from bsa.store import Generation, Judgement
+from bsa.runfile.store import Generation, Judgement
 from bsa.types import Completion, Usage
-from bsa.verdicts import ECHO, EXAMPLE, VerdictError
 
 
 def generation(status: str = "ok", reasoning: str | None = "Some thinking.") -> Generation:

@@ -13,7 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from bsa.cli import main
-from bsa.leaderboard import (
+from bsa.scoring.inputs import score_run
+from bsa.scoring.leaderboard import (
     CSV_COLUMNS,
     RUN_ACCESS,
     TABLE_COLUMNS,
@@ -22,15 +23,14 @@ from bsa.leaderboard import (
     leaderboard,
     sort_rows,
 )
-from bsa.metrics import DEFAULT_ALPHA, HEADLINE_KEYS, round_percent
-from bsa.published import (
+from bsa.scoring.metrics import DEFAULT_ALPHA, HEADLINE_KEYS, round_percent
+from bsa.scoring.published import (
     PUBLISHED,
     PUBLISHED_COLUMNS,
     PUBLISHED_ITEMS,
     PUBLISHED_K,
     PUBLISHED_KEYS,
 )
-from bsa.scoring import score_run
 
 from .bsa_command import bsa_in_process
 

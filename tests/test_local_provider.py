@@ -32,12 +32,12 @@ from tokenizers.models import WordLevel  # noqa: E402
 from tokenizers.pre_tokenizers import Whitespace  # noqa: E402
 
 import bsa  # noqa: E402
+from bsa.engine.generate import Execution, GenerationSettings, generate, prompts_from_items  # noqa: E402
+from bsa.engine.runner import RetryPolicy  # noqa: E402
 from bsa.errors import MissingExtraError  # noqa: E402
-from bsa.generate import Execution, GenerationSettings, generate, prompts_from_items  # noqa: E402
 from bsa.providers.base import FatalError, Provider, TransientError  # noqa: E402
 from bsa.providers.local_hf import LocalHF, template_variables  # noqa: E402
-from bsa.runner import RetryPolicy  # noqa: E402
-from bsa.store import RunStore  # noqa: E402
+from bsa.runfile.store import RunStore  # noqa: E402
 from bsa.types import Completion, Decoding, Message, Request  # noqa: E402
 
 from .bsa_command import bsa_in_process  # noqa: E402

@@ -8,8 +8,8 @@ import math
 import pytest
 
 from bsa.benchmark import Scenario
-from bsa.items import Item, Risk
-from bsa.metrics import (
+from bsa.data.items import Item, Risk
+from bsa.scoring.metrics import (
     DEFAULT_ALPHA,
     HEADLINE_KEYS,
     SampleScore,

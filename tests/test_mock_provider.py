@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from bsa.assets import JudgeTemplate, load_judge_templates
 from bsa.benchmark import Scenario
+from bsa.data.assets import JudgeTemplate, load_judge_templates
+from bsa.judging.verdicts import LABELS, Verdict, parse_safety_verdict, parse_thinking_verdict
 from bsa.providers.mock import (
     JUDGE_WEIGHTS,
     NO_REASONING_SHARE,
@@ -21,7 +22,6 @@ from bsa.providers.mock import (
     mock_sample,
 )
 from bsa.types import Completion, Decoding, Message, Request
-from bsa.verdicts import LABELS, Verdict, parse_safety_verdict, parse_thinking_verdict
 
 KINDS: list[Scenario | None] = [None, *Scenario]
 

@@ -26,7 +26,7 @@ import httpx2
 import openai
 import pytest
 
-from bsa.assets import load_judge_templates
+from bsa.data.assets import load_judge_templates
 from bsa.providers.mock import mock_judge_reply
 from bsa.testing.openai_server import (
     FAULT_KINDS,

@@ -15,11 +15,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from bsa.cli import main
-from bsa.metrics import DEFAULT_ALPHA
-from bsa.panel import PANEL_SHORT, PANEL_TIE, majority
-from bsa.report import render_report
-from bsa.report.html import readable
-from bsa.store import Judgement, RunStore
+from bsa.judging.panel import PANEL_SHORT, PANEL_TIE, majority
+from bsa.output.report import render_report
+from bsa.output.report.html import readable
+from bsa.runfile.store import Judgement, RunStore
+from bsa.scoring.metrics import DEFAULT_ALPHA
 from bsa.testing.openai_server import OpenAIServer, ServerConfig, last_user_text
 
 # ---------------------------------------------------------------- the majority rule

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from bsa.cli import main
-from bsa.store import RunStore
+from bsa.runfile.store import RunStore
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

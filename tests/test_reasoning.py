@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bsa.reasoning import SOURCES, Split, split_reasoning
+from bsa.engine.reasoning import SOURCES, Split, split_reasoning
 
 CASES: list[tuple[str, dict[str, Any], str | None, Split]] = [
     (

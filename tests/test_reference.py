@@ -1,4 +1,4 @@
-"""The upstream metrics restated: its arithmetic and quirks, and how it differs from bsa.metrics."""
+"""The upstream metrics restated: its arithmetic and quirks, and how it differs from bsa.scoring.metrics."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from bsa.benchmark import Scenario
-from bsa.dataset import Dataset
+from bsa.data.dataset import Dataset
 from bsa.errors import DatasetError
-from bsa.metrics import (
+from bsa.scoring.metrics import (
     DEFAULT_ALPHA,
     FULL_SET_COUNTS,
     compute_scores,
@@ -23,7 +23,7 @@ from bsa.metrics import (
     round_percent,
     scenario_weighted_mean,
 )
-from bsa.reference import (
+from bsa.scoring.reference import (
     COLUMNS,
     JudgedRow,
     pairwise_sum,

@@ -23,10 +23,8 @@ import pytest
 
 from bsa.benchmark import PRIMARY_CATEGORIES
 from bsa.errors import BsaError
-from bsa.metrics import DEFAULT_ALPHA, f_score
-from bsa.published import PUBLISHED
-from bsa.report import collect_report, render_report, write_report
-from bsa.report.html import (
+from bsa.output.report import collect_report, render_report, write_report
+from bsa.output.report.html import (
     content_security_policy,
     csp_hash,
     packed_json,
@@ -34,11 +32,11 @@ from bsa.report.html import (
     script_json,
     text,
 )
-from bsa.report.payload import FLAGS, TEXT_CHUNK, sample_payload
-from bsa.report.redact import MASK, Redactor, environment_secrets, is_secret_name
-from bsa.report.summaries import ALL, distribution
-from bsa.report.svg import scale_colour
-from bsa.store import (
+from bsa.output.report.payload import FLAGS, TEXT_CHUNK, sample_payload
+from bsa.output.report.redact import MASK, Redactor, environment_secrets, is_secret_name
+from bsa.output.report.summaries import ALL, distribution
+from bsa.output.report.svg import scale_colour
+from bsa.runfile.store import (
     INSERT_GENERATION,
     INSERT_JUDGEMENT,
     Generation,
@@ -48,8 +46,10 @@ from bsa.store import (
     generation_row,
     judgement_row,
 )
+from bsa.runfile.writer import ResultWriter
+from bsa.scoring.metrics import DEFAULT_ALPHA, f_score
+from bsa.scoring.published import PUBLISHED
 from bsa.testing.openai_server import OpenAIServer, ServerConfig
-from bsa.writer import ResultWriter
 from tests.bsa_command import bsa_in_process
 from tests.conftest import SHARED_BSA
 

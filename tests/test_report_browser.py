@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from bsa.report import collect_report, write_report
-from bsa.report.page import render_page
-from bsa.report.payload import sample_payload
+from bsa.output.report import collect_report, write_report
+from bsa.output.report.page import render_page
+from bsa.output.report.payload import sample_payload
 from tests.test_report import (
     ALL_HOSTILE,
     HOSTILE,

@@ -24,16 +24,16 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-import bsa.store
-import bsa.writer
+import bsa.runfile.store
+import bsa.runfile.writer
 from bsa.cli import main
-from bsa.generate import Execution, GenerationSettings, generate
-from bsa.judge import judge_run
+from bsa.engine.generate import Execution, GenerationSettings, generate
+from bsa.engine.runner import RetryPolicy
+from bsa.judging.judge import judge_run
 from bsa.providers import Limits, ProviderOptions, create_provider
 from bsa.providers.mock import mock_judge_reply
-from bsa.run_lock import run_lock
-from bsa.runner import RetryPolicy
-from bsa.store import (
+from bsa.runfile.lock import run_lock
+from bsa.runfile.store import (
     INSERT_GENERATION,
     INSERT_JUDGEMENT,
     MIGRATIONS,
@@ -45,8 +45,8 @@ from bsa.store import (
     generation_row,
     judgement_row,
 )
+from bsa.runfile.writer import ResultWriter, RunFileFull
 from bsa.testing.openai_server import OpenAIServer, ServerConfig, last_user_text
-from bsa.writer import ResultWriter, RunFileFull
 from tests.bsa_command import bsa_in_process
 from tests.conftest import FAST_RETRIES
 
@@ -221,7 +221,7 @@ def test_a_second_writer_is_refused_or_waits_and_readers_work_beside(tmp_path: P
 
 def try_lock_in_another_process(run: Path) -> subprocess.CompletedProcess[str]:
     code = (
-        "import sys; from pathlib import Path; from bsa.run_lock import run_lock\n"
+        "import sys; from pathlib import Path; from bsa.runfile.lock import run_lock\n"
         "with run_lock(Path(sys.argv[1])): pass"
     )
     return subprocess.run(
@@ -275,10 +275,10 @@ def test_two_processes_creating_one_file_do_not_collide(tmp_path: Path) -> None:
     opener.start()
     time.sleep(0.3)  # the opener is now waiting for the write lock
     for migration in MIGRATIONS:
-        for statement in bsa.store._statements(migration):
+        for statement in bsa.runfile.store._statements(migration):
             holder.execute(statement)
     holder.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
-    holder.execute(f"PRAGMA application_id = {bsa.store.APPLICATION_ID}")
+    holder.execute(f"PRAGMA application_id = {bsa.runfile.store.APPLICATION_ID}")
     holder.execute("COMMIT")
     holder.close()
     opener.join(timeout=60)
@@ -393,7 +393,7 @@ def test_a_full_disk_stops_the_run_keeps_what_it_can_and_resumes(
     """SQLite's page limit stands in for a full disk: the same SQLITE_FULL error."""
     run = tmp_path / "run.sqlite"
     pages = {"limit": 0}
-    real_connect = bsa.store.connect
+    real_connect = bsa.runfile.store.connect
 
     def small_disk(path: Path) -> sqlite3.Connection:
         connection = real_connect(path)
@@ -401,7 +401,7 @@ def test_a_full_disk_stops_the_run_keeps_what_it_can_and_resumes(
             connection.execute(f"PRAGMA max_page_count = {pages['limit']}")
         return connection
 
-    monkeypatch.setattr(bsa.writer, "connect", small_disk)
+    monkeypatch.setattr(bsa.runfile.writer, "connect", small_disk)
     with OpenAIServer(ServerConfig(reasoning_chars=3000, answer_chars=500)) as server:
         with RunStore(run) as store:
             store.add_prompts(items(40))

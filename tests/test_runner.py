@@ -10,15 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from bsa.providers.base import (
-    ContentBlocked,
-    ContextOverflow,
-    FatalError,
-    ProviderError,
-    RateLimited,
-    TransientError,
-)
-from bsa.runner import (
+from bsa.engine.runner import (
     SETUP_FAILURE_PROMPTS,
     JobResult,
     RateLimiter,
@@ -26,6 +18,14 @@ from bsa.runner import (
     RunAborted,
     RunCounters,
     Runner,
+)
+from bsa.providers.base import (
+    ContentBlocked,
+    ContextOverflow,
+    FatalError,
+    ProviderError,
+    RateLimited,
+    TransientError,
 )
 from bsa.types import Completion, Usage
 from tests.conftest import FAST_RETRIES
@@ -173,7 +173,7 @@ def test_a_long_wait_is_counted_while_it_lasts() -> None:
         progress=Watch(),
     )
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("bsa.runner.SHOWN_WAIT_S", 0.2)
+        patch.setattr("bsa.engine.runner.SHOWN_WAIT_S", 0.2)
         counters = asyncio.run(runner.run(["a"]))
     assert counters.ok == 1 and counters.waiting == 0
     assert any(waiting == 1 and 0 < left <= 0.3 for waiting, left in seen)

@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from bsa.cli import main
+from bsa.output.report.html import readable
 from bsa.redaction import (
     MASK,
     forget_secrets,
@@ -26,7 +27,6 @@ from bsa.redaction import (
     register_secret,
     register_url_secrets,
 )
-from bsa.report.html import readable
 from bsa.testing.openai_server import OpenAIServer, ServerConfig
 
 from .bsa_command import bsa_in_process

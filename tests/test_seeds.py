@@ -16,8 +16,9 @@ from click.testing import CliRunner, Result
 
 from bsa.benchmark import Scenario
 from bsa.cli import main
-from bsa.dataset import load_dataset
-from bsa.items import Item
+from bsa.data.dataset import load_dataset
+from bsa.data.items import Item
+from bsa.judging.verdicts import SAFETY_SPEC, THINKING_SPECS
 from bsa.providers.mock import mock_judge_reply
 from bsa.testing.openai_server import (
     OpenAIServer,
@@ -26,7 +27,6 @@ from bsa.testing.openai_server import (
     last_user_text,
     mock_judge_hook,
 )
-from bsa.verdicts import SAFETY_SPEC, THINKING_SPECS
 from tests.test_generate_cli import write_questions
 
 CONFIG = ServerConfig(reasoning_chars=120, answer_chars=40)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bsa.benchmark import Scenario
-from bsa.dataset import Dataset
-from bsa.selection import Selection, SelectionError, parse_category, read_ids, select
+from bsa.data.dataset import Dataset
+from bsa.data.selection import Selection, SelectionError, parse_category, read_ids, select
 
 RO, CS, OS = Scenario.RISK_OMISSION, Scenario.COGNITIVE_SHORTCUT, Scenario.OVER_SENSITIVITY
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bsa import sources
-from bsa.dataset import load_dataset
+from bsa.data import sources
+from bsa.data.dataset import load_dataset
 from bsa.errors import IntegrityError, SourceError
 
 from .upstream_server import UpstreamServer, official_files

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bsa.run_export import export_run
-from bsa.spreadsheet import spreadsheet_safe
-from bsa.store import INSERT_GENERATION, Generation, Prompt, RunStore, generation_row
+from bsa.output.run_export import export_run
+from bsa.output.spreadsheet import spreadsheet_safe
+from bsa.runfile.store import INSERT_GENERATION, Generation, Prompt, RunStore, generation_row
 
 PAYLOAD = "=cmd|' /C calc'!A0"
 
@@ -64,7 +64,7 @@ def test_csv_exports_neutralise_formulas_and_jsonl_is_exact(
 def test_a_formula_from_a_model_over_http_is_text_in_csv_and_exact_in_jsonl(tmp_path: Path) -> None:
     import asyncio
 
-    from bsa.generate import Execution, GenerationSettings, generate
+    from bsa.engine.generate import Execution, GenerationSettings, generate
     from bsa.providers import ProviderOptions, create_provider
     from bsa.testing.openai_server import OpenAIServer, ServerConfig
 

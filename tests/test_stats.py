@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from bsa.benchmark import Scenario
-from bsa.stats import WEBSITE_SHARES, dataset_stats, share_percent
+from bsa.data.stats import WEBSITE_SHARES, dataset_stats, share_percent
 
 
 def test_share_rounds_half_up() -> None:

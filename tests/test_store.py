@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bsa.store import (
+from bsa.runfile.store import (
     GENERATION_COLUMNS,
     INSERT_GENERATION,
     MIGRATIONS,
@@ -18,7 +18,7 @@ from bsa.store import (
     RunStore,
     generation_row,
 )
-from bsa.writer import ResultWriter
+from bsa.runfile.writer import ResultWriter
 
 
 def columns(path: Path, table: str) -> list[str]:

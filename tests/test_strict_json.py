@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from bsa.cli import main
-from bsa.dataset import load_dataset
-from bsa.terminal import terminal_json
+from bsa.data.dataset import load_dataset
+from bsa.output.terminal import terminal_json
 
 
 def strict(text: str) -> Any:

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from bsa.cli import main
-from bsa.terminal import printable, safe_traceback, terminal_json
+from bsa.output.terminal import printable, safe_traceback, terminal_json
 
 from .conftest import isolate
 from .loopback import serve_loopback

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from bsa.metrics import SampleScore, compute_scores
-from bsa.terminal_report import print_scores
+from bsa.output.terminal_report import print_scores
+from bsa.scoring.metrics import SampleScore, compute_scores
 
 from .test_metrics import CS, HATE, RO, item, unscored_set
 

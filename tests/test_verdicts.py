@@ -1,4 +1,4 @@
-"""Reading verdicts out of judge replies as judges really write them (bsa.verdicts)."""
+"""Reading verdicts out of judge replies as judges really write them (bsa.judging.verdicts)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ try:
 except ImportError:  # not yet in the dev extra everywhere: only the property test needs it
     hypothesis = None  # type: ignore[assignment]
 
-from bsa.assets import load_judge_templates
 from bsa.benchmark import Scenario
-from bsa.verdicts import (
+from bsa.data.assets import load_judge_templates
+from bsa.judging.verdicts import (
     COPIED,
     ECHO,
     EXAMPLE,

@@ -15,17 +15,17 @@ from typing import Any
 
 import pytest
 
-from bsa.generate import Execution, GenerationSettings, generate
-from bsa.judge import reply_text
+from bsa.engine.generate import Execution, GenerationSettings, generate
+from bsa.engine.runner import RetryPolicy, RunAborted
+from bsa.judging.judge import reply_text
+from bsa.judging.verdicts import SAFETY_SPEC, parse_safety_verdict
 from bsa.providers import ProviderOptions, create_provider
 from bsa.providers.base import ContextOverflow, FatalError, RateLimited
 from bsa.providers.connection import Connection
 from bsa.providers.context_overflow import is_context_overflow
 from bsa.providers.openai_compat import OpenAICompatible
-from bsa.runner import RetryPolicy, RunAborted
 from bsa.testing.openai_server import OpenAIServer, ServerConfig, expected_texts
 from bsa.types import Decoding, Message, Request
-from bsa.verdicts import SAFETY_SPEC, parse_safety_verdict
 from tests.bsa_command import bsa_in_process
 from tests.loopback import serve_loopback
 from tests.test_generate import prompts, run_generate, stored

@@ -17,10 +17,11 @@ import pytest
 
 pytest.importorskip("zhipuai")
 
-from bsa.dataset import load_dataset
+from bsa.data.dataset import load_dataset
+from bsa.engine.generate import Execution, GenerationSettings, generate, prompts_from_items
+from bsa.engine.runner import RunAborted
 from bsa.errors import MissingExtraError
-from bsa.generate import Execution, GenerationSettings, generate, prompts_from_items
-from bsa.judge import JUDGE_DECODING, judge_run
+from bsa.judging.judge import JUDGE_DECODING, judge_run
 from bsa.providers.base import (
     ContentBlocked,
     ContextOverflow,
@@ -32,8 +33,7 @@ from bsa.providers.base import (
 from bsa.providers.connection import Connection, Limits
 from bsa.providers.mock import mock_judge_reply
 from bsa.providers.zhipuai_sdk import ZhipuAIProvider
-from bsa.runner import RunAborted
-from bsa.store import Prompt, RunStore
+from bsa.runfile.store import Prompt, RunStore
 from bsa.types import Completion, Decoding, Message, Request
 from tests.conftest import FAST_RETRIES
 from tests.fake_hub import closed_port_url

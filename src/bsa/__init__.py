@@ -13,13 +13,6 @@ from types import ModuleType as _ModuleType  # bsa.types, once imported, is the 
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bsa.assets import (
-        JudgeTemplate,
-        JudgeTemplates,
-        SafetyRules,
-        load_judge_templates,
-        load_safety_rules,
-    )
     from bsa.benchmark import (
         BSA_V1,
         CATEGORIES,
@@ -29,8 +22,20 @@ if TYPE_CHECKING:
         Metric,
         Scenario,
     )
-    from bsa.dataset import Dataset, DatasetSource, load_dataset
-    from bsa.dataset_export import export_items
+    from bsa.data.assets import (
+        JudgeTemplate,
+        JudgeTemplates,
+        SafetyRules,
+        load_judge_templates,
+        load_safety_rules,
+    )
+    from bsa.data.dataset import Dataset, DatasetSource, load_dataset
+    from bsa.data.dataset_export import export_items
+    from bsa.data.items import Item, Risk
+    from bsa.data.selection import Selection, SelectionError, select, stratified_sample
+    from bsa.data.stats import DatasetStats, dataset_stats
+    from bsa.engine.generate import GenerationSettings, generate, prompts_from_items
+    from bsa.engine.runner import Execution, RetryPolicy, RunAborted
     from bsa.errors import (
         BsaError,
         DatasetError,
@@ -39,80 +44,75 @@ if TYPE_CHECKING:
         SourceError,
         TemplateError,
     )
-    from bsa.generate import GenerationSettings, generate, prompts_from_items
-    from bsa.inspect_import import ImportReport, import_inspect_logs
-    from bsa.items import Item, Risk
-    from bsa.judge import judge_run
-    from bsa.metrics import DEFAULT_ALPHA, SampleScore, Scores, compute_scores
-    from bsa.panel_scoring import PanelScores, score_panel
+    from bsa.interop.inspect_import import ImportReport, import_inspect_logs
+    from bsa.judging.judge import judge_run
+    from bsa.output.report import write_report
     from bsa.pipeline import GenerationPlan, JudgePlan, RunPlan, RunResult, run
     from bsa.providers import ProviderOptions, create_provider
-    from bsa.reference import read_judged_csv, reference_scores
-    from bsa.report import write_report
-    from bsa.run_scores import ScorePlan
-    from bsa.runner import Execution, RetryPolicy, RunAborted
-    from bsa.scoring import read_verdicts, score_run
-    from bsa.selection import Selection, SelectionError, select, stratified_sample
-    from bsa.stats import DatasetStats, dataset_stats
-    from bsa.store import RunStore
+    from bsa.runfile.store import RunStore
+    from bsa.scoring.inputs import read_verdicts, score_run
+    from bsa.scoring.metrics import DEFAULT_ALPHA, SampleScore, Scores, compute_scores
+    from bsa.scoring.panel_scores import PanelScores, score_panel
+    from bsa.scoring.reference import read_judged_csv, reference_scores
+    from bsa.scoring.run_scores import ScorePlan
     from bsa.types import Completion, Decoding, Message, Request, Usage
 
 __version__ = "0.1.0"
 
 #: Where each public name is defined.
 _EXPORTS: dict[str, str] = {
-    "JudgeTemplate": "bsa.assets",
-    "JudgeTemplates": "bsa.assets",
-    "SafetyRules": "bsa.assets",
-    "load_judge_templates": "bsa.assets",
-    "load_safety_rules": "bsa.assets",
-    "Dataset": "bsa.dataset",
-    "DatasetSource": "bsa.dataset",
-    "load_dataset": "bsa.dataset",
-    "export_items": "bsa.dataset_export",
+    "JudgeTemplate": "bsa.data.assets",
+    "JudgeTemplates": "bsa.data.assets",
+    "SafetyRules": "bsa.data.assets",
+    "load_judge_templates": "bsa.data.assets",
+    "load_safety_rules": "bsa.data.assets",
+    "Dataset": "bsa.data.dataset",
+    "DatasetSource": "bsa.data.dataset",
+    "load_dataset": "bsa.data.dataset",
+    "export_items": "bsa.data.dataset_export",
     "BsaError": "bsa.errors",
     "DatasetError": "bsa.errors",
     "IntegrityError": "bsa.errors",
     "MissingExtraError": "bsa.errors",
     "SourceError": "bsa.errors",
     "TemplateError": "bsa.errors",
-    "GenerationSettings": "bsa.generate",
-    "generate": "bsa.generate",
-    "prompts_from_items": "bsa.generate",
-    "ImportReport": "bsa.inspect_import",
-    "import_inspect_logs": "bsa.inspect_import",
-    "Item": "bsa.items",
-    "Risk": "bsa.items",
-    "judge_run": "bsa.judge",
-    "DEFAULT_ALPHA": "bsa.metrics",
-    "SampleScore": "bsa.metrics",
-    "Scores": "bsa.metrics",
-    "compute_scores": "bsa.metrics",
-    "PanelScores": "bsa.panel_scoring",
-    "score_panel": "bsa.panel_scoring",
+    "GenerationSettings": "bsa.engine.generate",
+    "generate": "bsa.engine.generate",
+    "prompts_from_items": "bsa.engine.generate",
+    "ImportReport": "bsa.interop.inspect_import",
+    "import_inspect_logs": "bsa.interop.inspect_import",
+    "Item": "bsa.data.items",
+    "Risk": "bsa.data.items",
+    "judge_run": "bsa.judging.judge",
+    "DEFAULT_ALPHA": "bsa.scoring.metrics",
+    "SampleScore": "bsa.scoring.metrics",
+    "Scores": "bsa.scoring.metrics",
+    "compute_scores": "bsa.scoring.metrics",
+    "PanelScores": "bsa.scoring.panel_scores",
+    "score_panel": "bsa.scoring.panel_scores",
     "GenerationPlan": "bsa.pipeline",
     "JudgePlan": "bsa.pipeline",
     "RunPlan": "bsa.pipeline",
     "RunResult": "bsa.pipeline",
-    "ScorePlan": "bsa.run_scores",
+    "ScorePlan": "bsa.scoring.run_scores",
     "run": "bsa.pipeline",
     "ProviderOptions": "bsa.providers",
     "create_provider": "bsa.providers",
-    "read_judged_csv": "bsa.reference",
-    "reference_scores": "bsa.reference",
-    "write_report": "bsa.report",
-    "Execution": "bsa.runner",
-    "RetryPolicy": "bsa.runner",
-    "RunAborted": "bsa.runner",
-    "read_verdicts": "bsa.scoring",
-    "score_run": "bsa.scoring",
-    "Selection": "bsa.selection",
-    "SelectionError": "bsa.selection",
-    "select": "bsa.selection",
-    "stratified_sample": "bsa.selection",
-    "DatasetStats": "bsa.stats",
-    "dataset_stats": "bsa.stats",
-    "RunStore": "bsa.store",
+    "read_judged_csv": "bsa.scoring.reference",
+    "reference_scores": "bsa.scoring.reference",
+    "write_report": "bsa.output.report",
+    "Execution": "bsa.engine.runner",
+    "RetryPolicy": "bsa.engine.runner",
+    "RunAborted": "bsa.engine.runner",
+    "read_verdicts": "bsa.scoring.inputs",
+    "score_run": "bsa.scoring.inputs",
+    "Selection": "bsa.data.selection",
+    "SelectionError": "bsa.data.selection",
+    "select": "bsa.data.selection",
+    "stratified_sample": "bsa.data.selection",
+    "DatasetStats": "bsa.data.stats",
+    "dataset_stats": "bsa.data.stats",
+    "RunStore": "bsa.runfile.store",
     "BSA_V1": "bsa.benchmark",
     "Benchmark": "bsa.benchmark",
     "Metric": "bsa.benchmark",
@@ -142,9 +142,9 @@ def __dir__() -> list[str]:
 
 
 class _Package(_ModuleType):
-    """``bsa.generate`` is the public function, as when this package imported it eagerly; but
+    """``bsa.engine.generate`` is the public function, as when this package imported it eagerly; but
     importing the submodule of that name sets the attribute to the module, which this property
-    ignores (``from bsa.generate import ...`` reads the module from ``sys.modules``)."""
+    ignores (``from bsa.engine.generate import ...`` reads the module from ``sys.modules``)."""
 
     @property
     def generate(self) -> Any:

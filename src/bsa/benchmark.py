@@ -12,7 +12,7 @@ A model can answer safely for the wrong reason (a refusal by reflex, a lucky omi
 that Superficial Safety Alignment and measures it by grading the reasoning, not only the answer.
 
 This module is the benchmark as data, read top to bottom: its scenarios, its risk categories, its
-metrics, and :data:`BSA_V1`, the object that ties them together. Scoring (:mod:`bsa.metrics`),
+metrics, and :data:`BSA_V1`, the object that ties them together. Scoring (:mod:`bsa.scoring.metrics`),
 comparisons, the leaderboard, the published rows, the terminal table and the HTML report iterate
 over a :class:`Benchmark`; a figure or a scenario is added here (and in its test), nowhere else.
 Pure data and pure functions, no I/O.
@@ -258,7 +258,7 @@ class Metric:
     test). ``interval``: scores give it a bootstrap interval. ``by_category``: scores give it per
     risk category. ``pooled``: the verdict whose sample-pooled rate is its companion (a derived
     metric is pooled when its inputs are). ``published``:
-    a column of the paper's leaderboard (:mod:`bsa.published`); ``headline``: a leaderboard figure."""
+    a column of the paper's leaderboard (:mod:`bsa.scoring.published`); ``headline``: a leaderboard figure."""
 
     key: str
     label: str

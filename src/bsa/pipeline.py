@@ -19,15 +19,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from bsa.engine.generate import Execution, GenerationReport, GenerationSettings, generate
 from bsa.errors import BsaError
-from bsa.generate import Execution, GenerationReport, GenerationSettings, generate
-from bsa.judge import JUDGE_DECODING, JudgeReport, judge_run
-from bsa.metrics import Scores
-from bsa.panel_scoring import PanelScores
+from bsa.judging.judge import JUDGE_DECODING, JudgeReport, judge_run
 from bsa.providers import Limits, Provider, ProviderOptions, create_provider
-from bsa.run_scores import ScorePlan, score_judges
-from bsa.scoring import RunVerdicts
-from bsa.store import Prompt
+from bsa.runfile.store import Prompt
+from bsa.scoring.inputs import RunVerdicts
+from bsa.scoring.metrics import Scores
+from bsa.scoring.panel_scores import PanelScores
+from bsa.scoring.run_scores import ScorePlan, score_judges
 
 T = TypeVar("T")
 

@@ -25,7 +25,7 @@ class Usage:
 
 @dataclass(frozen=True)
 class Completion:
-    """One sample of a model's reply, reasoning and answer apart (see :mod:`bsa.reasoning`).
+    """One sample of a model's reply, reasoning and answer apart (see :mod:`bsa.engine.reasoning`).
 
     ``finish_reason`` "content_filter" means the provider blocked the reply: the runner stores the
     sample as ``blocked``, never as model text.

@@ -11,7 +11,7 @@ from inspect_ai._util.error import PrerequisiteError
 from inspect_ai.util import registry_info
 
 from bsa.errors import BsaError
-from bsa.inspect_task import bsa_task
+from bsa.interop.inspect_task import bsa_task
 
 #: The name ``inspect eval`` knows the task by.
 TASK_NAME = "bsa_bench/bsa"

@@ -16,11 +16,11 @@ import click
 from rich.console import Console
 
 from bsa.benchmark import Scenario
-from bsa.dataset import Dataset, load_dataset
+from bsa.data.dataset import Dataset, load_dataset
+from bsa.data.selection import Selection, parse_category, read_ids, select
 from bsa.errors import BsaError
-from bsa.output import is_stdout
-from bsa.selection import Selection, parse_category, read_ids, select
-from bsa.terminal import safe_line, safe_traceback
+from bsa.output.files import is_stdout
+from bsa.output.terminal import safe_line, safe_traceback
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -137,7 +137,7 @@ def wait_option(command: F) -> F:
 @contextlib.contextmanager
 def holding_run(run_path: Path, wait: bool) -> Iterator[None]:
     """Hold the run file's write lock for a whole command (``bsa run`` spans several stages)."""
-    from bsa.run_lock import run_lock
+    from bsa.runfile.lock import run_lock
 
     def tell(message: str) -> None:
         click.echo(f"notice: {message}", err=True)
@@ -206,7 +206,7 @@ def run_stage(
 ) -> T:
     """Run one async stage with a progress display; Ctrl-C ends it with exit status 130 and the
     promise the stage keeps (every finished ``what`` is already committed to the run file)."""
-    from bsa.progress import progress_for
+    from bsa.engine.progress import progress_for
 
     try:
         with progress_for(label) as progress:

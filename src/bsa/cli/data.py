@@ -9,15 +9,15 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from bsa import sources
 from bsa.benchmark import BSA_V1
 from bsa.cli.common import dataset_options, handle_errors, load_selected, tell_written
 from bsa.cli.params import OutputFile
-from bsa.dataset import Dataset, load_dataset
-from bsa.dataset_export import EXPORT_FORMATS, export_items
-from bsa.output import describe
-from bsa.stats import DatasetStats, dataset_stats
-from bsa.terminal import safe_line, terminal_json
+from bsa.data import sources
+from bsa.data.dataset import Dataset, load_dataset
+from bsa.data.dataset_export import EXPORT_FORMATS, export_items
+from bsa.data.stats import DatasetStats, dataset_stats
+from bsa.output.files import describe
+from bsa.output.terminal import safe_line, terminal_json
 
 
 @click.group()
@@ -65,7 +65,7 @@ def _print_stats(stats: DatasetStats, dataset: Dataset) -> None:
 
 def _category_table(stats: DatasetStats) -> Table:
     """Shares of the risk classifications; on the full set, the website's figure beside each
-    share it shows differently (see bsa.stats.WEBSITE_SHARES)."""
+    share it shows differently (see bsa.data.stats.WEBSITE_SHARES)."""
     website = stats.website_shares()
     columns = ["primary category", "classifications", "share %"] + (
         ["website %"] if website else []
@@ -104,7 +104,7 @@ def data_export(fmt: str, output: Path, **selection: Any) -> None:
 @handle_errors
 def data_croissant(dataset_spec: Path | None, content_url: str | None, output: Path) -> None:
     """Croissant 1.0 JSON-LD metadata for the dataset file (validates with mlcroissant)."""
-    from bsa.croissant import write_croissant
+    from bsa.data.croissant import write_croissant
 
     path = dataset_spec or sources.resolve(sources.DATASET).path
     load_dataset(path)  # refuse to describe a file that is not a valid BSA dataset

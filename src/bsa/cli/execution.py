@@ -1,5 +1,5 @@
 """How a stage runs, from its flags: one place that turns ``--concurrency``, ``--timeout``... (or
-their ``--judge-`` twins) into an :class:`~bsa.runner.Execution`.
+their ``--judge-`` twins) into an :class:`~bsa.engine.runner.Execution`.
 
 The Execution is the one carrier of these settings: the provider's HTTP pool and timeout are
 derived from it when the stage builds its provider (:mod:`bsa.pipeline`), not given again.
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bsa.runner import Execution, RetryPolicy
+from bsa.engine.runner import Execution, RetryPolicy
 
 
 def stage_execution(options: Mapping[str, Any], prefix: str = "", **chosen: Any) -> Execution:

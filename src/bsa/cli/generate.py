@@ -8,8 +8,6 @@ from typing import Any, TypeVar
 
 import click
 
-from bsa.assets import load_safety_rules
-from bsa.batch_input import read_questions
 from bsa.cli.common import (
     EXIT_INCOMPLETE,
     dataset_options,
@@ -23,22 +21,24 @@ from bsa.cli.common import (
 from bsa.cli.execution import stage_execution
 from bsa.cli.params import ConcurrencyValue, FiniteFloat, JsonObject, OptionalNumber
 from bsa.cli.provider_flags import flag_names, model_option_flags, model_settings
-from bsa.concurrency import DEFAULT_MAX_CONCURRENCY
-from bsa.errors import BsaError
-from bsa.extra_body import checked_extra_body
-from bsa.generate import (
+from bsa.data.assets import load_safety_rules
+from bsa.data.batch_input import read_questions
+from bsa.data.upstream_config import UpstreamConfig, load_upstream_config
+from bsa.engine.concurrency import DEFAULT_MAX_CONCURRENCY
+from bsa.engine.extra_body import checked_extra_body
+from bsa.engine.generate import (
     SAFETY_RULES_MODES,
     GenerationReport,
     GenerationSettings,
     prompts_from_items,
 )
+from bsa.engine.runner import RetryPolicy
+from bsa.errors import BsaError
+from bsa.output.run_export import export_run
 from bsa.pipeline import GenerationPlan, generate_stage
 from bsa.providers import ProviderOptions, split_model
 from bsa.providers.registry import options_record
-from bsa.run_export import export_run
-from bsa.runner import RetryPolicy
 from bsa.types import Decoding
-from bsa.upstream_config import UpstreamConfig, load_upstream_config
 
 F = TypeVar("F", bound=Any)
 

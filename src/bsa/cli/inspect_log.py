@@ -1,4 +1,4 @@
-"""``bsa import-inspect``: inspect_ai eval logs into a run file (see :mod:`bsa.inspect_import`)."""
+"""``bsa import-inspect``: inspect_ai eval logs into a run file (see :mod:`bsa.interop.inspect_import`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from bsa.cli.common import handle_errors, warn_unstored
-from bsa.inspect_import import import_inspect_logs
+from bsa.interop.inspect_import import import_inspect_logs
 
 
 @click.command("import-inspect")

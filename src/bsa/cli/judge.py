@@ -19,9 +19,10 @@ from bsa.cli.common import (
 from bsa.cli.execution import stage_execution
 from bsa.cli.params import ConcurrencyValue, FiniteFloat
 from bsa.cli.provider_flags import flag_names, judge_option_flags, judge_settings
-from bsa.concurrency import DEFAULT_MAX_CONCURRENCY
+from bsa.engine.concurrency import DEFAULT_MAX_CONCURRENCY
+from bsa.engine.runner import RetryPolicy
 from bsa.errors import BsaError
-from bsa.judge import JudgeReport
+from bsa.judging.judge import JudgeReport
 from bsa.pipeline import JudgePlan, judge_stage
 from bsa.providers import (
     ProviderOptions,
@@ -29,7 +30,6 @@ from bsa.providers import (
     check_credentials,
     split_model,
 )
-from bsa.runner import RetryPolicy
 
 F = TypeVar("F", bound=Any)
 T = TypeVar("T")

@@ -17,9 +17,9 @@ from typing import IO, Any, NoReturn, TypeVar
 import click
 
 from bsa.cli.common import EXIT_USER_ERROR
-from bsa.concurrency import AUTO
-from bsa.metrics import DEFAULT_ALPHA, DEFAULT_BOOTSTRAP, TRUNCATED_POLICIES
-from bsa.output import STDOUT_NAME, is_stdout
+from bsa.engine.concurrency import AUTO
+from bsa.output.files import STDOUT_NAME, is_stdout
+from bsa.scoring.metrics import DEFAULT_ALPHA, DEFAULT_BOOTSTRAP, TRUNCATED_POLICIES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -187,7 +187,7 @@ def bootstrap_seed(seed: int, legacy: int | None) -> int:
 
 
 class ConcurrencyValue(_OneLineErrors):
-    """``--concurrency``: a positive integer, or ``auto`` (bsa.concurrency) where ``auto`` is
+    """``--concurrency``: a positive integer, or ``auto`` (bsa.engine.concurrency) where ``auto`` is
     allowed; a bad value is one line naming the flag."""
 
     def __init__(self, allow_auto: bool = True) -> None:

@@ -10,21 +10,21 @@ from rich.console import Console
 from rich.table import Table
 
 from bsa.benchmark import BSA_V1
-from bsa.dataset import load_dataset
+from bsa.data.dataset import load_dataset
 from bsa.errors import BsaError
-from bsa.metrics import compute_scores
-from bsa.reading import judge_labels
-from bsa.reference import (
+from bsa.output.run_export import upstream_judged_records
+from bsa.output.terminal import rich_text, terminal_json
+from bsa.output.terminal_report import pct, print_scores
+from bsa.runfile.reading import judge_labels
+from bsa.runfile.store import RunStore
+from bsa.scoring.metrics import compute_scores
+from bsa.scoring.reference import (
     JudgedRow,
     check_labels,
     read_judged_csv,
     reference_scores,
     rows_to_samples,
 )
-from bsa.run_export import upstream_judged_records
-from bsa.store import RunStore
-from bsa.terminal import rich_text, terminal_json
-from bsa.terminal_report import pct, print_scores
 
 #: evaluate.py's columns: the published figures of BSA v1 in table order (overall, RO, CS, OS);
 #: a figure declared later is not one that script computes.

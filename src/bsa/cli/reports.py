@@ -14,10 +14,10 @@ from bsa.cli.common import handle_errors, tell_written
 from bsa.cli.params import OutputFile, alpha_option, bootstrap_options, truncated_option
 from bsa.cli.params import bootstrap_seed as bootstrap_seed_of
 from bsa.errors import BsaError
-from bsa.metrics import TruncatedPolicy
-from bsa.output import describe, is_stdout, write_text
-from bsa.terminal import rich_text, safe_line, terminal_json
-from bsa.terminal_report import pct
+from bsa.output.files import describe, is_stdout, write_text
+from bsa.output.terminal import rich_text, safe_line, terminal_json
+from bsa.output.terminal_report import pct
+from bsa.scoring.metrics import TruncatedPolicy
 
 #: The figures the terminal comparison shows: BSA v1's overall ones (the JSON and page have all).
 COMPARE_ROWS = tuple(m.key for m in BSA_V1.overall_figures)
@@ -47,7 +47,7 @@ def report_command(
     no_samples: bool,
 ) -> None:  # fmt: skip
     """One self-contained HTML report: figures, plots, and a browser of every sample."""
-    from bsa.report import write_report
+    from bsa.output.report import write_report
 
     if len(judges) > 1 and not panel:
         raise BsaError("name one --judge, or pass --panel to report several judges by majority")
@@ -79,8 +79,8 @@ def compare_command(
     max_flips: int,
 ) -> None:  # fmt: skip
     """Runs side by side against the first, paired on shared items, with the items that flip."""
-    from bsa.compare import compare_runs
-    from bsa.report.compare_page import write_compare_html
+    from bsa.output.report.compare_page import write_compare_html
+    from bsa.scoring.compare import compare_runs
 
     seed = bootstrap_seed_of(bootstrap_seed, legacy_seed)
 
@@ -141,7 +141,7 @@ def leaderboard_command(
     alpha: float, no_sort: bool, output: Path | None,
 ) -> None:  # fmt: skip
     """One row per run in the published leaderboard's columns."""
-    from bsa.leaderboard import alpha_note, format_leaderboard, leaderboard
+    from bsa.scoring.leaderboard import alpha_note, format_leaderboard, leaderboard
 
     rows = leaderboard(
         runs, judge=judge_model, with_published=with_published, alpha=alpha, sort=not no_sort

@@ -16,16 +16,16 @@ from bsa.cli.common import handle_errors, tell_written
 from bsa.cli.params import OutputFile, alpha_option, bootstrap_options, truncated_option
 from bsa.cli.params import bootstrap_seed as bootstrap_seed_of
 from bsa.errors import BsaError
-from bsa.metrics import Scores, TruncatedPolicy
-from bsa.output import describe
-from bsa.panel_scoring import PanelScores
-from bsa.run_export import RUN_EXPORT_FORMATS, export_run
-from bsa.run_scores import ScorePlan, score_judges
-from bsa.run_status import run_status, status_lines
-from bsa.score_warnings import score_warnings
-from bsa.scoring import RunVerdicts
-from bsa.terminal import safe_line, terminal_json
-from bsa.terminal_report import print_panel, print_scores
+from bsa.output.files import describe
+from bsa.output.run_export import RUN_EXPORT_FORMATS, export_run
+from bsa.output.terminal import safe_line, terminal_json
+from bsa.output.terminal_report import print_panel, print_scores
+from bsa.runfile.status import run_status, status_lines
+from bsa.scoring.inputs import RunVerdicts
+from bsa.scoring.metrics import Scores, TruncatedPolicy
+from bsa.scoring.panel_scores import PanelScores
+from bsa.scoring.run_scores import ScorePlan, score_judges
+from bsa.scoring.warnings import score_warnings
 
 
 def show_scores(
@@ -115,7 +115,7 @@ def score_command(
 @handle_errors
 def agree_command(run_path: Path, judges: tuple[str, ...], as_json: bool) -> None:
     """Agreement of two judges on the same samples: percent agreement and Cohen's kappa."""
-    from bsa.agreement import judge_agreement
+    from bsa.scoring.agreement import judge_agreement
 
     if len(judges) != 2:
         raise BsaError("name exactly two judges: --judge A --judge B")

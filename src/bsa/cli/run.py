@@ -21,9 +21,9 @@ from bsa.cli.judge import judge_options, plan_judging, summarize_judging
 from bsa.cli.params import alpha_option, bootstrap_options, truncated_option
 from bsa.cli.results import print_run_scores
 from bsa.errors import BsaError
-from bsa.metrics import TruncatedPolicy
 from bsa.pipeline import JudgePlan, RunPlan, run
-from bsa.run_scores import ScorePlan
+from bsa.scoring.metrics import TruncatedPolicy
+from bsa.scoring.run_scores import ScorePlan
 
 T = TypeVar("T")
 

@@ -4,7 +4,7 @@
 colon in ``provider:model``), ``model``, and ``supports_n`` (whether one request may ask for
 several samples), and implements ``async complete(request) -> list[Completion]``: make exactly one
 call and return ``request.n`` :class:`~bsa.types.Completion` (reasoning and answer apart, see
-:func:`bsa.reasoning.split_reasoning`), or raise one of the errors below. It never retries and
+:func:`bsa.engine.reasoning.split_reasoning`), or raise one of the errors below. It never retries and
 never sleeps: the runner is the one place that waits, retries, and decides what a failure means
 for the run (inspect_ai's layering, shared/STYLE.md). ``aclose()`` releases connections, and
 ``dropped_parameters`` names the decoding settings it did not send, for the run file (both have
@@ -20,7 +20,7 @@ retry), :class:`TransientError` (retry), :class:`ContentBlocked` (an outcome, st
 **What a provider is configured with.** Settings every remote provider shares arrive in a
 :class:`~bsa.providers.connection.Connection`: the key (checked, never from the command line),
 the base URL, and the timeout and pool size, both derived from the stage's
-:class:`~bsa.runner.Execution` (its retry policy's timeout, its concurrency). Settings only one
+:class:`~bsa.engine.runner.Execution` (its retry policy's timeout, its concurrency). Settings only one
 provider understands are its *options*: a frozen dataclass declared beside its spec, each field
 made with :func:`~bsa.providers.options.option` (type, default, minimum, help text, and the flag
 of the model and of the judge, if any). The command line gives every declared flag to the
@@ -83,7 +83,7 @@ class TransientError(ProviderError):
 
 class Overloaded(TransientError):
     """HTTP 503: the server is over capacity. Retried like any transient error; ``auto``
-    concurrency also backs off on it, as on a rate limit (bsa.concurrency)."""
+    concurrency also backs off on it, as on a rate limit (bsa.engine.concurrency)."""
 
 
 class ContentBlocked(ProviderError):

@@ -16,7 +16,7 @@ Thinking is switched on where the chat template has a switch for it: ``enable_th
 and the templates that copied it) and ``thinking`` (DeepSeek-V3.1, Granite), found among the
 template's free variables; ``chat_template_kwargs`` in ``--extra-body`` override them, as they do
 for vLLM and SGLang. The reply is decoded with special tokens dropped except the think tags (some
-tokenizers make ``</think>`` a special token) and split by :func:`bsa.reasoning.split_content`;
+tokenizers make ``</think>`` a special token) and split by :func:`bsa.engine.reasoning.split_content`;
 when the template opens ``<think>`` in the prompt (Qwen3, DeepSeek-R1 distills), a reply that
 never closes it is all reasoning, cut off: ``think_unterminated``, truncated.
 
@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bsa.engine.reasoning import CLOSE_TAG, OPEN_TAG, Split, split_content
 from bsa.errors import MissingExtraError
 from bsa.providers.base import (
     ContextOverflow,
@@ -62,7 +63,6 @@ from bsa.providers.base import (
     ProviderError,
     TransientError,
 )
-from bsa.reasoning import CLOSE_TAG, OPEN_TAG, Split, split_content
 from bsa.types import Completion, Decoding, Request, Usage
 
 #: New tokens per sample when the request gives no ``max_tokens``: room for a reasoning trace of

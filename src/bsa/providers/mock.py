@@ -87,7 +87,7 @@ def _judge_kinds() -> tuple[tuple[Scenario | None, VerdictSpec], ...]:
 def _judge_kind(prompt: str) -> tuple[Scenario | None, VerdictSpec] | None:
     """The judge template ``prompt`` was rendered from, known by the quoted verdict key and every
     label its output format names (both from :mod:`bsa.benchmark`; tests check them against the
-    templates of :mod:`bsa.assets`). Over Sensitivity and Cognitive Shortcut share their key and
+    templates of :mod:`bsa.data.assets`). Over Sensitivity and Cognitive Shortcut share their key and
     differ in their labels."""
     for scenario, spec in _judge_kinds():
         if f'"{spec.key}"' in prompt and all(_names(prompt, label) for label in spec.labels):

@@ -20,6 +20,7 @@ try:  # the HTTP library the installed SDK is built on: httpx2 from openai 3, ht
 except ImportError:  # pragma: no cover - older openai SDKs
     import httpx as http_lib  # type: ignore[no-redef,import-not-found,unused-ignore]
 
+from bsa.engine.reasoning import split_reasoning
 from bsa.providers.base import (
     FatalError,
     NIgnored,
@@ -32,7 +33,6 @@ from bsa.providers.base import (
 from bsa.providers.connection import Connection
 from bsa.providers.context_overflow import is_context_overflow
 from bsa.providers.http_errors import Endpoint, HttpFailure, classify_http, transport_error
-from bsa.reasoning import split_reasoning
 from bsa.types import Completion, Request, Usage
 
 #: Error codes and message fragments by which vendors say "my content filter refused this".
@@ -316,7 +316,7 @@ def _usage(usage: object, choices: int) -> Usage:
 def _accumulate(message: dict[str, Any], delta: Mapping[str, Any]) -> None:
     """Append a streamed delta's text fields to the message being rebuilt. List-shaped content
     (Magistral's typed blocks) is kept as a list of blocks, string pieces joining it as text
-    blocks, so :func:`bsa.reasoning.split_reasoning` reads it as it reads a whole message."""
+    blocks, so :func:`bsa.engine.reasoning.split_reasoning` reads it as it reads a whole message."""
     for key, value in delta.items():
         if key == "content" and (isinstance(value, list) or isinstance(message.get(key), list)):
             message[key] = _as_blocks(message.get(key)) + _as_blocks(value)

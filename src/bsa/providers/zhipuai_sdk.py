@@ -9,7 +9,7 @@ Zhipu's errors carry business codes that say more than the HTTP status: HTTP 429
 The SDK is synchronous (``httpx.Client``), so each call runs on its own daemon thread (see
 :func:`_in_thread`). Its retries are off (the runner retries) and its response is read raw, as
 the other providers do: the body is what the run file keeps, and reasoning arrives in fields or
-tags that :func:`bsa.reasoning.split_reasoning` handles.
+tags that :func:`bsa.engine.reasoning.split_reasoning` handles.
 
 Not sent: ``top_k`` and ``reasoning_effort`` (no Zhipu parameters; recorded in
 ``dropped_parameters``) and ``n`` (Zhipu returns one sample per request, so ``supports_n`` is
@@ -26,6 +26,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from bsa.engine.reasoning import split_reasoning
 from bsa.errors import MissingExtraError
 from bsa.providers.base import (
     FatalError,
@@ -42,7 +43,6 @@ from bsa.providers.http_errors import (
     authentication_failed,
     classify_http,
 )
-from bsa.reasoning import split_reasoning
 from bsa.types import Completion, Request, Usage
 
 T = TypeVar("T")

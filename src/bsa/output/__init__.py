@@ -1,0 +1,1 @@
+"""Output: files written atomically, the terminal, exports and the HTML reports."""

@@ -1,0 +1,43 @@
+"""What a run file holds and what is left: the view behind ``bsa status``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bsa.runfile.store import RunStore
+from bsa.scoring.identical_samples import (
+    identical_fields,
+    identical_line,
+    identical_warning,
+    read_identical_samples,
+)
+
+
+def run_status(run_path: Path) -> dict[str, Any]:
+    """Counts by status, how many of the prompts' k samples are missing (never generated, or
+    failed and due for a retry), and items whose samples came back byte-identical (a run need not
+    be judged for its samples to be useless as k samples)."""
+    with RunStore(run_path, read_only=True) as store:
+        info = store.info()
+        k = info.k
+        prompts = len(store.prompts())
+        counts = store.status_counts()
+        done = sum(len(samples & set(range(k))) for samples in store.done_samples().values())
+        identical = identical_fields(read_identical_samples(store, k))
+    warning = identical_warning(identical)
+    return {
+        "run": str(run_path),
+        "model": info.model,
+        "prompts": prompts,
+        "k": k,
+        **counts,
+        "missing": prompts * k - done,
+        **identical,
+        "warnings": [warning] if warning else [],
+    }
+
+
+def status_lines(status: dict[str, Any]) -> list[str]:
+    """What ``bsa status`` prints after its counts line: the identical samples and warnings."""
+    return [identical_line(status), *status["warnings"]]

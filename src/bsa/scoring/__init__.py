@@ -1,0 +1,1 @@
+"""Scoring: from verdicts to figures, comparisons, leaderboards and the published table."""
