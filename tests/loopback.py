@@ -1,15 +1,20 @@
 """Run a stdlib HTTP handler on an ephemeral 127.0.0.1 port for the length of a ``with`` block.
 
-The fake vendor servers (Hugging Face Hub, Anthropic, Zhipu) differ in what they say, not in how
-they listen; this is the one place that starts and stops them.
+The fake vendor servers (Hugging Face Hub, Anthropic, Zhipu, Gemini) differ in what they say, not in
+how they listen; this is the one place that starts and stops them. :func:`json_handler` is the
+plain JSON request/reply loop a fake needs when it has nothing else to do on the wire.
 """
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 
 @contextmanager
@@ -25,3 +30,57 @@ def serve_loopback(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One JSON-over-HTTP answer. ``delay`` holds it back (for timeouts); ``drop`` closes the
+    connection without any answer."""
+
+    status: int
+    body: dict[str, Any] | bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    drop: bool = False
+
+    def content(self) -> bytes:
+        """The body as sent: JSON with ``\\uXXXX`` escapes, so lone surrogates survive the wire."""
+        return self.body if isinstance(self.body, bytes) else json.dumps(self.body).encode()
+
+
+#: What a fake server does with a POST: (path, lower-cased headers, raw body) -> its reply.
+Answer = Callable[[str, dict[str, str], bytes], Reply]
+
+
+def json_handler(answer: Answer) -> type[BaseHTTPRequestHandler]:
+    """A handler that passes every POST to ``answer`` and sends back its :class:`Reply`."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            reply = answer(self.path, headers, raw)
+            time.sleep(reply.delay)
+            if reply.drop:
+                self.close_connection = True
+                return
+            self._send(reply)
+
+        def _send(self, reply: Reply) -> None:
+            content = reply.content()
+            try:
+                self.send_response(reply.status)
+                for name, value in {"Content-Type": "application/json", **reply.headers}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+            except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
+                self.close_connection = True
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet: tests read the fake's request log instead."""
+
+    return Handler
