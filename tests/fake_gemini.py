@@ -22,10 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
-from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -33,7 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 from bsa.providers.mock import mock_judge_reply
 
 from .fake_anthropic import expected_texts
-from .loopback import Reply, json_handler, serve_loopback
+from .loopback import Reply, ScriptedServer
 
 TEST_KEY = "AIzaSyTestKey-0123456789abcdefghijklm"
 ROUTE = re.compile(r"^/v1beta/models/(?P<model>[^/:]+):generateContent$")
@@ -183,7 +180,7 @@ def request_problem(body: dict[str, Any]) -> str | None:
     return None
 
 
-class FakeGemini:
+class FakeGemini(ScriptedServer[Received]):
     """The server's state: its replies, and every request it received."""
 
     def __init__(
@@ -193,23 +190,10 @@ class FakeGemini:
         respond: Callable[[dict[str, Any]], Reply] = default_reply,
         models: tuple[str, ...] = (),
     ) -> None:
+        super().__init__()
         self.api_key = api_key
         self.respond = respond
         self.models = models
-        self.requests: list[Received] = []
-        self.base_url = ""
-        self._scripts: dict[str, list[Reply]] = {}
-        self._lock = threading.Lock()
-
-    def script(self, prompt: str, *replies: Reply) -> None:
-        """Serve ``replies`` in order to requests whose last user turn is ``prompt``."""
-        with self._lock:
-            self._scripts.setdefault(prompt, []).extend(replies)
-
-    def calls(self) -> Counter[str]:
-        """Requests received per prompt."""
-        with self._lock:
-            return Counter(r.prompt for r in self.requests)
 
     def answer(self, path: str, headers: dict[str, str], raw: bytes) -> Reply:
         url = urlsplit(path)
@@ -220,16 +204,10 @@ class FakeGemini:
             body = json.loads(raw)
         except ValueError:
             return error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
-        with self._lock:
-            self.requests.append(Received(route["model"], headers, body))
+        self.log(Received(route["model"], headers, body))
         given = headers.get("x-goog-api-key") or "".join(parse_qs(url.query).get("key", []))
         refusal = self._check(route["model"], given, body)
-        if refusal is not None:
-            return refusal
-        with self._lock:
-            queue = self._scripts.get(last_user_text(body))
-            scripted = queue.pop(0) if queue else None
-        return scripted or self.respond(body)
+        return refusal or self.scripted(last_user_text(body)) or self.respond(body)
 
     def _check(self, model: str, given: str, body: dict[str, Any]) -> Reply | None:
         if given != self.api_key:
@@ -240,10 +218,3 @@ class FakeGemini:
         if self.models and model not in self.models:
             return unknown_model(model)
         return None
-
-    @contextmanager
-    def serve(self) -> Iterator[str]:
-        """Listen on an ephemeral loopback port for the duration; yield the base URL."""
-        with serve_loopback(json_handler(self.answer)) as root:
-            self.base_url = root
-            yield self.base_url

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 
 @contextmanager
@@ -84,3 +85,55 @@ def json_handler(answer: Answer) -> type[BaseHTTPRequestHandler]:
             """Quiet: tests read the fake's request log instead."""
 
     return Handler
+
+
+class Logged(Protocol):
+    """A request as a fake logged it: what it asked, by its last user turn."""
+
+    @property
+    def prompt(self) -> str: ...
+
+
+R = TypeVar("R", bound=Logged)
+
+
+class ScriptedServer(Generic[R]):
+    """What every scripted fake vendor keeps: the requests it received, replies queued per prompt
+    (errors, blocks, hangs) and served in order before its default, and its base URL while it
+    listens. A subclass reads its vendor's wire format in :meth:`answer`."""
+
+    def __init__(self) -> None:
+        self.requests: list[R] = []
+        self.base_url = ""
+        self._scripts: dict[str, list[Reply]] = {}
+        self._lock = threading.Lock()
+
+    def script(self, prompt: str, *replies: Reply) -> None:
+        """Serve ``replies`` in order to requests whose last user turn is ``prompt``."""
+        with self._lock:
+            self._scripts.setdefault(prompt, []).extend(replies)
+
+    def calls(self) -> Counter[str]:
+        """Requests received per prompt."""
+        with self._lock:
+            return Counter(r.prompt for r in self.requests)
+
+    def log(self, received: R) -> None:
+        with self._lock:
+            self.requests.append(received)
+
+    def scripted(self, prompt: str) -> Reply | None:
+        """The next reply queued for ``prompt``, if any."""
+        with self._lock:
+            queue = self._scripts.get(prompt)
+            return queue.pop(0) if queue else None
+
+    def answer(self, path: str, headers: dict[str, str], raw: bytes) -> Reply:
+        raise NotImplementedError
+
+    @contextmanager
+    def serve(self) -> Iterator[str]:
+        """Listen on an ephemeral loopback port for the duration; yield the base URL."""
+        with serve_loopback(json_handler(self.answer)) as root:
+            self.base_url = root
+            yield self.base_url

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import functools
 import json
 import socket
 from collections.abc import Iterator
@@ -19,16 +20,8 @@ import pytest
 
 pytest.importorskip("google.genai")
 
-import bsa
 from bsa.errors import MissingExtraError
-from bsa.generate import (
-    Execution,
-    GenerationReport,
-    GenerationSettings,
-    generate,
-    prompts_from_items,
-)
-from bsa.judge import judge_run
+from bsa.generate import GenerationReport
 from bsa.providers.base import (
     ContextOverflow,
     FatalError,
@@ -39,7 +32,6 @@ from bsa.providers.base import (
 from bsa.providers.connection import Connection, Limits
 from bsa.providers.gemini_sdk import GeminiProvider
 from bsa.providers.mock import mock_judge_reply
-from bsa.runner import RetryPolicy
 from bsa.store import Prompt, RunStore
 from bsa.types import Completion, Decoding, Message, Request
 from tests.fake_anthropic import expected_texts
@@ -53,9 +45,8 @@ from tests.fake_gemini import (
     text,
     thought,
 )
+from tests.provider_contract import QUESTION, bsa_prompts, complete_once, generate_with, judge_with
 
-FAST = RetryPolicy(max_attempts=2, timeout_s=10.0, base_delay_s=0.0)
-QUESTION = "How do I store cleaning products safely?"
 HOSTILE = "lone \ud800 surrogate, NUL \x00 and </script><script>alert(1)</script>"
 
 
@@ -86,17 +77,8 @@ def ask(
     n: int = 1,
     **options: Any,
 ) -> Completion:
-    async def call() -> Completion:
-        provider = make_provider(base_url, **options)
-        try:
-            (completion,) = await provider.complete(
-                Request(messages or (Message("user", QUESTION),), decoding or Decoding(), n)
-            )
-        finally:
-            await provider.aclose()
-        return completion
-
-    return asyncio.run(call())
+    build = functools.partial(make_provider, base_url, **options)
+    return complete_once(build, *messages, decoding=decoding, n=n)
 
 
 def answer_with(fake: FakeGemini, *replies: Reply, **options: Any) -> Completion:
@@ -338,17 +320,10 @@ def test_a_closed_port_is_transient() -> None:
 # ---------------------------------------------------------------- the pipeline
 
 
-def bsa_prompts() -> list[Prompt]:
-    return prompts_from_items(bsa.load_dataset().items[:3])
-
-
 def run_generate(
     fake: FakeGemini, run: Path, prompts: list[Prompt], k: int = 2
 ) -> GenerationReport:
-    provider = make_provider(fake.base_url)
-    settings = GenerationSettings("gemini:gemini-test", Decoding())
-    execution = Execution(k=k, concurrency=4, policy=FAST)
-    return asyncio.run(generate(run, prompts, provider, settings, execution))
+    return generate_with(make_provider(fake.base_url), run, prompts, k)
 
 
 def test_generation_stores_thoughts_and_resumes_without_calls(
@@ -409,8 +384,7 @@ def test_hostile_text_is_stored_intact(fake: FakeGemini, tmp_path: Path) -> None
 def test_the_provider_judges_a_run(fake: FakeGemini, tmp_path: Path) -> None:
     run = tmp_path / "run.sqlite"
     run_generate(fake, run, bsa_prompts())
-    judge = make_provider(fake.base_url, model="gemini-judge")
-    report = asyncio.run(judge_run(run, judge, Execution(concurrency=4, policy=FAST)))
+    report = judge_with(make_provider(fake.base_url, model="gemini-judge"), run)
     assert report.status["scored"] == 12, "two verdicts for each of the 6 samples"
     judge_requests = fake.requests[6:]
     assert {r.model for r in judge_requests} == {"gemini-judge"}
@@ -420,6 +394,5 @@ def test_the_provider_judges_a_run(fake: FakeGemini, tmp_path: Path) -> None:
         stored = {j.raw for j in store.judgements("gemini:gemini-judge")}
     thought_text = "<think>I compare the text with the criteria.</think>"
     assert stored == {f"{thought_text}{reply}" for reply in served}, "the judge's thinking is kept"
-    again = make_provider(fake.base_url, model="gemini-judge")
-    asyncio.run(judge_run(run, again, Execution(concurrency=4, policy=FAST)))
+    judge_with(make_provider(fake.base_url, model="gemini-judge"), run)
     assert len(fake.requests) == 18, "a rerun asks for no verdict it has"
