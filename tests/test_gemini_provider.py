@@ -272,6 +272,22 @@ def test_error_classes(
     assert "\n" not in caught.value.message
 
 
+@pytest.mark.parametrize(
+    ("reply", "words"),
+    [
+        (Reply(502, b"<html><b>502.</b> That's an error.</html>", {"Content-Type": "text/html"}),
+         "HTTP 502 Bad Gateway"),
+        (Reply(500, b'{"error": {"code": 5'), "malformed error body"),
+    ],
+    ids=["html-from-a-proxy", "broken-json"],
+)  # fmt: skip
+def test_an_error_without_googles_body_is_transient(
+    fake: FakeGemini, reply: Reply, words: str
+) -> None:
+    with pytest.raises(TransientError, match=words):
+        answer_with(fake, reply)
+
+
 def test_resource_exhausted_waits_the_servers_retry_delay(fake: FakeGemini) -> None:
     quota = "You exceeded your current quota, please check your plan and billing details."
     with pytest.raises(RateLimited) as caught:

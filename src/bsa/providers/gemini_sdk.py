@@ -139,6 +139,8 @@ class GeminiProvider(Provider):
         except self._sdk.transport_errors as error:
             timed_out = isinstance(error, self._sdk.timeout_errors)
             raise transport_error(error, self.base_url, timed_out=timed_out) from error
+        except json.JSONDecodeError as error:  # an error status whose JSON body is broken
+            raise TransientError(f"malformed error body ({error})") from error
         return [parse_response(_json_body(response))]
 
     def config(self, request: Request, system: str | None) -> Any:
