@@ -29,6 +29,7 @@ BUILTIN_OPTIONS = {
     "openai": ("stream",),
     "zhipuai": (),
     "anthropic": ("thinking_budget",),
+    "gemini": ("thinking_budget",),
     "hf": ("batch_size",),
     "mock": (),
 }
@@ -200,7 +201,7 @@ def test_a_judge_option_reaches_only_the_judges_that_take_it(
     [
         ("mock", ("-o", "thinking_budget", "0"),
          "-o thinking_budget: provider 'mock' has no option 'thinking_budget' (it has none); "
-         "thinking_budget is an option of anthropic"),
+         "thinking_budget is an option of anthropic, gemini"),
         ("openai:m", ("-o", "nope", "1"),
          "-o nope: provider 'openai' has no option 'nope' (its options: stream)"),
         ("anthropic:m", ("-o", "thinking_budget", "lots"),

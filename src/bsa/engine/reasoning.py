@@ -40,6 +40,7 @@ SOURCES = (
     "think_close_only",
     "think_unterminated",
     "thinking_blocks",
+    "thought_summary",
     "none",
 )
 

@@ -19,6 +19,7 @@ from bsa.providers.options import NoOptions, option
 OPENAI_KEY_ENV = "OPENAI_API_KEY"
 ZHIPUAI_KEY_ENV = "ZHIPUAI_API_KEY"
 ANTHROPIC_KEY_ENV = "ANTHROPIC_API_KEY"
+GEMINI_KEY_ENV = "GEMINI_API_KEY"
 
 
 @dataclass(frozen=True)
@@ -34,10 +35,24 @@ class AnthropicOptions:
 
     thinking_budget: int = option(
         8192,
-        help="Anthropic extended thinking budget in tokens (0: off).",
+        help="Thinking budget in tokens of anthropic: and gemini: models (0: off).",
         flag="--thinking-budget",
         judge_flag="--judge-thinking-budget",
         minimum=0,
+    )
+
+
+@dataclass(frozen=True)
+class GeminiOptions:
+    """What only the Gemini provider understands; the budget shares Anthropic's flag and
+    default, and also takes -1 (the model decides) through ``-o``."""
+
+    thinking_budget: int = option(
+        8192,
+        help="Gemini thinking budget in tokens (-1: the model decides; 0: off where allowed).",
+        flag="--thinking-budget",
+        judge_flag="--judge-thinking-budget",
+        minimum=-1,
     )
 
 
@@ -79,6 +94,12 @@ def _anthropic(model: str, options: AnthropicOptions, connection: Connection | N
     return AnthropicProvider(model, connected, thinking_budget=options.thinking_budget)
 
 
+def _gemini(model: str, options: GeminiOptions, connection: Connection | None) -> Provider:
+    from bsa.providers.gemini_sdk import GeminiProvider
+
+    return GeminiProvider(model, _connected(connection), thinking_budget=options.thinking_budget)
+
+
 def _hf(model: str, options: LocalOptions, connection: Connection | None) -> Provider:
     from bsa.providers.local_hf import LocalHF
 
@@ -96,8 +117,9 @@ ZHIPUAI = ProviderSpec("zhipuai", _zhipuai, key_env=ZHIPUAI_KEY_ENV)
 ANTHROPIC = ProviderSpec(
     "anthropic", _anthropic, key_env=ANTHROPIC_KEY_ENV, options=AnthropicOptions
 )
+GEMINI = ProviderSpec("gemini", _gemini, key_env=GEMINI_KEY_ENV, options=GeminiOptions)
 HF = ProviderSpec("hf", _hf, options=LocalOptions)
 MOCK = ProviderSpec("mock", _mock)
 
 #: In the order error messages list them.
-BUILTINS = {spec.name: spec for spec in (OPENAI, ZHIPUAI, ANTHROPIC, HF, MOCK)}
+BUILTINS = {spec.name: spec for spec in (OPENAI, ZHIPUAI, ANTHROPIC, GEMINI, HF, MOCK)}

@@ -41,6 +41,8 @@ CONTEXT_OVERFLOW_PHRASES = (
     # exceed context limit: ..."
     "prompt is too long",
     "exceed context limit",
+    # Gemini: "The input token count (N) exceeds the maximum number of tokens allowed (M)."
+    "exceeds the maximum number of tokens allowed",
     # Zhipu: "Prompt 超长"
     "超长",
     "prompt too long",
