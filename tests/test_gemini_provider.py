@@ -25,6 +25,7 @@ from bsa.errors import MissingExtraError
 from bsa.providers.base import (
     ContextOverflow,
     FatalError,
+    Overloaded,
     ProviderError,
     RateLimited,
     TransientError,
@@ -228,7 +229,7 @@ def test_a_malformed_body_is_transient(fake: FakeGemini, reply: Reply) -> None:
     ("reply", "kind", "words"),
     [
         (error(500, "INTERNAL", "An internal error has occurred."), TransientError, "500"),
-        (error(503, "UNAVAILABLE", "The model is overloaded."), TransientError, "UNAVAILABLE"),
+        (error(503, "UNAVAILABLE", "The model is overloaded."), Overloaded, "UNAVAILABLE"),
         (error(504, "DEADLINE_EXCEEDED", "Deadline expired."), TransientError, "504"),
         (error(401, "UNAUTHENTICATED", "no credentials"), FatalError, "$GEMINI_API_KEY"),
         (
