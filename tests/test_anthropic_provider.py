@@ -49,9 +49,12 @@ from tests.fake_anthropic import (
     expected_texts,
     message,
     redacted,
+    stream_error,
+    streamed,
     text,
     thinking,
 )
+from tests.scripted_fake import EVENT_STREAM
 
 FAST = RetryPolicy(max_attempts=2, timeout_s=10.0, base_delay_s=0.0)
 QUESTION = "How do I store cleaning products safely?"
@@ -210,11 +213,74 @@ def test_refusal_is_blocked_not_text(fake: FakeAnthropic) -> None:
     assert completion.raw["stop_details"] == details
 
 
-def test_a_malformed_body_is_transient(fake: FakeAnthropic) -> None:
-    with pytest.raises(TransientError, match="malformed"):
+def test_a_malformed_stream_is_transient(fake: FakeAnthropic) -> None:
+    unreadable = b"event: message_start\ndata: {not json\n\n"
+    with pytest.raises(TransientError, match="malformed stream event"):
+        answer_with(fake, Reply(200, unreadable, {"Content-Type": EVENT_STREAM}))
+    with pytest.raises(TransientError, match="incomplete"):
         answer_with(fake, Reply(200, b"{not json"))
-    with pytest.raises(TransientError, match="malformed"):
-        answer_with(fake, Reply(200, {"type": "message"}))
+
+
+def test_a_stream_cut_before_message_stop_is_incomplete(fake: FakeAnthropic) -> None:
+    with pytest.raises(TransientError, match="ended before message_stop"):
+        answer_with(fake, streamed(message(thinking("Half a thought"), text("Half")), cut=1))
+
+
+# ---------------------------------------------------------------- streaming
+
+
+def test_every_call_streams_and_the_pieces_are_put_back_together(fake: FakeAnthropic) -> None:
+    reply = message(thinking("A thought in many pieces."), redacted("X=="), text("An answer."))
+    completion = answer_with(fake, reply)
+    assert fake.requests[0].body["stream"] is True
+    assert completion.reasoning == f"A thought in many pieces.\n\n{REDACTED_MARKER}"
+    assert completion.answer == "An answer."
+    assert isinstance(reply.body, dict)
+    assert completion.raw == reply.body, "the run file keeps the body a plain call returns"
+
+
+def test_a_64k_thinking_budget_streams_its_long_trace(fake: FakeAnthropic) -> None:
+    """max_tokens above 64k is what makes the SDK refuse a call that does not stream."""
+    trace = " ".join(f"Step {n}: weigh the risk of part {n}." for n in range(2000))
+    reply = message(thinking(trace), text("Done."), output_tokens=66_000)
+    completion = answer_with(fake, reply, thinking_budget=64_000)
+    (received,) = fake.requests
+    assert received.body["stream"] is True
+    assert received.body["max_tokens"] == 64_000 + 4096
+    assert received.body["thinking"]["budget_tokens"] == 64_000
+    assert (completion.reasoning, completion.answer) == (trace, "Done.")
+    assert completion.usage.completion_tokens == 66_000
+
+
+@pytest.mark.parametrize(
+    ("kind", "outcome", "words"),
+    [("overloaded_error", TransientError, "Overloaded"),
+     ("api_error", TransientError, "Internal"),
+     ("rate_limit_error", RateLimited, "rate limited"),
+     ("invalid_request_error", TransientError, "error event in the stream")],
+)  # fmt: skip
+def test_an_error_event_inside_the_stream(
+    fake: FakeAnthropic, kind: str, outcome: type[ProviderError], words: str
+) -> None:
+    """The request was accepted, so nothing inside its stream stops the run."""
+    partial = message(thinking("I was about to"), text("say"))
+    detail = {"overloaded_error": "Overloaded", "api_error": "Internal"}.get(kind, "no")
+    with pytest.raises(outcome) as caught:
+        answer_with(fake, stream_error(kind, detail, before=partial))
+    assert type(caught.value) is outcome
+    assert words in caught.value.message
+
+
+def test_thinking_adaptive_sends_no_budget(fake: FakeAnthropic) -> None:
+    ask(fake.base_url, thinking="adaptive", thinking_budget=32_000)
+    (received,) = fake.requests
+    assert received.body["thinking"] == {"type": "adaptive", "display": "summarized"}
+    assert received.body["max_tokens"] == 32_000 + 4096, "the budget still sizes max_tokens"
+
+
+def test_an_unknown_thinking_mode_is_refused() -> None:
+    with pytest.raises(BsaError, match="--thinking 'sometimes': choose enabled or adaptive"):
+        make_provider("http://127.0.0.1:9", thinking="sometimes")
 
 
 # ---------------------------------------------------------------- errors

@@ -39,6 +39,13 @@ class AnthropicOptions:
         judge_flag="--judge-thinking-budget",
         minimum=0,
     )
+    thinking: str = option(
+        "enabled",
+        help="Anthropic thinking: enabled (a fixed --thinking-budget) or adaptive (the model's "
+        "own, for models that prefer it; the budget then only sizes max_tokens).",
+        flag="--thinking",
+        judge_flag="--judge-thinking",
+    )
 
 
 @dataclass(frozen=True)
@@ -76,7 +83,9 @@ def _anthropic(model: str, options: AnthropicOptions, connection: Connection | N
     from bsa.providers.anthropic_sdk import AnthropicProvider
 
     connected = _connected(connection)
-    return AnthropicProvider(model, connected, thinking_budget=options.thinking_budget)
+    return AnthropicProvider(
+        model, connected, thinking_budget=options.thinking_budget, thinking=options.thinking
+    )
 
 
 def _hf(model: str, options: LocalOptions, connection: Connection | None) -> Provider:
