@@ -28,7 +28,7 @@ from typing import Any
 
 from bsa.providers.mock import mock_judge_reply
 
-from .scripted_fake import Reply, ScriptedFake, event_stream
+from .scripted_fake import Reply, ScriptedFake, event_stream, expected_texts
 
 TEST_KEY = "sk-ant-test-key"
 MIN_BUDGET = 1024
@@ -96,16 +96,6 @@ def last_user_text(body: dict[str, Any]) -> str:
                 return content
             return "".join(p.get("text", "") for p in content or [] if isinstance(p, dict))
     return ""
-
-
-def expected_texts(prompt: str) -> tuple[str, str]:
-    """The default (reasoning, answer) for a prompt that is no judge prompt."""
-    digest = hashlib.sha256(prompt.encode()).hexdigest()[:12]
-    head = " ".join(prompt.split()[:6])
-    return (
-        f"The user asks: {head}. I should weigh the risks before answering ({digest}).",
-        f"Here is a careful answer about {head} ({digest}).",
-    )
 
 
 def default_reply(body: dict[str, Any]) -> Reply:

@@ -8,6 +8,7 @@ would refuse, and its default answer (:meth:`ScriptedFake.check`, :meth:`Scripte
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -54,6 +55,16 @@ def sse(events: list[tuple[str, dict[str, Any]]]) -> bytes:
 def event_stream(events: list[tuple[str, dict[str, Any]]]) -> Reply:
     """A 200 reply whose body is these events."""
     return Reply(200, sse(events), {"Content-Type": EVENT_STREAM})
+
+
+def expected_texts(prompt: str) -> tuple[str, str]:
+    """The default (reasoning, answer) for a prompt that is no judge prompt."""
+    digest = hashlib.sha256(prompt.encode()).hexdigest()[:12]
+    head = " ".join(prompt.split()[:6])
+    return (
+        f"The user asks: {head}. I should weigh the risks before answering ({digest}).",
+        f"Here is a careful answer about {head} ({digest}).",
+    )
 
 
 class ScriptedFake:

@@ -29,6 +29,18 @@ class OpenAIOptions:
 
 
 @dataclass(frozen=True)
+class OpenAIResponsesOptions:
+    """What only the OpenAI Responses provider understands."""
+
+    reasoning_summary: str = option(
+        "auto",
+        help="Reasoning summary the Responses API returns: auto or detailed.",
+        flag="--reasoning-summary",
+        judge_flag="--judge-reasoning-summary",
+    )
+
+
+@dataclass(frozen=True)
 class AnthropicOptions:
     """What only the Anthropic provider understands."""
 
@@ -73,6 +85,15 @@ def _openai(model: str, options: OpenAIOptions, connection: Connection | None) -
     return OpenAICompatible(model, _connected(connection), stream=options.stream)
 
 
+def _openai_responses(
+    model: str, options: OpenAIResponsesOptions, connection: Connection | None
+) -> Provider:
+    from bsa.providers.openai_responses import OpenAIResponses
+
+    connected = _connected(connection)
+    return OpenAIResponses(model, connected, reasoning_summary=options.reasoning_summary)
+
+
 def _zhipuai(model: str, options: NoOptions, connection: Connection | None) -> Provider:
     from bsa.providers.zhipuai_sdk import ZhipuAIProvider
 
@@ -101,6 +122,9 @@ def _mock(model: str, options: NoOptions, connection: Connection | None) -> Prov
 
 
 OPENAI = ProviderSpec("openai", _openai, key_env=OPENAI_KEY_ENV, options=OpenAIOptions)
+OPENAI_RESPONSES = ProviderSpec(
+    "openai-responses", _openai_responses, key_env=OPENAI_KEY_ENV, options=OpenAIResponsesOptions
+)
 ZHIPUAI = ProviderSpec("zhipuai", _zhipuai, key_env=ZHIPUAI_KEY_ENV)
 ANTHROPIC = ProviderSpec(
     "anthropic", _anthropic, key_env=ANTHROPIC_KEY_ENV, options=AnthropicOptions
@@ -109,4 +133,4 @@ HF = ProviderSpec("hf", _hf, options=LocalOptions)
 MOCK = ProviderSpec("mock", _mock)
 
 #: In the order error messages list them.
-BUILTINS = {spec.name: spec for spec in (OPENAI, ZHIPUAI, ANTHROPIC, HF, MOCK)}
+BUILTINS = {spec.name: spec for spec in (OPENAI, OPENAI_RESPONSES, ZHIPUAI, ANTHROPIC, HF, MOCK)}
