@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from typing import Any
 
 from bsa.providers.mock import mock_judge_reply
 
-from .scripted_fake import Reply, ScriptedFake, event_stream, expected_texts
+from .scripted_fake import Reply, ScriptedFake, event_stream, expected_texts, last_user_turn
 
 TEST_KEY = "sk-ant-test-key"
 MIN_BUDGET = 1024
@@ -89,13 +88,7 @@ def error(status: int, kind: str, detail: str, retry_after: str | None = None) -
 
 
 def last_user_text(body: dict[str, Any]) -> str:
-    for turn in reversed(body.get("messages") or []):
-        if isinstance(turn, dict) and turn.get("role") == "user":
-            content = turn.get("content")
-            if isinstance(content, str):
-                return content
-            return "".join(p.get("text", "") for p in content or [] if isinstance(p, dict))
-    return ""
+    return last_user_turn(body.get("messages"))
 
 
 def default_reply(body: dict[str, Any]) -> Reply:
@@ -190,19 +183,9 @@ def streamed(reply: Reply, *, cut: int = 0) -> Reply:
 class FakeAnthropic(ScriptedFake):
     """The server's state: its replies, and every request it received."""
 
-    def __init__(
-        self,
-        *,
-        api_key: str = TEST_KEY,
-        respond: Callable[[dict[str, Any]], Reply] = default_reply,
-        models: tuple[str, ...] = (),
-    ) -> None:
-        super().__init__(respond)
-        self.api_key = api_key
-        self.models = models
-
-    def prompt_of(self, body: dict[str, Any]) -> str:
-        return last_user_text(body)
+    test_key = TEST_KEY
+    prompt_of = staticmethod(last_user_text)
+    default_reply = staticmethod(default_reply)
 
     def unreadable(self) -> Reply:
         return error(400, "invalid_request_error", "request body is not valid JSON")

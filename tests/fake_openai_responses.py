@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from typing import Any
 
 from bsa.providers.mock import mock_judge_reply
 
-from .scripted_fake import Reply, ScriptedFake, expected_texts
+from .scripted_fake import Reply, ScriptedFake, expected_texts, last_user_turn
 
 TEST_KEY = "sk-resp-test-key"
 SUMMARY_MODES = ("auto", "concise", "detailed")
@@ -105,15 +104,7 @@ def error(
 
 def last_user_text(body: dict[str, Any]) -> str:
     given = body.get("input")
-    if isinstance(given, str):
-        return given
-    for turn in reversed(given if isinstance(given, list) else []):
-        if isinstance(turn, dict) and turn.get("role") == "user":
-            content = turn.get("content")
-            if isinstance(content, str):
-                return content
-            return "".join(p.get("text", "") for p in content or [] if isinstance(p, dict))
-    return ""
+    return given if isinstance(given, str) else last_user_turn(given)
 
 
 def default_reply(body: dict[str, Any]) -> Reply:
@@ -144,19 +135,9 @@ def request_problem(body: dict[str, Any]) -> str | None:
 class FakeResponses(ScriptedFake):
     """The server's state: its replies, and every request it received."""
 
-    def __init__(
-        self,
-        *,
-        api_key: str = TEST_KEY,
-        respond: Callable[[dict[str, Any]], Reply] = default_reply,
-        models: tuple[str, ...] = (),
-    ) -> None:
-        super().__init__(respond)
-        self.api_key = api_key
-        self.models = models
-
-    def prompt_of(self, body: dict[str, Any]) -> str:
-        return last_user_text(body)
+    test_key = TEST_KEY
+    prompt_of = staticmethod(last_user_text)
+    default_reply = staticmethod(default_reply)
 
     def unreadable(self) -> Reply:
         return error(400, "We could not parse the JSON body of your request.")

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import Any, ClassVar
 
 from .loopback import serve_loopback
 
@@ -57,6 +57,18 @@ def event_stream(events: list[tuple[str, dict[str, Any]]]) -> Reply:
     return Reply(200, sse(events), {"Content-Type": EVENT_STREAM})
 
 
+def last_user_turn(turns: object) -> str:
+    """The text of the last user turn in a list of ``{"role", "content"}`` turns (content as a
+    string or as a list of text parts)."""
+    for turn in reversed(turns if isinstance(turns, list) else []):
+        if isinstance(turn, dict) and turn.get("role") == "user":
+            content = turn.get("content")
+            if isinstance(content, str):
+                return content
+            return "".join(p.get("text", "") for p in content or [] if isinstance(p, dict))
+    return ""
+
+
 def expected_texts(prompt: str) -> tuple[str, str]:
     """The default (reasoning, answer) for a prompt that is no judge prompt."""
     digest = hashlib.sha256(prompt.encode()).hexdigest()[:12]
@@ -68,18 +80,30 @@ def expected_texts(prompt: str) -> tuple[str, str]:
 
 
 class ScriptedFake:
-    """A vendor fake's state: its replies, and every request it received."""
+    """A vendor fake's state: its key, the models it knows (any, when empty), its replies, and
+    every request it received."""
 
-    def __init__(self, respond: Callable[[dict[str, Any]], Reply]) -> None:
-        self.respond = respond
+    #: The key a request must carry unless the fake is made with another.
+    test_key: ClassVar[str] = ""
+    #: The last user message of a request body.
+    prompt_of: ClassVar[Callable[[dict[str, Any]], str]]
+    #: The answer to a request no script covers.
+    default_reply: ClassVar[Callable[[dict[str, Any]], Reply]]
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        respond: Callable[[dict[str, Any]], Reply] | None = None,
+        models: tuple[str, ...] = (),
+    ) -> None:
+        self.api_key = api_key or self.test_key
+        self.respond = respond or self.default_reply
+        self.models = models
         self.requests: list[Received] = []
         self.base_url = ""
         self._scripts: dict[str, list[Reply]] = {}
         self._lock = threading.Lock()
-
-    def prompt_of(self, body: dict[str, Any]) -> str:
-        """The last user message of a request body."""
-        raise NotImplementedError
 
     def check(self, path: str, headers: dict[str, str], body: dict[str, Any]) -> Reply | None:
         """The error the real API would answer this request with, or None."""

@@ -25,13 +25,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bsa.errors import BsaError
-from bsa.providers.base import FatalError, TransientError
+from bsa.providers.base import FatalError, ProviderError, TransientError
 from bsa.providers.connection import Connection
 from bsa.providers.openai_compat import OpenAICompatible
 from bsa.types import Completion, Request, Usage
 
 #: Values of ``--reasoning-summary``.
 SUMMARY_MODES = ("auto", "detailed")
+#: The HTTP status a failed response's ``error.code`` stands for; other codes are server errors.
+FAILED_STATUS = {"rate_limit_exceeded": 429, "invalid_prompt": 400}
 #: ``incomplete_details.reason`` -> the finish reasons the rest of the pipeline uses.
 INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}
 
@@ -92,12 +94,21 @@ class OpenAIResponses(OpenAICompatible):
         if not isinstance(data, Mapping):
             raise TransientError("malformed response body (not a JSON object)")
         if data.get("status") == "failed" or isinstance(data.get("error"), Mapping):
-            error = data.get("error")
-            raise self._classify_stream_error({"error": error}, "the response failed")
+            raise self._failed(data.get("error"))
         output = data.get("output")
         if not isinstance(output, list):
             raise TransientError("malformed response body (no output)")
         return _completion(data, output)
+
+    def _failed(self, error: object) -> ProviderError:
+        """A response that failed after it was accepted, read by its error code; what would
+        stop the run is retried instead, since the request itself was fine."""
+        code = error.get("code") if isinstance(error, Mapping) else None
+        status = FAILED_STATUS.get(str(code), 500)
+        outcome = self._classify_body(status, {"error": error}, "the response failed")
+        if isinstance(outcome, FatalError):
+            return TransientError(f"the response failed: {outcome.message}")
+        return outcome
 
 
 def _completion(data: Mapping[str, Any], output: Sequence[Any]) -> Completion:
