@@ -8,14 +8,17 @@ mark a run whose reasoning is a summary.
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 import bsa
+from bsa.cli import main
 from bsa.errors import BsaError
 from bsa.generate import (
     Execution,
@@ -34,8 +37,9 @@ from bsa.providers.base import (
     TransientError,
 )
 from bsa.providers.connection import Connection, Limits
-from bsa.providers.mock import mock_judge_reply
+from bsa.providers.mock import MockProvider, mock_judge_reply
 from bsa.providers.openai_responses import OpenAIResponses
+from bsa.reasoning_kind import SUMMARY_NOTE
 from bsa.runner import RetryPolicy
 from bsa.store import Prompt, RunStore
 from bsa.types import Completion, Decoding, Message, Request
@@ -307,3 +311,47 @@ def test_the_provider_judges_a_run(fake: FakeResponses, tmp_path: Path) -> None:
     with RunStore(run) as store:
         stored = {j.raw for j in store.judgements("openai-responses:o3-judge")}
     assert stored == {f"<think>{JUDGE_SUMMARY}</think>{reply}" for reply in served}
+
+
+# ---------------------------------------------------------------- marked as summary-graded
+
+
+def bsa_cli(*args: object) -> str:
+    result = CliRunner().invoke(main, [str(arg) for arg in args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def judged_run(fake: FakeResponses, tmp_path: Path) -> Path:
+    run = tmp_path / "summaries.sqlite"
+    run_generate(fake, run, bsa_prompts())
+    judge = make_provider(fake.base_url, model="o3-judge")
+    asyncio.run(judge_run(run, judge, Execution(concurrency=4, policy=FAST)))
+    return run
+
+
+def test_scores_report_and_leaderboard_mark_a_summary_graded_run(
+    fake: FakeResponses, tmp_path: Path
+) -> None:
+    run = judged_run(fake, tmp_path)
+    scores = json.loads(bsa_cli("score", "--run", run, "--json"))
+    assert scores["reasoning_kind"] == "summary"
+    assert SUMMARY_NOTE in scores["warnings"]
+    assert " ".join(SUMMARY_NOTE.split()[:6]) in bsa_cli("score", "--run", run)
+    bsa_cli("report", "--run", run, "-o", tmp_path / "report.html")
+    assert html.escape(SUMMARY_NOTE) in (tmp_path / "report.html").read_text(encoding="utf-8")
+    (row,) = json.loads(bsa_cli("leaderboard", run, "--format", "json"))["rows"]
+    assert row["reasoning_kind"] == "summary"
+    assert "the thinking judge graded summaries, not traces" in bsa_cli("leaderboard", run)
+
+
+def test_a_run_graded_on_traces_carries_no_such_mark(tmp_path: Path) -> None:
+    run = tmp_path / "traces.sqlite"
+    prompts = bsa_prompts()[:1]
+    settings = GenerationSettings("mock:mock", Decoding())
+    execution = Execution(k=1, concurrency=1, policy=FAST)
+    asyncio.run(generate(run, prompts, MockProvider("mock"), settings, execution))
+    asyncio.run(judge_run(run, MockProvider("mock"), Execution(concurrency=1, policy=FAST)))
+    scores = json.loads(bsa_cli("score", "--run", run, "--json"))
+    assert (scores["reasoning_kind"], SUMMARY_NOTE in scores["warnings"]) == ("trace", False)
+    assert "summaries" not in bsa_cli("leaderboard", run)

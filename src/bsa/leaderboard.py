@@ -117,6 +117,7 @@ def _run_row(path: Path, judge: str | None, alpha: float) -> dict[str, Any]:
         "k": verdicts.k,
         "alpha": alpha,
         "run": str(path),
+        "reasoning_kind": verdicts.reasoning_kind,
     }
 
 
@@ -131,6 +132,7 @@ def _published_row(row: Mapping[str, Any], alpha: float) -> dict[str, Any]:
         "k": PUBLISHED_K,
         "alpha": alpha,
         "run": None,
+        "reasoning_kind": "trace",
     }
 
 
@@ -188,6 +190,11 @@ def _caveats(row: Mapping[str, Any]) -> list[str]:
         caveats.append(f"{missing:,} items lack some of their k verdicts")
     if row["k"] != PUBLISHED_K:
         caveats.append(f"k = {row['k']} (published: k = {PUBLISHED_K}), so its @k figures differ")
+    if row.get("reasoning_kind") == "summary":
+        caveats.append(
+            "its reasoning is the provider's summary, so the thinking judge graded summaries, "
+            "not traces"
+        )
     return caveats
 
 
