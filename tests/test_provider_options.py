@@ -27,6 +27,7 @@ from tests.test_provider_registry import install_plugin, site  # noqa: F401 - a 
 
 BUILTIN_OPTIONS = {
     "openai": ("stream",),
+    "openai-responses": ("reasoning_summary",),
     "zhipuai": (),
     "anthropic": ("thinking_budget", "thinking"),
     "hf": ("batch_size",),
