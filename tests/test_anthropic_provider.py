@@ -6,7 +6,6 @@ class), then the real pipeline: generation with resume, and the provider as the 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 from collections.abc import Iterator
@@ -17,16 +16,10 @@ import pytest
 
 pytest.importorskip("anthropic")
 
-import bsa
 from bsa.errors import BsaError, MissingExtraError
 from bsa.generate import (
-    Execution,
     GenerationReport,
-    GenerationSettings,
-    generate,
-    prompts_from_items,
 )
-from bsa.judge import judge_run
 from bsa.providers import anthropic_sdk
 from bsa.providers.anthropic_sdk import REDACTED_MARKER, AnthropicProvider
 from bsa.providers.base import (
@@ -38,9 +31,8 @@ from bsa.providers.base import (
 )
 from bsa.providers.connection import Connection, Limits
 from bsa.providers.mock import mock_judge_reply
-from bsa.runner import RetryPolicy
 from bsa.store import Prompt, RunStore
-from bsa.types import Completion, Decoding, Message, Request
+from bsa.types import Completion, Decoding, Message
 from tests.fake_anthropic import (
     TEST_KEY,
     FakeAnthropic,
@@ -54,10 +46,14 @@ from tests.fake_anthropic import (
     text,
     thinking,
 )
+from tests.provider_contract import (
+    QUESTION,
+    bsa_prompts,
+    complete_once,
+    generate_with,
+    judge_with,
+)
 from tests.scripted_fake import EVENT_STREAM
-
-FAST = RetryPolicy(max_attempts=2, timeout_s=10.0, base_delay_s=0.0)
-QUESTION = "How do I store cleaning products safely?"
 
 
 @pytest.fixture
@@ -87,17 +83,7 @@ def ask(
     n: int = 1,
     **options: Any,
 ) -> Completion:
-    async def call() -> Completion:
-        provider = make_provider(base_url, **options)
-        try:
-            (completion,) = await provider.complete(
-                Request(messages or (Message("user", QUESTION),), decoding or Decoding(), n)
-            )
-        finally:
-            await provider.aclose()
-        return completion
-
-    return asyncio.run(call())
+    return complete_once(make_provider(base_url, **options), messages, decoding, n)
 
 
 def answer_with(fake: FakeAnthropic, *replies: Reply, **options: Any) -> Completion:
@@ -358,17 +344,10 @@ def test_a_closed_port_is_transient() -> None:
 # ---------------------------------------------------------------- the pipeline
 
 
-def bsa_prompts() -> list[Prompt]:
-    return prompts_from_items(bsa.load_dataset().items[:3])
-
-
 def run_generate(
     fake: FakeAnthropic, run: Path, prompts: list[Prompt], k: int = 2
 ) -> GenerationReport:
-    provider = make_provider(fake.base_url)
-    settings = GenerationSettings("anthropic:claude-test", Decoding())
-    execution = Execution(k=k, concurrency=4, policy=FAST)
-    return asyncio.run(generate(run, prompts, provider, settings, execution))
+    return generate_with(make_provider(fake.base_url), run, prompts, k)
 
 
 def test_generation_stores_thinking_and_resumes_without_calls(
@@ -414,8 +393,7 @@ def test_refusals_are_stored_blocked_and_overloads_retried(
 def test_the_provider_judges_a_run(fake: FakeAnthropic, tmp_path: Path) -> None:
     run = tmp_path / "run.sqlite"
     run_generate(fake, run, bsa_prompts())
-    judge = make_provider(fake.base_url, model="claude-judge")
-    report = asyncio.run(judge_run(run, judge, Execution(concurrency=4, policy=FAST)))
+    report = judge_with(lambda: make_provider(fake.base_url, model="claude-judge"), run)
     assert report.status["scored"] == 12, "two verdicts for each of the 6 samples"
     judge_requests = fake.requests[6:]
     assert len(judge_requests) == 12
@@ -425,6 +403,5 @@ def test_the_provider_judges_a_run(fake: FakeAnthropic, tmp_path: Path) -> None:
         stored = {j.raw for j in store.judgements("anthropic:claude-judge")}
     thought = "<think>I compare the text with the criteria.</think>"
     assert stored == {f"{thought}{reply}" for reply in served}, "the judge's thinking is kept"
-    again = make_provider(fake.base_url, model="claude-judge")
-    asyncio.run(judge_run(run, again, Execution(concurrency=4, policy=FAST)))
+    judge_with(lambda: make_provider(fake.base_url, model="claude-judge"), run)
     assert len(fake.requests) == 18, "a rerun asks for no verdict it has"

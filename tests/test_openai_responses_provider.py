@@ -17,17 +17,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-import bsa
 from bsa.cli import main
 from bsa.errors import BsaError
 from bsa.generate import (
-    Execution,
     GenerationReport,
-    GenerationSettings,
-    generate,
-    prompts_from_items,
 )
-from bsa.judge import judge_run
 from bsa.providers.base import (
     ContentBlocked,
     ContextOverflow,
@@ -40,7 +34,6 @@ from bsa.providers.connection import Connection, Limits
 from bsa.providers.mock import MockProvider, mock_judge_reply
 from bsa.providers.openai_responses import OpenAIResponses
 from bsa.reasoning_kind import SUMMARY_NOTE
-from bsa.runner import RetryPolicy
 from bsa.store import Prompt, RunStore
 from bsa.types import Completion, Decoding, Message, Request
 from tests.fake_openai_responses import (
@@ -54,10 +47,14 @@ from tests.fake_openai_responses import (
     response,
     summary,
 )
+from tests.provider_contract import (
+    QUESTION,
+    bsa_prompts,
+    complete_once,
+    generate_with,
+    judge_with,
+)
 from tests.scripted_fake import Reply, expected_texts
-
-FAST = RetryPolicy(max_attempts=2, timeout_s=10.0, base_delay_s=0.0)
-QUESTION = "How do I store cleaning products safely?"
 
 
 @pytest.fixture
@@ -77,17 +74,7 @@ def make_provider(
 def ask(
     base_url: str, *messages: Message, decoding: Decoding | None = None, n: int = 1, **options: Any
 ) -> Completion:
-    async def call() -> Completion:
-        provider = make_provider(base_url, **options)
-        try:
-            (completion,) = await provider.complete(
-                Request(messages or (Message("user", QUESTION),), decoding or Decoding(), n)
-            )
-        finally:
-            await provider.aclose()
-        return completion
-
-    return asyncio.run(call())
+    return complete_once(make_provider(base_url, **options), messages, decoding, n)
 
 
 def answer_with(fake: FakeResponses, *replies: Reply, **options: Any) -> Completion:
@@ -270,15 +257,8 @@ def test_a_hang_times_out_as_transient(fake: FakeResponses) -> None:
 # ---------------------------------------------------------------- the pipeline
 
 
-def bsa_prompts() -> list[Prompt]:
-    return prompts_from_items(bsa.load_dataset().items[:3])
-
-
 def run_generate(fake: FakeResponses, run: Path, prompts: list[Prompt]) -> GenerationReport:
-    provider = make_provider(fake.base_url)
-    settings = GenerationSettings("openai-responses:o4-mini-test", Decoding())
-    execution = Execution(k=2, concurrency=4, policy=FAST)
-    return asyncio.run(generate(run, prompts, provider, settings, execution))
+    return generate_with(make_provider(fake.base_url), run, prompts)
 
 
 def test_generation_stores_summaries_and_resumes_without_calls(
@@ -303,8 +283,7 @@ def test_generation_stores_summaries_and_resumes_without_calls(
 def test_the_provider_judges_a_run(fake: FakeResponses, tmp_path: Path) -> None:
     run = tmp_path / "run.sqlite"
     run_generate(fake, run, bsa_prompts())
-    judge = make_provider(fake.base_url, model="o3-judge")
-    report = asyncio.run(judge_run(run, judge, Execution(concurrency=4, policy=FAST)))
+    report = judge_with(lambda: make_provider(fake.base_url, model="o3-judge"), run)
     assert report.status["scored"] == 12, "two verdicts for each of the 6 samples"
     served = {mock_judge_reply(r.prompt) for r in fake.requests[6:]}
     assert None not in served and len(fake.requests) == 18
@@ -325,8 +304,7 @@ def bsa_cli(*args: object) -> str:
 def judged_run(fake: FakeResponses, tmp_path: Path) -> Path:
     run = tmp_path / "summaries.sqlite"
     run_generate(fake, run, bsa_prompts())
-    judge = make_provider(fake.base_url, model="o3-judge")
-    asyncio.run(judge_run(run, judge, Execution(concurrency=4, policy=FAST)))
+    judge_with(lambda: make_provider(fake.base_url, model="o3-judge"), run)
     return run
 
 
@@ -347,11 +325,9 @@ def test_scores_report_and_leaderboard_mark_a_summary_graded_run(
 
 def test_a_run_graded_on_traces_carries_no_such_mark(tmp_path: Path) -> None:
     run = tmp_path / "traces.sqlite"
-    prompts = bsa_prompts()[:1]
-    settings = GenerationSettings("mock:mock", Decoding())
-    execution = Execution(k=1, concurrency=1, policy=FAST)
-    asyncio.run(generate(run, prompts, MockProvider("mock"), settings, execution))
-    asyncio.run(judge_run(run, MockProvider("mock"), Execution(concurrency=1, policy=FAST)))
+    prompts = bsa_prompts(1)
+    generate_with(MockProvider("mock"), run, prompts, k=1)
+    judge_with(lambda: MockProvider("mock"), run)
     scores = json.loads(bsa_cli("score", "--run", run, "--json"))
     assert (scores["reasoning_kind"], SUMMARY_NOTE in scores["warnings"]) == ("trace", False)
     assert "summaries" not in bsa_cli("leaderboard", run)
