@@ -331,3 +331,26 @@ def test_a_run_graded_on_traces_carries_no_such_mark(tmp_path: Path) -> None:
     scores = json.loads(bsa_cli("score", "--run", run, "--json"))
     assert (scores["reasoning_kind"], SUMMARY_NOTE in scores["warnings"]) == ("trace", False)
     assert "summaries" not in bsa_cli("leaderboard", run)
+
+
+def test_the_flags_reach_the_responses_api(
+    fake: FakeResponses, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key comes from $OPENAI_API_KEY and --base-url points it anywhere, as for openai:."""
+    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
+    questions = tmp_path / "q.csv"
+    questions.write_text(f"id,question\nq1,{QUESTION}\n", encoding="utf-8")
+    bsa_cli("generate", "--run", tmp_path / "run.sqlite", "--input", questions, "-k", "1",
+            "--model", "openai-responses:o3", "--base-url", f"{fake.base_url}/v1",
+            "--reasoning-summary", "detailed", "--reasoning-effort", "high")  # fmt: skip
+    assert [r.body["reasoning"] for r in fake.requests] == [
+        {"summary": "detailed", "effort": "high"}
+    ]
+    refused = CliRunner().invoke(main, ["generate", "--run", str(tmp_path / "other.sqlite"),
+        "--input", str(questions), "--model", "openai-responses:o3", "--base-url",
+        f"{fake.base_url}/v1", "--reasoning-summary", "brief"])  # fmt: skip
+    assert refused.exit_code != 0 and "Traceback" not in refused.output
+    assert refused.output.strip().splitlines()[-1] == (
+        "error: --reasoning-summary 'brief': choose auto or detailed"
+    )
+    assert len(fake.requests) == 1
