@@ -19,7 +19,8 @@ from how the API treats thinking:
   (and refuse a budget); the budget then only sizes ``max_tokens``.
 
 As in :mod:`bsa.providers.openai_compat`, the SDK's own retries are off (the runner retries) and the
-response body is read as raw JSON, which is also what the run file keeps.
+stream's events are read as raw JSON, not the SDK's typed objects; the body rebuilt from them is
+what the run file keeps.
 """
 
 from __future__ import annotations
