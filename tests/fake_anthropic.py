@@ -3,10 +3,16 @@
 ``POST /v1/messages`` with an API key (the SDK sends ``Authorization: Bearer`` since version 2;
 ``x-api-key`` is what older SDKs and the API docs use, so both are accepted) and an
 ``anthropic-version`` header. It checks what the real API checks about extended thinking (a
-budget of at least 1024 below ``max_tokens``, no sampling settings beside it, no system turns in
-``messages``) so a request it accepts is one the real API would accept, and answers with content
+budget of at least 1024 below ``max_tokens``, no budget with ``adaptive``, no sampling settings
+beside either, no system turns in ``messages``) so a request it accepts is one the real API would accept, and answers with content
 blocks ``thinking`` (with a signature), ``redacted_thinking`` and ``text``, a ``stop_reason`` and a
 ``usage``; errors come as ``{"type": "error", "error": {"type": ..., "message": ...}}``.
+
+A request with ``"stream": true`` (what the provider sends) gets the same reply as Anthropic's
+Server-Sent Events: ``message_start``, per block ``content_block_start``, ``thinking_delta`` /
+``signature_delta`` / ``text_delta`` pieces and ``content_block_stop``, then ``message_delta`` (stop
+reason and output usage) and ``message_stop``; :func:`stream_error` cuts such a stream with an
+``error`` event, as the API does when it is overloaded mid-reply.
 
 By default it answers a BSA judge prompt as the mock judge does (:func:`mock_judge_reply`) and
 anything else with a thinking block and an answer derived from the prompt. :meth:`script` queues
@@ -17,44 +23,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-import time
-from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from bsa.providers.mock import mock_judge_reply
 
-from .loopback import serve_loopback
+from .scripted_fake import Reply, ScriptedFake, event_stream, expected_texts, last_user_turn
 
 TEST_KEY = "sk-ant-test-key"
 MIN_BUDGET = 1024
 SAMPLING_FIELDS = ("temperature", "top_p", "top_k")
-
-
-@dataclass(frozen=True)
-class Reply:
-    """One HTTP answer. ``delay`` holds it back (for timeouts); ``drop`` closes the connection
-    without any answer."""
-
-    status: int
-    body: dict[str, Any] | bytes
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-    drop: bool = False
-
-
-@dataclass(frozen=True)
-class Received:
-    headers: dict[str, str]
-    body: dict[str, Any]
-
-    @property
-    def prompt(self) -> str:
-        return last_user_text(self.body)
+#: Characters per streamed delta: small, so every test text arrives in several pieces.
+DELTA_CHARS = 7
+#: What ``message_start`` carries; the rest of a message comes in ``message_delta``.
+START_FIELDS = ("id", "type", "role", "model")
+#: The usage counts that ``message_start`` carries; output counts come in ``message_delta``.
+INPUT_USAGE = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+#: Per streamed block type: the field its deltas extend and the delta's type.
+DELTA_FIELDS = {"thinking": ("thinking", "thinking_delta"), "text": ("text", "text_delta")}
 
 
 def thinking(text: str) -> dict[str, Any]:
@@ -103,23 +88,7 @@ def error(status: int, kind: str, detail: str, retry_after: str | None = None) -
 
 
 def last_user_text(body: dict[str, Any]) -> str:
-    for turn in reversed(body.get("messages") or []):
-        if isinstance(turn, dict) and turn.get("role") == "user":
-            content = turn.get("content")
-            if isinstance(content, str):
-                return content
-            return "".join(p.get("text", "") for p in content or [] if isinstance(p, dict))
-    return ""
-
-
-def expected_texts(prompt: str) -> tuple[str, str]:
-    """The default (reasoning, answer) for a prompt that is no judge prompt."""
-    digest = hashlib.sha256(prompt.encode()).hexdigest()[:12]
-    head = " ".join(prompt.split()[:6])
-    return (
-        f"The user asks: {head}. I should weigh the risks before answering ({digest}).",
-        f"Here is a careful answer about {head} ({digest}).",
-    )
+    return last_user_turn(body.get("messages"))
 
 
 def default_reply(body: dict[str, Any]) -> Reply:
@@ -148,58 +117,82 @@ def request_problem(body: dict[str, Any]) -> str | None:
             return f"thinking.enabled.budget_tokens: Input should be >= {MIN_BUDGET}"
         if budget >= body["max_tokens"]:
             return "`max_tokens` must be greater than `thinking.budget_tokens`"
-        sent = [name for name in SAMPLING_FIELDS if name in body]
-        if sent:
-            return f"{sent[0]} may not be set when thinking is enabled"
+    if config.get("type") == "adaptive" and "budget_tokens" in config:
+        return "thinking.adaptive.budget_tokens: Extra inputs are not permitted"
+    sent = [name for name in SAMPLING_FIELDS if name in body]
+    if sent and config.get("type") in ("enabled", "adaptive"):
+        return f"{sent[0]} may not be set when thinking is enabled"
     return None
 
 
-class FakeAnthropic:
+def message_events(body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """A Messages API response as the events of its stream."""
+    usage = body.get("usage") or {}
+    start = {k: body[k] for k in START_FIELDS if k in body}
+    start |= {"content": [], "stop_reason": None, "stop_sequence": None}
+    start["usage"] = {k: v for k, v in usage.items() if k in INPUT_USAGE} | {"output_tokens": 1}
+    events = [("message_start", {"type": "message_start", "message": start}), _event("ping")]
+    for index, block in enumerate(body["content"]):
+        events += _block_events(index, block)
+    rest = {k: v for k, v in body.items() if k not in (*START_FIELDS, "content", "usage")}
+    output_usage = {k: v for k, v in usage.items() if k not in INPUT_USAGE}
+    events.append(_event("message_delta", delta=rest, usage=output_usage))
+    return [*events, _event("message_stop")]
+
+
+def _block_events(index: int, block: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """One content block as ``content_block_start``, its deltas and ``content_block_stop``;
+    a block without text deltas (``redacted_thinking``) comes whole in its start event."""
+    kind = block.get("type", "")
+    if kind not in DELTA_FIELDS:
+        return [_event("content_block_start", index=index, content_block=block),
+                _event("content_block_stop", index=index)]  # fmt: skip
+    name, delta_type = DELTA_FIELDS[kind]
+    value = str(block.get(name, ""))
+    opened = {**block, name: ""} | ({"signature": ""} if "signature" in block else {})
+    events = [_event("content_block_start", index=index, content_block=opened)]
+    for at in range(0, len(value), DELTA_CHARS):
+        piece = {"type": delta_type, name: value[at : at + DELTA_CHARS]}
+        events.append(_event("content_block_delta", index=index, delta=piece))
+    if "signature" in block:
+        signed = {"type": "signature_delta", "signature": block["signature"]}
+        events.append(_event("content_block_delta", index=index, delta=signed))
+    return [*events, _event("content_block_stop", index=index)]
+
+
+def _event(name: str, **data: Any) -> tuple[str, dict[str, Any]]:
+    return name, {"type": name, **data}
+
+
+def stream_error(kind: str, detail: str, before: Reply | None = None) -> Reply:
+    """A stream that begins as ``before`` would (its message up to the last block) and is cut by
+    an ``error`` event, as Anthropic does when it is overloaded mid-reply."""
+    head = message_events(before.body)[:-2] if before and isinstance(before.body, dict) else []
+    failure = ("error", {"type": "error", "error": {"type": kind, "message": detail}})
+    return event_stream([*head, failure])
+
+
+def streamed(reply: Reply, *, cut: int = 0) -> Reply:
+    """A message reply as its stream, without its last ``cut`` events (a connection that ended
+    early)."""
+    assert isinstance(reply.body, dict)
+    events = message_events(reply.body)
+    return event_stream(events[: len(events) - cut])
+
+
+class FakeAnthropic(ScriptedFake):
     """The server's state: its replies, and every request it received."""
 
-    def __init__(
-        self,
-        *,
-        api_key: str = TEST_KEY,
-        respond: Callable[[dict[str, Any]], Reply] = default_reply,
-        models: tuple[str, ...] = (),
-    ) -> None:
-        self.api_key = api_key
-        self.respond = respond
-        self.models = models
-        self.requests: list[Received] = []
-        self.base_url = ""
-        self._scripts: dict[str, list[Reply]] = {}
-        self._lock = threading.Lock()
+    test_key = TEST_KEY
+    prompt_of = staticmethod(last_user_text)
+    default_reply = staticmethod(default_reply)
 
-    def script(self, prompt: str, *replies: Reply) -> None:
-        """Serve ``replies`` in order to requests whose last user message is ``prompt``."""
-        with self._lock:
-            self._scripts.setdefault(prompt, []).extend(replies)
+    def unreadable(self) -> Reply:
+        return error(400, "invalid_request_error", "request body is not valid JSON")
 
-    def calls(self) -> Counter[str]:
-        """Requests received per prompt."""
-        with self._lock:
-            return Counter(r.prompt for r in self.requests)
-
-    def answer(self, path: str, headers: dict[str, str], raw: bytes) -> Reply:
+    def check(self, path: str, headers: dict[str, str], body: dict[str, Any]) -> Reply | None:
         if path != "/v1/messages":
             return error(404, "not_found_error", f"no route {path}")
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            return error(400, "invalid_request_error", "request body is not valid JSON")
-        with self._lock:
-            self.requests.append(Received(headers, body))
-        refusal = self._check(headers, body)
-        if refusal is not None:
-            return refusal
-        with self._lock:
-            queue = self._scripts.get(last_user_text(body))
-            scripted = queue.pop(0) if queue else None
-        return scripted or self.respond(body)
-
-    def _check(self, headers: dict[str, str], body: dict[str, Any]) -> Reply | None:
         keys = {headers.get("x-api-key"), headers.get("authorization", "").removeprefix("Bearer ")}
         if self.api_key not in keys:
             return error(401, "authentication_error", "invalid x-api-key")
@@ -212,39 +205,9 @@ class FakeAnthropic:
             return error(404, "not_found_error", f"model: {body['model']}")
         return None
 
-    @contextmanager
-    def serve(self) -> Iterator[str]:
-        """Listen on an ephemeral loopback port for the duration; yield the base URL."""
-        with serve_loopback(_handler_for(self)) as root:
-            self.base_url = root
-            yield self.base_url
-
-
-def _handler_for(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            headers = {name.lower(): value for name, value in self.headers.items()}
-            reply = fake.answer(self.path, headers, raw)
-            time.sleep(reply.delay)
-            if reply.drop:
-                self.close_connection = True
-                return
-            payload = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body)
-            content = payload.encode() if isinstance(payload, str) else payload
-            try:
-                self.send_response(reply.status)
-                for name, value in {"Content-Type": "application/json", **reply.headers}.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(content)))
-                self.end_headers()
-                self.wfile.write(content)
-            except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
-                self.close_connection = True
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: tests read the request log instead."""
-
-    return Handler
+    def shape(self, body: dict[str, Any], reply: Reply) -> Reply:
+        """A message as its event stream when the request asked to stream."""
+        whole = isinstance(reply.body, dict) and isinstance(reply.body.get("content"), list)
+        if body.get("stream") is True and reply.status == 200 and whole:
+            return streamed(reply)
+        return reply

@@ -6,11 +6,9 @@ class), then the real pipeline: generation with resume, and the provider as the 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +16,10 @@ import pytest
 
 pytest.importorskip("anthropic")
 
-import bsa
 from bsa.engine.generate import (
-    Execution,
     GenerationReport,
-    GenerationSettings,
-    generate,
-    prompts_from_items,
 )
 from bsa.errors import BsaError, MissingExtraError
-from bsa.judging.judge import judge_run
 from bsa.providers import anthropic_sdk
 from bsa.providers.anthropic_sdk import REDACTED_MARKER, AnthropicProvider
 from bsa.providers.base import (
@@ -41,8 +33,7 @@ from bsa.providers.base import (
 from bsa.providers.connection import Connection, Limits
 from bsa.providers.mock import mock_judge_reply
 from bsa.runfile.store import Prompt, RunStore
-from bsa.types import Completion, Decoding, Message, Request
-from tests.conftest import FAST_RETRIES
+from bsa.types import Completion, Decoding, Message
 from tests.fake_anthropic import (
     TEST_KEY,
     FakeAnthropic,
@@ -51,12 +42,19 @@ from tests.fake_anthropic import (
     expected_texts,
     message,
     redacted,
+    stream_error,
+    streamed,
     text,
     thinking,
 )
-
-FAST = replace(FAST_RETRIES, max_attempts=2)
-QUESTION = "How do I store cleaning products safely?"
+from tests.provider_contract import (
+    QUESTION,
+    bsa_prompts,
+    complete_once,
+    generate_with,
+    judge_with,
+)
+from tests.scripted_fake import EVENT_STREAM
 
 
 @pytest.fixture
@@ -86,17 +84,9 @@ def ask(
     n: int = 1,
     **options: Any,
 ) -> Completion:
-    async def call() -> Completion:
-        provider = make_provider(base_url, **options)
-        try:
-            (completion,) = await provider.complete(
-                Request(messages or (Message("user", QUESTION),), decoding or Decoding(), n)
-            )
-        finally:
-            await provider.aclose()
-        return completion
-
-    return asyncio.run(call())
+    return complete_once(
+        lambda: make_provider(base_url, **options), *messages, decoding=decoding, n=n
+    )
 
 
 def answer_with(fake: FakeAnthropic, *replies: Reply, **options: Any) -> Completion:
@@ -212,11 +202,74 @@ def test_refusal_is_blocked_not_text(fake: FakeAnthropic) -> None:
     assert completion.raw["stop_details"] == details
 
 
-def test_a_malformed_body_is_transient(fake: FakeAnthropic) -> None:
-    with pytest.raises(TransientError, match="malformed"):
+def test_a_malformed_stream_is_transient(fake: FakeAnthropic) -> None:
+    unreadable = b"event: message_start\ndata: {not json\n\n"
+    with pytest.raises(TransientError, match="malformed stream event"):
+        answer_with(fake, Reply(200, unreadable, {"Content-Type": EVENT_STREAM}))
+    with pytest.raises(TransientError, match="incomplete"):
         answer_with(fake, Reply(200, b"{not json"))
-    with pytest.raises(TransientError, match="malformed"):
-        answer_with(fake, Reply(200, {"type": "message"}))
+
+
+def test_a_stream_cut_before_message_stop_is_incomplete(fake: FakeAnthropic) -> None:
+    with pytest.raises(TransientError, match="ended before message_stop"):
+        answer_with(fake, streamed(message(thinking("Half a thought"), text("Half")), cut=1))
+
+
+# ---------------------------------------------------------------- streaming
+
+
+def test_every_call_streams_and_the_pieces_are_put_back_together(fake: FakeAnthropic) -> None:
+    reply = message(thinking("A thought in many pieces."), redacted("X=="), text("An answer."))
+    completion = answer_with(fake, reply)
+    assert fake.requests[0].body["stream"] is True
+    assert completion.reasoning == f"A thought in many pieces.\n\n{REDACTED_MARKER}"
+    assert completion.answer == "An answer."
+    assert isinstance(reply.body, dict)
+    assert completion.raw == reply.body, "the run file keeps the body a plain call returns"
+
+
+def test_a_64k_thinking_budget_streams_its_long_trace(fake: FakeAnthropic) -> None:
+    """max_tokens above 64k is what makes the SDK refuse a call that does not stream."""
+    trace = " ".join(f"Step {n}: weigh the risk of part {n}." for n in range(2000))
+    reply = message(thinking(trace), text("Done."), output_tokens=66_000)
+    completion = answer_with(fake, reply, thinking_budget=64_000)
+    (received,) = fake.requests
+    assert received.body["stream"] is True
+    assert received.body["max_tokens"] == 64_000 + 4096
+    assert received.body["thinking"]["budget_tokens"] == 64_000
+    assert (completion.reasoning, completion.answer) == (trace, "Done.")
+    assert completion.usage.completion_tokens == 66_000
+
+
+@pytest.mark.parametrize(
+    ("kind", "outcome", "words"),
+    [("overloaded_error", TransientError, "Overloaded"),
+     ("api_error", TransientError, "Internal"),
+     ("rate_limit_error", RateLimited, "rate limited"),
+     ("invalid_request_error", TransientError, "error event in the stream")],
+)  # fmt: skip
+def test_an_error_event_inside_the_stream(
+    fake: FakeAnthropic, kind: str, outcome: type[ProviderError], words: str
+) -> None:
+    """The request was accepted, so nothing inside its stream stops the run."""
+    partial = message(thinking("I was about to"), text("say"))
+    detail = {"overloaded_error": "Overloaded", "api_error": "Internal"}.get(kind, "no")
+    with pytest.raises(outcome) as caught:
+        answer_with(fake, stream_error(kind, detail, before=partial))
+    assert type(caught.value) is outcome
+    assert words in caught.value.message
+
+
+def test_thinking_adaptive_sends_no_budget(fake: FakeAnthropic) -> None:
+    ask(fake.base_url, thinking="adaptive", thinking_budget=32_000)
+    (received,) = fake.requests
+    assert received.body["thinking"] == {"type": "adaptive", "display": "summarized"}
+    assert received.body["max_tokens"] == 32_000 + 4096, "the budget still sizes max_tokens"
+
+
+def test_an_unknown_thinking_mode_is_refused() -> None:
+    with pytest.raises(BsaError, match="--thinking 'sometimes': choose enabled or adaptive"):
+        make_provider("http://127.0.0.1:9", thinking="sometimes")
 
 
 # ---------------------------------------------------------------- errors
@@ -294,17 +347,10 @@ def test_a_closed_port_is_transient() -> None:
 # ---------------------------------------------------------------- the pipeline
 
 
-def bsa_prompts() -> list[Prompt]:
-    return prompts_from_items(bsa.load_dataset().items[:3])
-
-
 def run_generate(
     fake: FakeAnthropic, run: Path, prompts: list[Prompt], k: int = 2
 ) -> GenerationReport:
-    provider = make_provider(fake.base_url)
-    settings = GenerationSettings("anthropic:claude-test", Decoding())
-    execution = Execution(k=k, concurrency=4, policy=FAST)
-    return asyncio.run(generate(run, prompts, provider, settings, execution))
+    return generate_with(make_provider(fake.base_url), run, prompts, k)
 
 
 def test_generation_stores_thinking_and_resumes_without_calls(
@@ -350,8 +396,7 @@ def test_refusals_are_stored_blocked_and_overloads_retried(
 def test_the_provider_judges_a_run(fake: FakeAnthropic, tmp_path: Path) -> None:
     run = tmp_path / "run.sqlite"
     run_generate(fake, run, bsa_prompts())
-    judge = make_provider(fake.base_url, model="claude-judge")
-    report = asyncio.run(judge_run(run, judge, Execution(concurrency=4, policy=FAST)))
+    report = judge_with(make_provider(fake.base_url, model="claude-judge"), run)
     assert report.status["scored"] == 12, "two verdicts for each of the 6 samples"
     judge_requests = fake.requests[6:]
     assert len(judge_requests) == 12
@@ -361,6 +406,5 @@ def test_the_provider_judges_a_run(fake: FakeAnthropic, tmp_path: Path) -> None:
         stored = {j.raw for j in store.judgements("anthropic:claude-judge")}
     thought = "<think>I compare the text with the criteria.</think>"
     assert stored == {f"{thought}{reply}" for reply in served}, "the judge's thinking is kept"
-    again = make_provider(fake.base_url, model="claude-judge")
-    asyncio.run(judge_run(run, again, Execution(concurrency=4, policy=FAST)))
+    judge_with(make_provider(fake.base_url, model="claude-judge"), run)
     assert len(fake.requests) == 18, "a rerun asks for no verdict it has"

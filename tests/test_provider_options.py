@@ -27,8 +27,9 @@ from tests.test_provider_registry import install_plugin, site  # noqa: F401 - a 
 
 BUILTIN_OPTIONS = {
     "openai": ("stream",),
+    "openai-responses": ("reasoning_summary",),
     "zhipuai": (),
-    "anthropic": ("thinking_budget",),
+    "anthropic": ("thinking_budget", "thinking"),
     "gemini": ("thinking_budget",),
     "hf": ("batch_size",),
     "mock": (),
@@ -77,10 +78,11 @@ def test_each_builtin_declares_only_its_own_options() -> None:
     assert {name: tuple(o.name for o in provider_options(name)) for name in BUILTIN_OPTIONS} == (
         BUILTIN_OPTIONS
     )
-    (budget,) = provider_options("anthropic")
+    budget, mode = provider_options("anthropic")
     assert (budget.kind, budget.default, budget.about.flag, budget.about.judge_flag) == (
         int, 8192, "--thinking-budget", "--judge-thinking-budget",
     )  # fmt: skip
+    assert (mode.kind, mode.default, mode.about.flag) == (str, "enabled", "--thinking")
 
 
 def test_provider_options_carry_no_stage_setting_and_no_providers_knob() -> None:
@@ -130,6 +132,28 @@ def test_o_turns_anthropic_thinking_off(anthropic: FakeAnthropic, tmp_path: Path
                       "-o", "thinking_budget", "0")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert budgets(anthropic) == {None}
+
+
+def test_thinking_adaptive_reaches_the_anthropic_model(
+    anthropic: FakeAnthropic, tmp_path: Path
+) -> None:
+    result = generate(tmp_path, "anthropic:claude-test", "--base-url", anthropic.base_url,
+                      "--thinking", "adaptive")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert [r.body["thinking"] for r in anthropic.requests] == [
+        {"type": "adaptive", "display": "summarized"}
+    ]
+
+
+def test_an_unknown_thinking_mode_is_one_line(anthropic: FakeAnthropic, tmp_path: Path) -> None:
+    result = generate(tmp_path, "anthropic:claude-test", "--base-url", anthropic.base_url,
+                      "--thinking", "sometimes")  # fmt: skip
+    assert result.exit_code != 0
+    assert result.output.strip().splitlines()[-1] == (
+        "error: --thinking 'sometimes': choose enabled or adaptive"
+    )
+    assert "Traceback" not in result.output
+    assert anthropic.requests == []
 
 
 @pytest.mark.parametrize(

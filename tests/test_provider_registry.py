@@ -25,7 +25,7 @@ from bsa.providers import (
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "provider-plugin"
-BUILTIN_NAMES = ("openai", "zhipuai", "anthropic", "gemini", "hf", "mock")
+BUILTIN_NAMES = ("openai", "openai-responses", "zhipuai", "anthropic", "gemini", "hf", "mock")
 
 
 def install_plugin(site: Path, name: str, module_source: str, target: str) -> None:
@@ -72,7 +72,7 @@ def test_a_plugin_is_listed_and_built_by_its_entry_point_name(site: Path) -> Non
 
 def test_unknown_provider_names_every_registered_one(site: Path) -> None:
     install_plugin(site, "bsa_parrot", PLUGIN, "parrot = bsa_parrot:provider")
-    known = "known: openai, zhipuai, anthropic, gemini, hf, mock, parrot"
+    known = "known: openai, openai-responses, zhipuai, anthropic, gemini, hf, mock, parrot"
     with pytest.raises(BsaError, match=f"unknown provider 'nope' in 'nope:x' \\({known}\\)"):
         split_model("nope:x")
     with pytest.raises(BsaError, match=f"must be written provider:model.*providers: {known[7:]}"):

@@ -17,6 +17,8 @@ from bsa.providers.mock import mock_judge_reply
 from .bsa_command import bsa_in_process
 from .fake_anthropic import TEST_KEY as ANTHROPIC_KEY
 from .fake_anthropic import FakeAnthropic
+from .fake_openai_responses import TEST_KEY as RESPONSES_KEY
+from .fake_openai_responses import FakeResponses
 from .fake_zhipu import TEST_KEY as ZHIPU_KEY
 from .fake_zhipu import FakeZhipu, last_user_text
 
@@ -26,7 +28,11 @@ def zhipu_judge(body: dict[str, Any]) -> str | None:
 
 
 def bsa_run(run: Path, *args: str) -> dict[str, Any]:
-    env = {"ANTHROPIC_API_KEY": ANTHROPIC_KEY, "ZHIPUAI_API_KEY": ZHIPU_KEY}
+    env = {
+        "ANTHROPIC_API_KEY": ANTHROPIC_KEY,
+        "ZHIPUAI_API_KEY": ZHIPU_KEY,
+        "OPENAI_API_KEY": RESPONSES_KEY,
+    }
     result = bsa_in_process(
         "run", "--run", run, "--sample", "6", "-k", "2", "--json", *args, env=env
     )
@@ -37,15 +43,19 @@ def bsa_run(run: Path, *args: str) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model_side", ["anthropic", "zhipuai"])
-def test_bsa_run_with_sdk_providers(tmp_path: Path, model_side: str) -> None:
-    anthropic, zhipu = FakeAnthropic(), FakeZhipu(respond=zhipu_judge)
-    with anthropic.serve() as anthropic_url, zhipu.serve() as zhipu_url:
+@pytest.mark.parametrize(
+    ("model_side", "judge_side"),
+    [("anthropic", "zhipuai"), ("zhipuai", "anthropic"), ("openai-responses", "anthropic"),
+     ("zhipuai", "openai-responses")],
+)  # fmt: skip
+def test_bsa_run_with_sdk_providers(tmp_path: Path, model_side: str, judge_side: str) -> None:
+    anthropic, zhipu, responses = FakeAnthropic(), FakeZhipu(respond=zhipu_judge), FakeResponses()
+    with anthropic.serve() as anthropic_url, zhipu.serve() as zhipu_url, responses.serve() as url:
         endpoints = {
             "anthropic": ("anthropic:claude-test", anthropic_url),
             "zhipuai": ("zhipuai:glm-z1-air", zhipu_url),
+            "openai-responses": ("openai-responses:o4-mini-test", f"{url}/v1"),
         }
-        judge_side = "zhipuai" if model_side == "anthropic" else "anthropic"
         model, model_url = endpoints[model_side]
         judge, judge_url = endpoints[judge_side]
         scores = bsa_run(
@@ -59,4 +69,7 @@ def test_bsa_run_with_sdk_providers(tmp_path: Path, model_side: str) -> None:
             "--judge", judge, "--judge-base-url", judge_url,
         )  # fmt: skip
         assert again["safe_at_1"] == scores["safe_at_1"], "the rerun resumes, it does not redo"
-    assert sum(anthropic.calls().values()) + zhipu.calls == 12 + 24, "no call twice"
+    calls = sum(anthropic.calls().values()) + zhipu.calls + sum(responses.calls().values())
+    assert calls == 12 + 24, "no call twice"
+    if model_side == "openai-responses":
+        assert scores["reasoning_kind"] == "summary"

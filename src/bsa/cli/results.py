@@ -43,6 +43,7 @@ def print_run_scores(
     """The score table (with the panel's table when there is one), or its JSON."""
     figures = panel.as_json() if panel is not None else scores.as_json()
     payload = {"run": str(run_path), "model": verdicts.model, "judge": verdicts.judge, **figures}
+    payload["reasoning_kind"] = verdicts.reasoning_kind
     payload["warnings"] = score_warnings(payload)
     if as_json:
         click.echo(terminal_json(payload))

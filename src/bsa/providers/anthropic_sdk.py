@@ -12,14 +12,19 @@ from how the API treats thinking:
   reader know part of the trace is hidden, and the raw response keeps the encrypted blocks.
 - ``display: "summarized"`` is asked for explicitly: newer models (Opus 4.7 and later) default to
   ``omitted``, which returns empty thinking blocks and would leave nothing to grade.
+- Calls stream (:mod:`bsa.providers.anthropic_stream`): the SDK refuses a non-streamed request that
+  may exceed ten minutes, which a long budget's ``max_tokens`` triggers. The events are folded back
+  into the body a plain call returns, so everything after the call is the same.
+- ``--thinking adaptive`` sends ``{"type": "adaptive"}`` for models that size their own thinking
+  (and refuse a budget); the budget then only sizes ``max_tokens``.
 
 As in :mod:`bsa.providers.openai_compat`, the SDK's own retries are off (the runner retries) and the
-response body is read as raw JSON, which is also what the run file keeps.
+stream's events are read as raw JSON, not the SDK's typed objects; the body rebuilt from them is
+what the run file keeps.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,6 +34,7 @@ except ImportError:  # pragma: no cover - exercised by patching, see the tests
     anthropic = None  # type: ignore[assignment]
 
 from bsa.errors import BsaError, MissingExtraError
+from bsa.providers.anthropic_stream import assemble
 from bsa.providers.base import (
     FatalError,
     Provider,
@@ -47,6 +53,20 @@ MIN_THINKING_BUDGET = 1024
 #: Tokens left for the answer on top of the thinking budget, unless the request asks for more.
 ANSWER_TOKENS = 4096
 REDACTED_MARKER = "[redacted thinking]"
+#: Values of ``--thinking``: a fixed budget (``enabled``), or the model's own (``adaptive``).
+THINKING_MODES = ("enabled", "adaptive")
+#: The HTTP status each Anthropic error type stands for, to classify an ``error`` event that
+#: arrives inside a stream already answered with 200.
+ERROR_TYPE_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
+}
 #: How a 404 reads: the endpoint is Anthropic's own unless --base-url says otherwise.
 NOT_FOUND = (
     "model {model!r} not found at {base_url} ({where}): check --model and --base-url ({text})"
@@ -68,19 +88,21 @@ class AnthropicProvider(Provider):
     supports_n = False
 
     def __init__(
-        self, model: str, connection: Connection, *, thinking_budget: int = DEFAULT_THINKING_BUDGET
+        self,
+        model: str,
+        connection: Connection,
+        *,
+        thinking_budget: int = DEFAULT_THINKING_BUDGET,
+        thinking: str = "enabled",
     ) -> None:
         if anthropic is None:
             raise MissingExtraError("the anthropic provider", "anthropic")
-        if thinking_budget != 0 and thinking_budget < MIN_THINKING_BUDGET:
-            raise BsaError(
-                f"--thinking-budget {thinking_budget} is too small: Anthropic needs at least "
-                f"{MIN_THINKING_BUDGET} tokens (or 0 to turn thinking off)"
-            )
+        _check_thinking(thinking, thinking_budget)
         self.model = model
         self.api_key_env = connection.api_key_env
         self.base_url = connection.base_url or "https://api.anthropic.com"
         self.thinking_budget = thinking_budget
+        self.thinking_mode = thinking
         self._client = anthropic.AsyncAnthropic(
             api_key=connection.api_key,
             base_url=self.base_url,
@@ -99,19 +121,25 @@ class AnthropicProvider(Provider):
                 "(run without --use-n)"
             )
         try:
-            # bytes: the response body as received, not parsed into the SDK's models first.
-            content = await self._client.post(
-                "/v1/messages", cast_to=bytes, body=self.request_body(request)
-            )
-        except anthropic.APIStatusError as error:
+            return [parse_message(await self._streamed(request))]
+        except anthropic.APIStatusError as error:  # also an error event inside the stream
             raise self._classify(error) from error
         except anthropic.APIConnectionError as error:  # includes APITimeoutError
             raise self._transport_error(error) from error
-        try:
-            data = json.loads(content)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise TransientError(f"malformed response body ({error})") from error
-        return [parse_message(data)]
+        except ValueError as error:  # an event whose data is not JSON
+            raise TransientError(f"malformed stream event ({error})") from error
+
+    async def _streamed(self, request: Request) -> dict[str, Any]:
+        """The response body, rebuilt from the stream. Events arrive as plain JSON objects, not
+        the SDK's typed ones: the run file keeps the raw body, and the typing costs CPU."""
+        stream = await self._client.post(
+            "/v1/messages",
+            cast_to=object,
+            body=self.request_body(request),
+            stream=True,
+            stream_cls=anthropic.AsyncStream[object],
+        )
+        return await assemble(stream.__aiter__())
 
     def request_body(self, request: Request) -> dict[str, Any]:
         """The Messages API body: system messages go to the top-level ``system`` parameter, and
@@ -126,11 +154,14 @@ class AnthropicProvider(Provider):
         if system:
             body["system"] = system
         body.update(request.decoding.extra_body)
+        body["stream"] = True
         return body
 
     def thinking(self) -> dict[str, Any]:
         if not self.thinking_budget:
             return {"type": "disabled"}
+        if self.thinking_mode == "adaptive":
+            return {"type": "adaptive", "display": "summarized"}
         return {"type": "enabled", "budget_tokens": self.thinking_budget, "display": "summarized"}
 
     def max_tokens(self, requested: int | None) -> int:
@@ -140,14 +171,26 @@ class AnthropicProvider(Provider):
 
     def _classify(self, error: anthropic.APIStatusError) -> ProviderError:
         """Map an HTTP status and Anthropic error body to what the runner should do; 529 is
-        Anthropic's "overloaded", a 5xx like the others."""
+        Anthropic's "overloaded", a 5xx like the others. An error event inside a stream (status
+        200) is read by its type, and what would stop the run is retried instead, since the
+        request itself was accepted."""
         status = error.status_code
         text = _error_text(error.body, error.message)
+        if status == 200:
+            status = _error_status(error.body)
+            outcome = self._classify_status(error, status, text, "error event in the stream")
+            return _within_stream(outcome)
+        return self._classify_status(error, status, text)
+
+    def _classify_status(
+        self, error: anthropic.APIStatusError, status: int, text: str, where: str = ""
+    ) -> ProviderError:
         overflow = status == 413 or (status == 400 and is_context_overflow(text))
         failure = HttpFailure(
             status,
             text,
             retry_after_seconds(error.response.headers),
+            where=where,
             overflow=text if overflow else None,
         )
         endpoint = Endpoint(self.base_url, self.model, self.api_key_env)
@@ -156,6 +199,31 @@ class AnthropicProvider(Provider):
     def _transport_error(self, error: anthropic.APIConnectionError) -> TransientError:
         timed_out = isinstance(error, anthropic.APITimeoutError)
         return transport_error(error, self.base_url, timed_out=timed_out)
+
+
+def _check_thinking(mode: str, budget: int) -> None:
+    """Refuse a mode or budget Anthropic would refuse, in one line before any call."""
+    if mode not in THINKING_MODES:
+        raise BsaError(f"--thinking {mode!r}: choose {' or '.join(THINKING_MODES)}")
+    if budget != 0 and budget < MIN_THINKING_BUDGET:
+        raise BsaError(
+            f"--thinking-budget {budget} is too small: Anthropic needs at least "
+            f"{MIN_THINKING_BUDGET} tokens (or 0 to turn thinking off)"
+        )
+
+
+def _error_status(body: object) -> int:
+    """The status an error event's type stands for; an unknown type is a server error."""
+    inner = body.get("error") if isinstance(body, Mapping) else None
+    kind = inner.get("type") if isinstance(inner, Mapping) else None
+    return ERROR_TYPE_STATUS.get(str(kind), 500)
+
+
+def _within_stream(outcome: ProviderError) -> ProviderError:
+    """A setup problem cannot surface after the request was accepted: retry it instead."""
+    if isinstance(outcome, FatalError):
+        return TransientError(outcome.message)
+    return outcome
 
 
 def parse_message(data: object) -> Completion:

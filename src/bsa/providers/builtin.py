@@ -30,6 +30,18 @@ class OpenAIOptions:
 
 
 @dataclass(frozen=True)
+class OpenAIResponsesOptions:
+    """What only the OpenAI Responses provider understands."""
+
+    reasoning_summary: str = option(
+        "auto",
+        help="Reasoning summary the Responses API returns: auto or detailed.",
+        flag="--reasoning-summary",
+        judge_flag="--judge-reasoning-summary",
+    )
+
+
+@dataclass(frozen=True)
 class AnthropicOptions:
     """What only the Anthropic provider understands."""
 
@@ -39,6 +51,13 @@ class AnthropicOptions:
         flag="--thinking-budget",
         judge_flag="--judge-thinking-budget",
         minimum=0,
+    )
+    thinking: str = option(
+        "enabled",
+        help="Anthropic thinking: enabled (a fixed --thinking-budget) or adaptive (the model's "
+        "own, for models that prefer it; the budget then only sizes max_tokens).",
+        flag="--thinking",
+        judge_flag="--judge-thinking",
     )
 
 
@@ -81,6 +100,15 @@ def _openai(model: str, options: OpenAIOptions, connection: Connection | None) -
     return OpenAICompatible(model, _connected(connection), stream=options.stream)
 
 
+def _openai_responses(
+    model: str, options: OpenAIResponsesOptions, connection: Connection | None
+) -> Provider:
+    from bsa.providers.openai_responses import OpenAIResponses
+
+    connected = _connected(connection)
+    return OpenAIResponses(model, connected, reasoning_summary=options.reasoning_summary)
+
+
 def _zhipuai(model: str, options: NoOptions, connection: Connection | None) -> Provider:
     from bsa.providers.zhipuai_sdk import ZhipuAIProvider
 
@@ -91,7 +119,9 @@ def _anthropic(model: str, options: AnthropicOptions, connection: Connection | N
     from bsa.providers.anthropic_sdk import AnthropicProvider
 
     connected = _connected(connection)
-    return AnthropicProvider(model, connected, thinking_budget=options.thinking_budget)
+    return AnthropicProvider(
+        model, connected, thinking_budget=options.thinking_budget, thinking=options.thinking
+    )
 
 
 def _gemini(model: str, options: GeminiOptions, connection: Connection | None) -> Provider:
@@ -113,6 +143,9 @@ def _mock(model: str, options: NoOptions, connection: Connection | None) -> Prov
 
 
 OPENAI = ProviderSpec("openai", _openai, key_env=OPENAI_KEY_ENV, options=OpenAIOptions)
+OPENAI_RESPONSES = ProviderSpec(
+    "openai-responses", _openai_responses, key_env=OPENAI_KEY_ENV, options=OpenAIResponsesOptions
+)
 ZHIPUAI = ProviderSpec("zhipuai", _zhipuai, key_env=ZHIPUAI_KEY_ENV)
 ANTHROPIC = ProviderSpec(
     "anthropic", _anthropic, key_env=ANTHROPIC_KEY_ENV, options=AnthropicOptions
@@ -122,4 +155,6 @@ HF = ProviderSpec("hf", _hf, options=LocalOptions)
 MOCK = ProviderSpec("mock", _mock)
 
 #: In the order error messages list them.
-BUILTINS = {spec.name: spec for spec in (OPENAI, ZHIPUAI, ANTHROPIC, GEMINI, HF, MOCK)}
+BUILTINS = {
+    spec.name: spec for spec in (OPENAI, OPENAI_RESPONSES, ZHIPUAI, ANTHROPIC, GEMINI, HF, MOCK)
+}

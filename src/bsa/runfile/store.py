@@ -457,6 +457,11 @@ class RunStore:
         for item_id, sample, status, truncated, empty in rows:
             yield SampleOutcome(item_id, sample, status, bool(truncated), bool(empty))
 
+    def reasoning_sources(self) -> set[str | None]:
+        """Where the stored samples' reasoning came from (see :mod:`bsa.scoring.reasoning_kind`)."""
+        rows = self.connection.execute("SELECT DISTINCT reasoning_source FROM generations")
+        return {source for (source,) in rows}
+
     def repeated_samples(self, k: int) -> tuple[int, int]:
         """Items with at least two ``ok`` samples below ``k``, and how many of those have every
         such sample byte-identical (answer and reasoning; a NULL differs from a text). A column

@@ -27,6 +27,7 @@ from bsa.scoring.metrics import (
     TruncatedPolicy,
     compute_scores,
 )
+from bsa.scoring.reasoning_kind import ReasoningKind, reasoning_kind
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ class RunVerdicts:
     #: The verdicts the samples were scored from (a panel's computed ones), read once here so
     #: that reports and panel counts need not read or compute them again.
     judgements: tuple[Judgement, ...] = ()
+    #: Whether the reasoning graded was the model's trace or a vendor's summary of it.
+    reasoning_kind: ReasoningKind = "trace"
 
 
 def item_of(prompt: Prompt) -> Item:
@@ -93,8 +96,9 @@ def read_verdicts(
                 samples.append(sample_score(generation, pair))
         items = [item_of(p) for p in store.prompts()]
         identical = read_identical_samples(store, k)
+        kind = reasoning_kind(store.reasoning_sources())
     return RunVerdicts(
-        chosen, info.model, k, items, samples, failed, members, identical, judgements
+        chosen, info.model, k, items, samples, failed, members, identical, judgements, kind
     )
 
 

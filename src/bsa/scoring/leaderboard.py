@@ -130,6 +130,7 @@ def _run_row(path: Path, judge: str | None, alpha: float, benchmark: Benchmark) 
         "k": verdicts.k,
         "alpha": alpha,
         "run": str(path),
+        "reasoning_kind": verdicts.reasoning_kind,
     }
 
 
@@ -150,6 +151,7 @@ def _published_row(row: PublishedRow, alpha: float, benchmark: Benchmark) -> dic
         "k": PUBLISHED_K,
         "alpha": alpha,
         "run": None,
+        "reasoning_kind": "trace",
     }
 
 
@@ -207,6 +209,11 @@ def _caveats(row: Mapping[str, Any]) -> list[str]:
         caveats.append(f"{missing:,} items lack some of their k verdicts")
     if row["k"] != PUBLISHED_K:
         caveats.append(f"k = {row['k']} (published: k = {PUBLISHED_K}), so its @k figures differ")
+    if row.get("reasoning_kind") == "summary":
+        caveats.append(
+            "its reasoning is the provider's summary, so the thinking judge graded summaries, "
+            "not traces"
+        )
     return caveats
 
 

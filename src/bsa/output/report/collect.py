@@ -85,6 +85,7 @@ def collect_report(
     else:
         result = score_panel(run_path, panel, truncated=truncated, benchmark=benchmark)
         verdicts, scores = result.verdicts, result.as_json()
+    scores["reasoning_kind"] = verdicts.reasoning_kind
     redactor = Redactor.from_environment()
     with RunStore(run_path, read_only=True) as store:
         generations = [
