@@ -243,7 +243,7 @@ def test_a_64k_thinking_budget_streams_its_long_trace(fake: FakeAnthropic) -> No
 
 @pytest.mark.parametrize(
     ("kind", "outcome", "words"),
-    [("overloaded_error", TransientError, "Overloaded"),
+    [("overloaded_error", Overloaded, "Overloaded"),
      ("api_error", TransientError, "Internal"),
      ("rate_limit_error", RateLimited, "rate limited"),
      ("invalid_request_error", TransientError, "error event in the stream")],

@@ -26,6 +26,7 @@ from bsa.providers.base import (
     ContentBlocked,
     ContextOverflow,
     FatalError,
+    Overloaded,
     ProviderError,
     RateLimited,
     TransientError,
@@ -203,7 +204,7 @@ def test_a_failed_response_is_retried(
     ("reply", "kind", "words"),
     [
         (error(500, "The server had an error", "server_error"), TransientError, "500"),
-        (error(503, "Overloaded", "server_error"), TransientError, "503"),
+        (error(503, "Overloaded", "server_error"), Overloaded, "503"),
         (error(401, "Incorrect API key"), FatalError, "$OPENAI_API_KEY"),
         (error(403, "Not allowed for this org"), FatalError, "o4-mini-test"),
         (error(400, "Invalid prompt: flagged", code="content_filter"), ContentBlocked, "flagged"),
