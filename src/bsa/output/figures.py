@@ -90,14 +90,23 @@ def read_runs(
     from bsa.scoring.compare import run_settings
     from bsa.scoring.inputs import score_run
 
-    runs = []
     names = unique_names([file_safe(Path(path).stem) for path in paths])
-    for path, name in zip(paths, names, strict=True):
+    labels = [run_label(run_settings(Path(path)), Path(path).stem) for path in paths]
+    runs = []
+    for path, name, label in zip(paths, names, distinct_labels(labels, names), strict=True):
         _, scores = score_run(
             Path(path), judge, bootstrap=bootstrap, seed=seed, benchmark=benchmark
         )
-        runs.append(RunFigures(run_label(run_settings(Path(path)), Path(path).stem), name, scores))
+        runs.append(RunFigures(label, name, scores))
     return runs
+
+
+def distinct_labels(labels: Sequence[str], names: Sequence[str]) -> list[str]:
+    """Labels a legend can tell apart: a model shown twice gets its run's name in brackets."""
+    return [
+        f"{label} ({name})" if labels.count(label) > 1 else label
+        for label, name in zip(labels, names, strict=True)
+    ]
 
 
 def file_safe(text: str) -> str:
@@ -193,25 +202,33 @@ def scatter_figure(
 def _published_points(
     axes: Axes, published: Sequence[PublishedRow], x_metric: Metric, y_metric: Metric
 ) -> None:
-    """The paper's models in black, one marker per access group, each named in small type."""
+    """The paper's models in black, one marker per access group. Their names would pile up where
+    most models cluster, so each point carries its number and a key beside the plot names it."""
+    shown = [
+        (number, row) for number, row in enumerate(published, start=1)
+        if None not in (row.figure(x_metric.key), row.figure(y_metric.key))
+    ]  # fmt: skip
     for access, marker in PUBLISHED_MARKERS.items():
-        rows = [
-            row for row in published
-            if row.access == access and None not in (row.figure(x_metric.key), row.figure(y_metric.key))
-        ]  # fmt: skip
+        rows = [(number, row) for number, row in shown if row.access == access]
         if not rows:
             continue
-        xs = [row.figures[x_metric.key] for row in rows]
-        ys = [row.figures[y_metric.key] for row in rows]
+        xs = [row.figures[x_metric.key] for _, row in rows]
+        ys = [row.figures[y_metric.key] for _, row in rows]
         axes.scatter(
             xs, ys, marker=marker, color=OKABE_ITO[-1], s=22, linewidths=0.9, zorder=2,
-            label=f"published ({access} weights)" if access == "open" else "published (closed)",
+            label=f"published, {access} weights" if access == "open" else "published, closed",
         )  # fmt: skip
-        for row, x, y in zip(rows, xs, ys, strict=True):
+        for (number, _), x, y in zip(rows, xs, ys, strict=True):
             axes.annotate(
-                row.model, (x, y), xytext=(3, -2), textcoords="offset points", fontsize=5,
-                color="#555555", ha="left", va="top",
+                str(number), (x, y), xytext=(2, 2), textcoords="offset points", fontsize=5,
+                color="#444444",
             )  # fmt: skip
+    if shown:
+        key = "\n".join(f"{number:>2}  {row.model}" for number, row in shown)
+        axes.text(
+            1.04, 0.0, key, transform=axes.transAxes, fontsize=6, va="bottom", ha="left",
+            family="monospace", linespacing=1.25,
+        )  # fmt: skip
 
 
 def scenario_figure(runs: Sequence[RunFigures], benchmark: Benchmark = BSA_V1) -> Figure:
@@ -264,6 +281,10 @@ def category_figure(run: RunFigures, benchmark: Benchmark = BSA_V1) -> Figure:
                         color="black" if value > 55 else "white",
                     )  # fmt: skip
         axes.set_xticks(range(len(metrics)), [m.label_at(run.scores.k) for m in metrics])
+        axes.tick_params(axis="x", labelrotation=35)
+        for label in axes.get_xticklabels():
+            label.set_horizontalalignment("right")
+            label.set_rotation_mode("anchor")
         axes.set_yticks(range(len(names)), [f"{c} ({primary[c].items})" for c in names])
         axes.tick_params(length=0)
         for spine in axes.spines.values():
@@ -274,7 +295,10 @@ def category_figure(run: RunFigures, benchmark: Benchmark = BSA_V1) -> Figure:
 
 
 def _scenario_tick(metric: Metric) -> str:
-    return metric.label if metric.scenario is None else f"{metric.label}\n{metric.scenario.value}"
+    """The figure's label over its scenario's name, one word a line (the names are long)."""
+    if metric.scenario is None:
+        return metric.label
+    return "\n".join((metric.label, *metric.scenario.value.split()))
 
 
 def _figure(width: float, height: float) -> tuple[Figure, Axes]:
