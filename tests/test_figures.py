@@ -194,6 +194,7 @@ def test_file_names_are_safe_and_distinct() -> None:
     assert file_safe("$x^2$ </svg>") == "x_2_svg"
     assert file_safe("...") == "run"
     assert unique_names(["run", "run", "other", "run"]) == ["run", "run-2", "other", "run-3"]
+    assert unique_names(["run", "run", "run-2"]) == ["run", "run-2", "run-2-2"]
 
 
 def test_without_matplotlib_the_command_says_how_to_install_it(

@@ -116,12 +116,17 @@ def file_safe(text: str) -> str:
 
 
 def unique_names(names: Sequence[str]) -> list[str]:
-    """``names`` with ``-2``, ``-3``... added to repeats (two runs both called ``run.sqlite``)."""
-    seen: dict[str, int] = {}
+    """``names`` with ``-2``, ``-3``... added to repeats (two runs both called ``run.sqlite``),
+    never to a name another run already has."""
+    taken: set[str] = set()
     unique = []
     for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        unique.append(name if seen[name] == 1 else f"{name}-{seen[name]}")
+        candidate, number = name, 1
+        while candidate in taken:
+            number += 1
+            candidate = f"{name}-{number}"
+        taken.add(candidate)
+        unique.append(candidate)
     return unique
 
 
@@ -248,7 +253,7 @@ def scenario_figure(runs: Sequence[RunFigures], benchmark: Benchmark = BSA_V1) -
                 yerr=_bar_errors(errors), capsize=2 if any(errors) else 0,
             )  # fmt: skip
         axes.set_xticks(range(len(metrics)), [_scenario_tick(m) for m in metrics])
-        axes.set_ylabel("Think@1 (%)")
+        axes.set_ylabel(f"{benchmark.metric('think_at_1').label} (%)")
         axes.set_ylim(0, 100)
         axes.grid(axis="y", alpha=0.3)
         if runs:
