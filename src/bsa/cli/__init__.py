@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("bsa.cli.reports", "report_command"),
     "compare": ("bsa.cli.reports", "compare_command"),
     "leaderboard": ("bsa.cli.reports", "leaderboard_command"),
+    "figures": ("bsa.cli.reports", "figures_command"),
     "status": ("bsa.cli.results", "status_command"),
     "export": ("bsa.cli.results", "export_command"),
     "data": ("bsa.cli.data", "data"),

@@ -154,3 +154,28 @@ def leaderboard_command(
     else:
         write_text(output, text if text.endswith("\n") else text + "\n")
         click.echo(f"wrote {len(rows)} rows to {output}")
+
+
+@click.command("figures")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-o", "--output", "folder", type=click.Path(path_type=Path, file_okay=False), required=True,
+    help="Folder to write the figures into (created if missing).",
+)  # fmt: skip
+@click.option("--format", "fmt", type=click.Choice(("pdf", "png", "svg")), default="pdf",
+              show_default=True)  # fmt: skip
+@click.option("--with-published", is_flag=True, help="Add the 23 published models to the scatter.")
+@click.option("--judge", "judge_model", help="Whose verdicts, in runs with several judges.")
+@bootstrap_options()
+@handle_errors
+def figures_command(
+    runs: tuple[Path, ...], folder: Path, fmt: str, with_published: bool, judge_model: str | None,
+    bootstrap: int, bootstrap_seed: int,
+) -> None:  # fmt: skip
+    """The paper's plots (needs the [plots] extra): Safe@1 vs Think@1, scenarios, categories."""
+    from bsa.output.figures import read_runs, require_matplotlib, write_figures
+
+    require_matplotlib()  # before scoring: the install line comes first when it is missing
+    scored = read_runs(runs, judge=judge_model, bootstrap=bootstrap, seed=bootstrap_seed)
+    for path in write_figures(scored, folder, fmt, with_published=with_published):
+        click.echo(f"wrote {path}")
