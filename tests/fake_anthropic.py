@@ -27,7 +27,14 @@ from typing import Any
 
 from bsa.providers.mock import mock_judge_reply
 
-from .scripted_fake import Reply, ScriptedFake, event_stream, expected_texts, last_user_turn
+from .scripted_fake import (
+    Received,
+    Reply,
+    ScriptedFake,
+    event_stream,
+    expected_texts,
+    last_user_turn,
+)
 
 TEST_KEY = "sk-ant-test-key"
 MIN_BUDGET = 1024
@@ -180,10 +187,11 @@ def streamed(reply: Reply, *, cut: int = 0) -> Reply:
     return event_stream(events[: len(events) - cut])
 
 
-class FakeAnthropic(ScriptedFake):
+class FakeAnthropic(ScriptedFake[Received]):
     """The server's state: its replies, and every request it received."""
 
     test_key = TEST_KEY
+    record = Received
     prompt_of = staticmethod(last_user_text)
     default_reply = staticmethod(default_reply)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from bsa.providers.mock import mock_judge_reply
 
-from .scripted_fake import Reply, ScriptedFake, expected_texts, last_user_turn
+from .scripted_fake import Received, Reply, ScriptedFake, expected_texts, last_user_turn
 
 TEST_KEY = "sk-resp-test-key"
 SUMMARY_MODES = ("auto", "concise", "detailed")
@@ -132,10 +132,11 @@ def request_problem(body: dict[str, Any]) -> str | None:
     return None
 
 
-class FakeResponses(ScriptedFake):
+class FakeResponses(ScriptedFake[Received]):
     """The server's state: its replies, and every request it received."""
 
     test_key = TEST_KEY
+    record = Received
     prompt_of = staticmethod(last_user_text)
     default_reply = staticmethod(default_reply)
 

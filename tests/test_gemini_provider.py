@@ -35,7 +35,6 @@ from bsa.providers.gemini_sdk import GeminiProvider
 from bsa.providers.mock import mock_judge_reply
 from bsa.runfile.store import Prompt, RunStore
 from bsa.types import Completion, Decoding, Message, Request
-from tests.fake_anthropic import expected_texts
 from tests.fake_gemini import (
     TEST_KEY,
     FakeGemini,
@@ -47,6 +46,7 @@ from tests.fake_gemini import (
     thought,
 )
 from tests.provider_contract import QUESTION, bsa_prompts, complete_once, generate_with, judge_with
+from tests.scripted_fake import expected_texts
 
 HOSTILE = "lone \ud800 surrogate, NUL \x00 and </script><script>alert(1)</script>"
 
