@@ -7,18 +7,13 @@ class), then the real pipeline: generation with resume, and the provider as the 
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 pytest.importorskip("anthropic")
 
-from bsa.engine.generate import (
-    GenerationReport,
-)
 from bsa.errors import BsaError, MissingExtraError
 from bsa.providers import anthropic_sdk
 from bsa.providers.anthropic_sdk import REDACTED_MARKER, AnthropicProvider
@@ -30,10 +25,9 @@ from bsa.providers.base import (
     RateLimited,
     TransientError,
 )
-from bsa.providers.connection import Connection, Limits
 from bsa.providers.mock import mock_judge_reply
-from bsa.runfile.store import Prompt, RunStore
-from bsa.types import Completion, Decoding, Message
+from bsa.runfile.store import RunStore
+from bsa.types import Decoding, Message
 from tests.fake_anthropic import (
     TEST_KEY,
     FakeAnthropic,
@@ -49,49 +43,24 @@ from tests.fake_anthropic import (
 )
 from tests.provider_contract import (
     QUESTION,
+    Vendor,
+    assert_one_blocked_two_retried,
+    assert_raised_alone,
     bsa_prompts,
-    complete_once,
-    generate_with,
+    closed_port_url,
     judge_with,
+    serving,
 )
 from tests.scripted_fake import EVENT_STREAM
+
+VENDOR = Vendor(AnthropicProvider, "claude-test", TEST_KEY, "ANTHROPIC_API_KEY")
+make_provider, ask, answer_with = VENDOR.make_provider, VENDOR.ask, VENDOR.answer_with
+run_generate = VENDOR.run_generate
 
 
 @pytest.fixture
 def fake() -> Iterator[FakeAnthropic]:
-    server = FakeAnthropic()
-    with server.serve():
-        yield server
-
-
-def make_provider(
-    base_url: str,
-    model: str = "claude-test",
-    *,
-    api_key: str = TEST_KEY,
-    api_key_env: str = "ANTHROPIC_API_KEY",
-    timeout: float = 5,
-    **options: Any,
-) -> AnthropicProvider:
-    connection = Connection(api_key, api_key_env, base_url, Limits(timeout_s=timeout))
-    return AnthropicProvider(model, connection, **options)
-
-
-def ask(
-    base_url: str,
-    *messages: Message,
-    decoding: Decoding | None = None,
-    n: int = 1,
-    **options: Any,
-) -> Completion:
-    return complete_once(
-        lambda: make_provider(base_url, **options), *messages, decoding=decoding, n=n
-    )
-
-
-def answer_with(fake: FakeAnthropic, *replies: Reply, **options: Any) -> Completion:
-    fake.script(QUESTION, *replies)
-    return ask(fake.base_url, **options)
+    yield from serving(FakeAnthropic())
 
 
 # ---------------------------------------------------------------- the request
@@ -304,11 +273,7 @@ def test_an_unknown_thinking_mode_is_refused() -> None:
 def test_error_classes(
     fake: FakeAnthropic, reply: Reply, kind: type[ProviderError], words: str
 ) -> None:
-    with pytest.raises(kind) as caught:
-        answer_with(fake, reply)
-    assert type(caught.value) is kind
-    assert words in caught.value.message
-    assert "\n" not in caught.value.message
+    assert_raised_alone(lambda: answer_with(fake, reply), kind, words)
 
 
 def test_rate_limit_carries_retry_after(fake: FakeAnthropic) -> None:
@@ -337,20 +302,11 @@ def test_a_dropped_connection_is_transient(fake: FakeAnthropic) -> None:
 
 
 def test_a_closed_port_is_transient() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     with pytest.raises(TransientError, match=r"127\.0\.0\.1"):
-        ask(f"http://127.0.0.1:{port}")
+        ask(closed_port_url())
 
 
 # ---------------------------------------------------------------- the pipeline
-
-
-def run_generate(
-    fake: FakeAnthropic, run: Path, prompts: list[Prompt], k: int = 2
-) -> GenerationReport:
-    return generate_with(make_provider(fake.base_url), run, prompts, k)
 
 
 def test_generation_stores_thinking_and_resumes_without_calls(
@@ -382,15 +338,7 @@ def test_refusals_are_stored_blocked_and_overloads_retried(
     fake.script(prompts[2].query, error(529, "overloaded_error", "Overloaded"))
     report = run_generate(fake, run, prompts, k=1)
     assert report.status == {"ok": 2, "blocked": 1, "failed": 0}
-    with RunStore(run) as store:
-        samples = {g.item_id: g for g in store.generations()}
-    blocked = samples[prompts[0].item_id]
-    assert (blocked.status, blocked.finish_reason, blocked.attempts) == (
-        "blocked",
-        "content_filter",
-        1,
-    )
-    assert [samples[p.item_id].attempts for p in prompts[1:]] == [2, 2]
+    assert_one_blocked_two_retried(run, prompts)
 
 
 def test_the_provider_judges_a_run(fake: FakeAnthropic, tmp_path: Path) -> None:

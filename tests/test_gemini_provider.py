@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import functools
 import json
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,6 @@ import pytest
 
 pytest.importorskip("google.genai")
 
-from bsa.engine.generate import GenerationReport
 from bsa.errors import MissingExtraError
 from bsa.providers.base import (
     ContextOverflow,
@@ -30,11 +27,10 @@ from bsa.providers.base import (
     RateLimited,
     TransientError,
 )
-from bsa.providers.connection import Connection, Limits
 from bsa.providers.gemini_sdk import GeminiProvider
 from bsa.providers.mock import mock_judge_reply
-from bsa.runfile.store import Prompt, RunStore
-from bsa.types import Completion, Decoding, Message, Request
+from bsa.runfile.store import RunStore
+from bsa.types import Decoding, Message, Request
 from tests.fake_gemini import (
     TEST_KEY,
     FakeGemini,
@@ -45,46 +41,29 @@ from tests.fake_gemini import (
     text,
     thought,
 )
-from tests.provider_contract import QUESTION, bsa_prompts, complete_once, generate_with, judge_with
+from tests.provider_contract import (
+    QUESTION,
+    Vendor,
+    assert_one_blocked_two_retried,
+    assert_raised_alone,
+    bsa_prompts,
+    closed_port_url,
+    judge_with,
+    serving,
+)
 from tests.scripted_fake import expected_texts
 
 HOSTILE = "lone \ud800 surrogate, NUL \x00 and </script><script>alert(1)</script>"
 
 
+VENDOR = Vendor(GeminiProvider, "gemini-test", TEST_KEY, "GEMINI_API_KEY")
+make_provider, ask, answer_with = VENDOR.make_provider, VENDOR.ask, VENDOR.answer_with
+run_generate = VENDOR.run_generate
+
+
 @pytest.fixture
 def fake() -> Iterator[FakeGemini]:
-    server = FakeGemini()
-    with server.serve():
-        yield server
-
-
-def make_provider(
-    base_url: str,
-    model: str = "gemini-test",
-    *,
-    api_key: str = TEST_KEY,
-    api_key_env: str = "GEMINI_API_KEY",
-    timeout: float = 5,
-    **options: Any,
-) -> GeminiProvider:
-    connection = Connection(api_key, api_key_env, base_url, Limits(timeout_s=timeout))
-    return GeminiProvider(model, connection, **options)
-
-
-def ask(
-    base_url: str,
-    *messages: Message,
-    decoding: Decoding | None = None,
-    n: int = 1,
-    **options: Any,
-) -> Completion:
-    build = functools.partial(make_provider, base_url, **options)
-    return complete_once(build, *messages, decoding=decoding, n=n)
-
-
-def answer_with(fake: FakeGemini, *replies: Reply, **options: Any) -> Completion:
-    fake.script(QUESTION, *replies)
-    return ask(fake.base_url, **options)
+    yield from serving(FakeGemini())
 
 
 # ---------------------------------------------------------------- the request
@@ -266,11 +245,7 @@ def test_a_malformed_body_is_transient(fake: FakeGemini, reply: Reply) -> None:
 def test_error_classes(
     fake: FakeGemini, reply: Reply, kind: type[ProviderError], words: str
 ) -> None:
-    with pytest.raises(kind) as caught:
-        answer_with(fake, reply)
-    assert type(caught.value) is kind
-    assert words in caught.value.message
-    assert "\n" not in caught.value.message
+    assert_raised_alone(lambda: answer_with(fake, reply), kind, words)
 
 
 @pytest.mark.parametrize(
@@ -327,20 +302,11 @@ def test_a_dropped_connection_is_transient(fake: FakeGemini) -> None:
 
 
 def test_a_closed_port_is_transient() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     with pytest.raises(TransientError, match=r"cannot connect to http://127\.0\.0\.1"):
-        ask(f"http://127.0.0.1:{port}")
+        ask(closed_port_url())
 
 
 # ---------------------------------------------------------------- the pipeline
-
-
-def run_generate(
-    fake: FakeGemini, run: Path, prompts: list[Prompt], k: int = 2
-) -> GenerationReport:
-    return generate_with(make_provider(fake.base_url), run, prompts, k)
 
 
 def test_generation_stores_thoughts_and_resumes_without_calls(
@@ -373,15 +339,7 @@ def test_blocks_are_stored_rate_limits_and_overloads_retried(
     fake.script(prompts[2].query, error(503, "UNAVAILABLE", "The model is overloaded."))
     report = run_generate(fake, run, prompts, k=1)
     assert report.status == {"ok": 2, "blocked": 1, "failed": 0}
-    with RunStore(run) as store:
-        samples = {g.item_id: g for g in store.generations()}
-    blocked = samples[prompts[0].item_id]
-    assert (blocked.status, blocked.finish_reason, blocked.attempts) == (
-        "blocked",
-        "content_filter",
-        1,
-    )
-    assert [samples[p.item_id].attempts for p in prompts[1:]] == [2, 2]
+    assert_one_blocked_two_retried(run, prompts)
 
 
 def test_hostile_text_is_stored_intact(fake: FakeGemini, tmp_path: Path) -> None:

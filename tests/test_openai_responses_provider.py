@@ -7,20 +7,15 @@ mark a run whose reasoning is a summary.
 
 from __future__ import annotations
 
-import asyncio
 import html
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from bsa.cli import main
-from bsa.engine.generate import (
-    GenerationReport,
-)
 from bsa.errors import BsaError
 from bsa.providers.base import (
     ContentBlocked,
@@ -31,12 +26,11 @@ from bsa.providers.base import (
     RateLimited,
     TransientError,
 )
-from bsa.providers.connection import Connection, Limits
 from bsa.providers.mock import MockProvider, mock_judge_reply
 from bsa.providers.openai_responses import OpenAIResponses
-from bsa.runfile.store import Prompt, RunStore
+from bsa.runfile.store import RunStore
 from bsa.scoring.reasoning_kind import SUMMARY_NOTE
-from bsa.types import Completion, Decoding, Message, Request
+from bsa.types import Decoding, Message
 from tests.fake_openai_responses import (
     ENCRYPTED,
     JUDGE_SUMMARY,
@@ -50,39 +44,23 @@ from tests.fake_openai_responses import (
 )
 from tests.provider_contract import (
     QUESTION,
+    Vendor,
+    assert_raised_alone,
     bsa_prompts,
-    complete_once,
     generate_with,
     judge_with,
+    serving,
 )
 from tests.scripted_fake import Reply, expected_texts
+
+VENDOR = Vendor(OpenAIResponses, "o4-mini-test", TEST_KEY, "OPENAI_API_KEY", path="/v1")
+make_provider, ask, answer_with = VENDOR.make_provider, VENDOR.ask, VENDOR.answer_with
+run_generate = VENDOR.run_generate
 
 
 @pytest.fixture
 def fake() -> Iterator[FakeResponses]:
-    server = FakeResponses()
-    with server.serve():
-        yield server
-
-
-def make_provider(
-    base_url: str, model: str = "o4-mini-test", *, api_key: str = TEST_KEY, **options: Any
-) -> OpenAIResponses:
-    connection = Connection(api_key, "OPENAI_API_KEY", f"{base_url}/v1", Limits(timeout_s=5))
-    return OpenAIResponses(model, connection, **options)
-
-
-def ask(
-    base_url: str, *messages: Message, decoding: Decoding | None = None, n: int = 1, **options: Any
-) -> Completion:
-    return complete_once(
-        lambda: make_provider(base_url, **options), *messages, decoding=decoding, n=n
-    )
-
-
-def answer_with(fake: FakeResponses, *replies: Reply, **options: Any) -> Completion:
-    fake.script(QUESTION, *replies)
-    return ask(fake.base_url, **options)
+    yield from serving(FakeResponses())
 
 
 # ---------------------------------------------------------------- the request
@@ -221,11 +199,7 @@ def test_a_failed_response_is_retried(
 def test_error_classes(
     fake: FakeResponses, reply: Reply, kind: type[ProviderError], words: str
 ) -> None:
-    with pytest.raises(kind) as caught:
-        answer_with(fake, reply)
-    assert type(caught.value) is kind
-    assert words in caught.value.message
-    assert "\n" not in caught.value.message
+    assert_raised_alone(lambda: answer_with(fake, reply), kind, words)
 
 
 def test_rate_limit_carries_retry_after(fake: FakeResponses) -> None:
@@ -243,25 +217,11 @@ def test_a_wrong_key_and_an_unknown_model_are_fatal(fake: FakeResponses) -> None
 
 
 def test_a_hang_times_out_as_transient(fake: FakeResponses) -> None:
-    async def call() -> None:
-        connection = Connection(TEST_KEY, "OPENAI_API_KEY", f"{fake.base_url}/v1",
-                                Limits(timeout_s=0.2))  # fmt: skip
-        provider = OpenAIResponses("o4-mini-test", connection)
-        try:
-            await provider.complete(Request((Message("user", QUESTION),), Decoding(), 1))
-        finally:
-            await provider.aclose()
-
-    fake.script(QUESTION, Reply(200, b"{}", delay=1.0))
     with pytest.raises(TransientError, match="timed out"):
-        asyncio.run(call())
+        answer_with(fake, Reply(200, b"{}", delay=1.0), timeout=0.2)
 
 
 # ---------------------------------------------------------------- the pipeline
-
-
-def run_generate(fake: FakeResponses, run: Path, prompts: list[Prompt]) -> GenerationReport:
-    return generate_with(make_provider(fake.base_url), run, prompts)
 
 
 def test_generation_stores_summaries_and_resumes_without_calls(
