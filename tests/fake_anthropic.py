@@ -25,14 +25,12 @@ import hashlib
 import json
 from typing import Any
 
-from bsa.providers.mock import mock_judge_reply
-
 from .scripted_fake import (
     Received,
     Reply,
     ScriptedFake,
+    default_texts,
     event_stream,
-    expected_texts,
     last_user_turn,
 )
 
@@ -99,11 +97,7 @@ def last_user_text(body: dict[str, Any]) -> str:
 
 
 def default_reply(body: dict[str, Any]) -> Reply:
-    prompt = last_user_text(body)
-    verdict = mock_judge_reply(prompt)
-    if verdict is not None:
-        return message(thinking("I compare the text with the criteria."), text(verdict))
-    reasoning, answer = expected_texts(prompt)
+    reasoning, answer = default_texts(last_user_text(body))
     return message(thinking(reasoning), text(answer))
 
 

@@ -26,9 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from bsa.providers.mock import mock_judge_reply
-
-from .scripted_fake import Received, Reply, ScriptedFake, expected_texts
+from .scripted_fake import Received, Reply, ScriptedFake, default_texts
 
 TEST_KEY = "AIzaSyTestKey-0123456789abcdefghijklm"
 ROUTE = re.compile(r"^/v1beta/models/(?P<model>[^/:]+):generateContent$")
@@ -155,11 +153,7 @@ def _camel(key: str) -> str:
 
 
 def default_reply(body: dict[str, Any]) -> Reply:
-    prompt = last_user_text(body)
-    verdict = mock_judge_reply(prompt)
-    if verdict is not None:
-        return content(thought("I compare the text with the criteria."), text(verdict))
-    reasoning, answer = expected_texts(prompt)
+    reasoning, answer = default_texts(last_user_text(body))
     return content(thought(reasoning), text(answer))
 
 

@@ -85,10 +85,17 @@ P = TypeVar("P", bound=Provider)
 F = TypeVar("F", bound=ScriptedFake[Any])
 
 
-def serving(fake: F) -> Iterator[F]:
-    """A fixture's body: ``fake`` listening for the length of the test."""
-    with fake.serve():
-        yield fake
+def fake_fixture(make: Callable[[], F]) -> Callable[[], Iterator[F]]:
+    """The ``fake`` fixture of a provider's tests: a fake made by ``make``, listening for the
+    length of the test."""
+
+    @pytest.fixture(name="fake")
+    def fake() -> Iterator[F]:
+        server = make()
+        with server.serve():
+            yield server
+
+    return fake
 
 
 @dataclass(frozen=True)

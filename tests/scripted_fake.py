@@ -20,10 +20,14 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar, Generic, TypeVar
 
+from bsa.providers.mock import mock_judge_reply
+
 from .loopback import serve_loopback
 
 #: The ``Content-Type`` of a Server-Sent Events body.
 EVENT_STREAM = "text/event-stream"
+#: The reasoning a fake judge shows before its verdict.
+JUDGE_REASONING = "I compare the text with the criteria."
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,13 @@ def expected_texts(prompt: str) -> tuple[str, str]:
 
 
 R = TypeVar("R", bound=Received)
+
+
+def default_texts(prompt: str) -> tuple[str, str]:
+    """The (reasoning, answer) a fake gives by default: the mock judge's verdict to a BSA judge
+    prompt, :func:`expected_texts` to anything else."""
+    verdict = mock_judge_reply(prompt)
+    return (JUDGE_REASONING, verdict) if verdict is not None else expected_texts(prompt)
 
 
 class ScriptedFake(Generic[R]):

@@ -7,7 +7,6 @@ class), then the real pipeline: generation with resume, and the provider as the 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,7 +32,6 @@ from tests.fake_anthropic import (
     FakeAnthropic,
     Reply,
     error,
-    expected_texts,
     message,
     redacted,
     stream_error,
@@ -48,19 +46,15 @@ from tests.provider_contract import (
     assert_raised_alone,
     bsa_prompts,
     closed_port_url,
+    fake_fixture,
     judge_with,
-    serving,
 )
-from tests.scripted_fake import EVENT_STREAM
+from tests.scripted_fake import EVENT_STREAM, expected_texts
 
 VENDOR = Vendor(AnthropicProvider, "claude-test", TEST_KEY, "ANTHROPIC_API_KEY")
 make_provider, ask, answer_with = VENDOR.make_provider, VENDOR.ask, VENDOR.answer_with
 run_generate = VENDOR.run_generate
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeAnthropic]:
-    yield from serving(FakeAnthropic())
+fake = fake_fixture(FakeAnthropic)
 
 
 # ---------------------------------------------------------------- the request

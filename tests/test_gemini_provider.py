@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import builtins
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +47,8 @@ from tests.provider_contract import (
     assert_raised_alone,
     bsa_prompts,
     closed_port_url,
+    fake_fixture,
     judge_with,
-    serving,
 )
 from tests.scripted_fake import expected_texts
 
@@ -59,11 +58,7 @@ HOSTILE = "lone \ud800 surrogate, NUL \x00 and </script><script>alert(1)</script
 VENDOR = Vendor(GeminiProvider, "gemini-test", TEST_KEY, "GEMINI_API_KEY")
 make_provider, ask, answer_with = VENDOR.make_provider, VENDOR.ask, VENDOR.answer_with
 run_generate = VENDOR.run_generate
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeGemini]:
-    yield from serving(FakeGemini())
+fake = fake_fixture(FakeGemini)
 
 
 # ---------------------------------------------------------------- the request

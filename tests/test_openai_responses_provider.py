@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,20 +46,16 @@ from tests.provider_contract import (
     Vendor,
     assert_raised_alone,
     bsa_prompts,
+    fake_fixture,
     generate_with,
     judge_with,
-    serving,
 )
 from tests.scripted_fake import Reply, expected_texts
 
 VENDOR = Vendor(OpenAIResponses, "o4-mini-test", TEST_KEY, "OPENAI_API_KEY", path="/v1")
 make_provider, ask, answer_with = VENDOR.make_provider, VENDOR.ask, VENDOR.answer_with
 run_generate = VENDOR.run_generate
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeResponses]:
-    yield from serving(FakeResponses())
+fake = fake_fixture(FakeResponses)
 
 
 # ---------------------------------------------------------------- the request
