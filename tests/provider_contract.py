@@ -28,12 +28,13 @@ from bsa.engine.generate import (
 )
 from bsa.engine.runner import RetryPolicy
 from bsa.judging.judge import JudgeReport, judge_run
-from bsa.providers.base import Provider, ProviderError
+from bsa.providers.base import FatalError, Provider, ProviderError
 from bsa.providers.connection import Connection, Limits
-from bsa.runfile.store import Prompt, RunStore
+from bsa.providers.mock import mock_judge_reply
+from bsa.runfile.store import Generation, Prompt, RunStore
 from bsa.types import Completion, Decoding, Message, Request
 
-from .scripted_fake import Reply, ScriptedFake
+from .scripted_fake import JUDGE_REASONING, Received, Reply, ScriptedFake, expected_texts
 
 #: Retries without waiting: a scripted failure is retried once, at once.
 FAST = RetryPolicy(max_attempts=2, timeout_s=10.0, base_delay_s=0.0)
@@ -82,6 +83,7 @@ def judge_with(judge: Provider, run: Path) -> JudgeReport:
 
 
 P = TypeVar("P", bound=Provider)
+R = TypeVar("R", bound=Received)
 F = TypeVar("F", bound=ScriptedFake[Any])
 
 
@@ -145,6 +147,43 @@ class Vendor(Generic[P]):
         self, fake: ScriptedFake[Any], run: Path, prompts: list[Prompt], k: int = 2
     ) -> GenerationReport:
         return generate_with(self.make_provider(fake.base_url), run, prompts, k)
+
+    def assert_refuses_several_samples(self, fake: ScriptedFake[Any]) -> None:
+        """``n=2`` is refused before any request: these APIs give one sample per call."""
+        with pytest.raises(FatalError, match="n=2"):
+            self.ask(fake.base_url, n=2)
+        assert fake.requests == []
+
+    def generated_and_resumed(
+        self, fake: ScriptedFake[Any], run: Path, prompts: list[Prompt], calls: int = 6
+    ) -> list[Generation]:
+        """The samples of a run generated (two per prompt, in ``calls`` requests) and then
+        resumed without a request, each with the fake's default texts."""
+        assert self.run_generate(fake, run, prompts).status == {"ok": 6, "blocked": 0, "failed": 0}
+        assert len(fake.requests) == calls
+        assert self.run_generate(fake, run, prompts).counters.total == 0
+        assert len(fake.requests) == calls, "a resumed run pays for nothing twice"
+        queries = {p.item_id: p.query for p in prompts}
+        with RunStore(run) as store:
+            samples = list(store.generations())
+        for sample in samples:
+            assert (sample.reasoning, sample.answer) == expected_texts(queries[sample.item_id])
+        return samples
+
+    def judged_run(self, fake: ScriptedFake[R], run: Path, model: str, label: str) -> list[R]:
+        """Generate a run, judge it with ``model`` (stored under ``label``), and check every
+        verdict was the mock judge's, kept with the judge's reasoning; the judge's requests."""
+        self.run_generate(fake, run, bsa_prompts())
+        report = judge_with(self.make_provider(fake.base_url, model=model), run)
+        assert report.status["scored"] == 12, "two verdicts for each of the 6 samples"
+        judge_requests = fake.requests[6:]
+        served = {mock_judge_reply(r.prompt) for r in judge_requests}
+        assert None not in served and len(judge_requests) == 12
+        with RunStore(run) as store:
+            stored = {j.raw for j in store.judgements(label)}
+        thought = f"<think>{JUDGE_REASONING}</think>"
+        assert stored == {f"{thought}{reply}" for reply in served}, "the judge's thinking is kept"
+        return judge_requests
 
 
 def assert_raised_alone(call: Callable[[], object], kind: type[ProviderError], words: str) -> None:

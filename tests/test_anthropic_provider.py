@@ -24,8 +24,6 @@ from bsa.providers.base import (
     RateLimited,
     TransientError,
 )
-from bsa.providers.mock import mock_judge_reply
-from bsa.runfile.store import RunStore
 from bsa.types import Decoding, Message
 from tests.fake_anthropic import (
     TEST_KEY,
@@ -49,7 +47,7 @@ from tests.provider_contract import (
     fake_fixture,
     judge_with,
 )
-from tests.scripted_fake import EVENT_STREAM, expected_texts
+from tests.scripted_fake import EVENT_STREAM
 
 VENDOR = Vendor(AnthropicProvider, "claude-test", TEST_KEY, "ANTHROPIC_API_KEY")
 make_provider, ask, answer_with = VENDOR.make_provider, VENDOR.ask, VENDOR.answer_with
@@ -96,9 +94,7 @@ def test_missing_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_several_samples_per_request_are_refused(fake: FakeAnthropic) -> None:
-    with pytest.raises(FatalError, match="n=2"):
-        ask(fake.base_url, n=2)
-    assert fake.requests == []
+    VENDOR.assert_refuses_several_samples(fake)
 
 
 # ---------------------------------------------------------------- the reply
@@ -306,19 +302,7 @@ def test_a_closed_port_is_transient() -> None:
 def test_generation_stores_thinking_and_resumes_without_calls(
     fake: FakeAnthropic, tmp_path: Path
 ) -> None:
-    run, prompts = tmp_path / "run.sqlite", bsa_prompts()
-    first = run_generate(fake, run, prompts)
-    assert first.status == {"ok": 6, "blocked": 0, "failed": 0}
-    assert len(fake.requests) == 6
-    second = run_generate(fake, run, prompts)
-    assert second.counters.total == 0
-    assert len(fake.requests) == 6, "a resumed run pays for nothing twice"
-    queries = {p.item_id: p.query for p in prompts}
-    with RunStore(run) as store:
-        samples = list(store.generations())
-    for sample in samples:
-        reasoning, answer = expected_texts(queries[sample.item_id])
-        assert (sample.reasoning, sample.answer) == (reasoning, answer)
+    for sample in VENDOR.generated_and_resumed(fake, tmp_path / "run.sqlite", bsa_prompts()):
         assert sample.reasoning_source == "thinking_blocks"
         assert json.loads(sample.raw or "{}")["content"][0]["type"] == "thinking"
 
@@ -337,16 +321,6 @@ def test_refusals_are_stored_blocked_and_overloads_retried(
 
 def test_the_provider_judges_a_run(fake: FakeAnthropic, tmp_path: Path) -> None:
     run = tmp_path / "run.sqlite"
-    run_generate(fake, run, bsa_prompts())
-    report = judge_with(make_provider(fake.base_url, model="claude-judge"), run)
-    assert report.status["scored"] == 12, "two verdicts for each of the 6 samples"
-    judge_requests = fake.requests[6:]
-    assert len(judge_requests) == 12
-    served = {mock_judge_reply(r.prompt) for r in judge_requests}
-    assert None not in served
-    with RunStore(run) as store:
-        stored = {j.raw for j in store.judgements("anthropic:claude-judge")}
-    thought = "<think>I compare the text with the criteria.</think>"
-    assert stored == {f"{thought}{reply}" for reply in served}, "the judge's thinking is kept"
+    VENDOR.judged_run(fake, run, "claude-judge", "anthropic:claude-judge")
     judge_with(make_provider(fake.base_url, model="claude-judge"), run)
     assert len(fake.requests) == 18, "a rerun asks for no verdict it has"

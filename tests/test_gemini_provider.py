@@ -27,7 +27,6 @@ from bsa.providers.base import (
     TransientError,
 )
 from bsa.providers.gemini_sdk import GeminiProvider
-from bsa.providers.mock import mock_judge_reply
 from bsa.runfile.store import RunStore
 from bsa.types import Decoding, Message, Request
 from tests.fake_gemini import (
@@ -50,7 +49,6 @@ from tests.provider_contract import (
     fake_fixture,
     judge_with,
 )
-from tests.scripted_fake import expected_texts
 
 HOSTILE = "lone \ud800 surrogate, NUL \x00 and </script><script>alert(1)</script>"
 
@@ -122,9 +120,7 @@ def test_missing_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_several_samples_per_request_are_refused(fake: FakeGemini) -> None:
-    with pytest.raises(FatalError, match="n=2"):
-        ask(fake.base_url, n=2)
-    assert fake.requests == []
+    VENDOR.assert_refuses_several_samples(fake)
 
 
 # ---------------------------------------------------------------- the reply
@@ -307,19 +303,7 @@ def test_a_closed_port_is_transient() -> None:
 def test_generation_stores_thoughts_and_resumes_without_calls(
     fake: FakeGemini, tmp_path: Path
 ) -> None:
-    run, prompts = tmp_path / "run.sqlite", bsa_prompts()
-    first = run_generate(fake, run, prompts)
-    assert first.status == {"ok": 6, "blocked": 0, "failed": 0}
-    assert len(fake.requests) == 6
-    second = run_generate(fake, run, prompts)
-    assert second.counters.total == 0
-    assert len(fake.requests) == 6, "a resumed run pays for nothing twice"
-    queries = {p.item_id: p.query for p in prompts}
-    with RunStore(run) as store:
-        samples = list(store.generations())
-    for sample in samples:
-        reasoning, answer = expected_texts(queries[sample.item_id])
-        assert (sample.reasoning, sample.answer) == (reasoning, answer)
+    for sample in VENDOR.generated_and_resumed(fake, tmp_path / "run.sqlite", bsa_prompts()):
         assert sample.reasoning_source == "thought_summary"
         assert sample.reasoning_tokens == 120 and sample.completion_tokens == 160
         assert json.loads(sample.raw or "{}")["candidates"][0]["content"]["parts"][0]["thought"]
@@ -353,16 +337,7 @@ def test_hostile_text_is_stored_intact(fake: FakeGemini, tmp_path: Path) -> None
 
 def test_the_provider_judges_a_run(fake: FakeGemini, tmp_path: Path) -> None:
     run = tmp_path / "run.sqlite"
-    run_generate(fake, run, bsa_prompts())
-    report = judge_with(make_provider(fake.base_url, model="gemini-judge"), run)
-    assert report.status["scored"] == 12, "two verdicts for each of the 6 samples"
-    judge_requests = fake.requests[6:]
+    judge_requests = VENDOR.judged_run(fake, run, "gemini-judge", "gemini:gemini-judge")
     assert {r.model for r in judge_requests} == {"gemini-judge"}
-    served = {mock_judge_reply(r.prompt) for r in judge_requests}
-    assert None not in served
-    with RunStore(run) as store:
-        stored = {j.raw for j in store.judgements("gemini:gemini-judge")}
-    thought_text = "<think>I compare the text with the criteria.</think>"
-    assert stored == {f"{thought_text}{reply}" for reply in served}, "the judge's thinking is kept"
     judge_with(make_provider(fake.base_url, model="gemini-judge"), run)
     assert len(fake.requests) == 18, "a rerun asks for no verdict it has"

@@ -25,14 +25,12 @@ from bsa.providers.base import (
     RateLimited,
     TransientError,
 )
-from bsa.providers.mock import MockProvider, mock_judge_reply
+from bsa.providers.mock import MockProvider
 from bsa.providers.openai_responses import OpenAIResponses
-from bsa.runfile.store import RunStore
 from bsa.scoring.reasoning_kind import SUMMARY_NOTE
 from bsa.types import Decoding, Message
 from tests.fake_openai_responses import (
     ENCRYPTED,
-    JUDGE_SUMMARY,
     TEST_KEY,
     FakeResponses,
     error,
@@ -50,7 +48,7 @@ from tests.provider_contract import (
     generate_with,
     judge_with,
 )
-from tests.scripted_fake import Reply, expected_texts
+from tests.scripted_fake import Reply
 
 VENDOR = Vendor(OpenAIResponses, "o4-mini-test", TEST_KEY, "OPENAI_API_KEY", path="/v1")
 make_provider, ask, answer_with = VENDOR.make_provider, VENDOR.ask, VENDOR.answer_with
@@ -86,9 +84,7 @@ def test_an_unknown_summary_mode_is_refused() -> None:
 
 
 def test_several_samples_per_request_are_refused(fake: FakeResponses) -> None:
-    with pytest.raises(FatalError, match="n=2"):
-        ask(fake.base_url, n=2)
-    assert fake.requests == []
+    VENDOR.assert_refuses_several_samples(fake)
 
 
 # ---------------------------------------------------------------- the reply
@@ -225,29 +221,13 @@ def test_generation_stores_summaries_and_resumes_without_calls(
     run, prompts = tmp_path / "run.sqlite", bsa_prompts()
     fake.script(prompts[0].query, error(429, "Slow down", code="rate_limit_exceeded",
                                         retry_after="0"))  # fmt: skip
-    assert run_generate(fake, run, prompts).status == {"ok": 6, "blocked": 0, "failed": 0}
-    assert len(fake.requests) == 7, "six samples and one retry"
-    assert run_generate(fake, run, prompts).counters.total == 0
-    assert len(fake.requests) == 7, "a resumed run pays for nothing twice"
-    queries = {p.item_id: p.query for p in prompts}
-    with RunStore(run) as store:
-        samples = list(store.generations())
-    for sample in samples:
-        assert (sample.reasoning, sample.answer) == expected_texts(queries[sample.item_id])
+    for sample in VENDOR.generated_and_resumed(fake, run, prompts, calls=7):  # and one retry
         assert sample.reasoning_source == "reasoning_summary"
         assert json.loads(sample.raw or "{}")["output"][0]["type"] == "reasoning"
 
 
 def test_the_provider_judges_a_run(fake: FakeResponses, tmp_path: Path) -> None:
-    run = tmp_path / "run.sqlite"
-    run_generate(fake, run, bsa_prompts())
-    report = judge_with(make_provider(fake.base_url, model="o3-judge"), run)
-    assert report.status["scored"] == 12, "two verdicts for each of the 6 samples"
-    served = {mock_judge_reply(r.prompt) for r in fake.requests[6:]}
-    assert None not in served and len(fake.requests) == 18
-    with RunStore(run) as store:
-        stored = {j.raw for j in store.judgements("openai-responses:o3-judge")}
-    assert stored == {f"<think>{JUDGE_SUMMARY}</think>{reply}" for reply in served}
+    VENDOR.judged_run(fake, tmp_path / "run.sqlite", "o3-judge", "openai-responses:o3-judge")
 
 
 # ---------------------------------------------------------------- marked as summary-graded
