@@ -108,10 +108,16 @@ class ScriptedFake(Generic[R]):
 
     #: The key a request must carry unless the fake is made with another.
     test_key: ClassVar[str] = ""
-    #: The last user message of a request body.
-    prompt_of: ClassVar[Callable[[dict[str, Any]], str]]
-    #: The answer to a request no script covers.
-    default_reply: ClassVar[Callable[[dict[str, Any]], Reply]]
+
+    @staticmethod
+    def prompt_of(body: dict[str, Any]) -> str:
+        """The last user message of a request body."""
+        raise NotImplementedError
+
+    @staticmethod
+    def default_reply(body: dict[str, Any]) -> Reply:
+        """The answer to a request no script covers."""
+        raise NotImplementedError
 
     def __init__(
         self,

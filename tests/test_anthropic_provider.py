@@ -28,7 +28,6 @@ from bsa.types import Decoding, Message
 from tests.fake_anthropic import (
     TEST_KEY,
     FakeAnthropic,
-    Reply,
     error,
     message,
     redacted,
@@ -47,7 +46,7 @@ from tests.provider_contract import (
     fake_fixture,
     judge_with,
 )
-from tests.scripted_fake import EVENT_STREAM
+from tests.scripted_fake import EVENT_STREAM, Reply
 
 VENDOR = Vendor(AnthropicProvider, "claude-test", TEST_KEY, "ANTHROPIC_API_KEY")
 make_provider, ask, answer_with = VENDOR.make_provider, VENDOR.ask, VENDOR.answer_with

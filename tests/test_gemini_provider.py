@@ -32,7 +32,6 @@ from bsa.types import Decoding, Message, Request
 from tests.fake_gemini import (
     TEST_KEY,
     FakeGemini,
-    Reply,
     content,
     error,
     prompt_blocked,
@@ -49,6 +48,7 @@ from tests.provider_contract import (
     fake_fixture,
     judge_with,
 )
+from tests.scripted_fake import Reply
 
 HOSTILE = "lone \ud800 surrogate, NUL \x00 and </script><script>alert(1)</script>"
 
