@@ -25,9 +25,14 @@ import hashlib
 import json
 from typing import Any
 
-from bsa.providers.mock import mock_judge_reply
-
-from .scripted_fake import Reply, ScriptedFake, event_stream, expected_texts, last_user_turn
+from .scripted_fake import (
+    Received,
+    Reply,
+    ScriptedFake,
+    default_texts,
+    event_stream,
+    last_user_turn,
+)
 
 TEST_KEY = "sk-ant-test-key"
 MIN_BUDGET = 1024
@@ -92,11 +97,7 @@ def last_user_text(body: dict[str, Any]) -> str:
 
 
 def default_reply(body: dict[str, Any]) -> Reply:
-    prompt = last_user_text(body)
-    verdict = mock_judge_reply(prompt)
-    if verdict is not None:
-        return message(thinking("I compare the text with the criteria."), text(verdict))
-    reasoning, answer = expected_texts(prompt)
+    reasoning, answer = default_texts(last_user_text(body))
     return message(thinking(reasoning), text(answer))
 
 
@@ -180,10 +181,11 @@ def streamed(reply: Reply, *, cut: int = 0) -> Reply:
     return event_stream(events[: len(events) - cut])
 
 
-class FakeAnthropic(ScriptedFake):
+class FakeAnthropic(ScriptedFake[Received]):
     """The server's state: its replies, and every request it received."""
 
     test_key = TEST_KEY
+    record = Received
     prompt_of = staticmethod(last_user_text)
     default_reply = staticmethod(default_reply)
 

@@ -22,15 +22,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from bsa.providers.mock import mock_judge_reply
-
-from .fake_anthropic import expected_texts
-from .loopback import Reply, ScriptedServer
+from .scripted_fake import Received, Reply, ScriptedFake, default_texts
 
 TEST_KEY = "AIzaSyTestKey-0123456789abcdefghijklm"
 ROUTE = re.compile(r"^/v1beta/models/(?P<model>[^/:]+):generateContent$")
@@ -38,14 +34,13 @@ ROLES = frozenset({"user", "model"})
 
 
 @dataclass(frozen=True)
-class Received:
-    model: str
-    headers: dict[str, str]
-    body: dict[str, Any]
+class GeminiReceived(Received):
+    """A logged request, with the model and settings Gemini reads from its path and body."""
 
     @property
-    def prompt(self) -> str:
-        return last_user_text(self.body)
+    def model(self) -> str:
+        route = ROUTE.match(urlsplit(self.path).path)
+        return route["model"] if route else ""
 
     @property
     def config(self) -> dict[str, Any]:
@@ -158,11 +153,7 @@ def _camel(key: str) -> str:
 
 
 def default_reply(body: dict[str, Any]) -> Reply:
-    prompt = last_user_text(body)
-    verdict = mock_judge_reply(prompt)
-    if verdict is not None:
-        return content(thought("I compare the text with the criteria."), text(verdict))
-    reasoning, answer = expected_texts(prompt)
+    reasoning, answer = default_texts(last_user_text(body))
     return content(thought(reasoning), text(answer))
 
 
@@ -180,41 +171,28 @@ def request_problem(body: dict[str, Any]) -> str | None:
     return None
 
 
-class FakeGemini(ScriptedServer[Received]):
+class FakeGemini(ScriptedFake[GeminiReceived]):
     """The server's state: its replies, and every request it received."""
 
-    def __init__(
-        self,
-        *,
-        api_key: str = TEST_KEY,
-        respond: Callable[[dict[str, Any]], Reply] = default_reply,
-        models: tuple[str, ...] = (),
-    ) -> None:
-        super().__init__()
-        self.api_key = api_key
-        self.respond = respond
-        self.models = models
+    test_key = TEST_KEY
+    record = GeminiReceived
+    prompt_of = staticmethod(last_user_text)
+    default_reply = staticmethod(default_reply)
 
-    def answer(self, path: str, headers: dict[str, str], raw: bytes) -> Reply:
+    def unreadable(self) -> Reply:
+        return error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
+
+    def check(self, path: str, headers: dict[str, str], body: dict[str, Any]) -> Reply | None:
         url = urlsplit(path)
         route = ROUTE.match(url.path)
         if route is None:
             return error(404, "NOT_FOUND", f"no route {url.path}")
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            return error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
-        self.log(Received(route["model"], headers, body))
         given = headers.get("x-goog-api-key") or "".join(parse_qs(url.query).get("key", []))
-        refusal = self._check(route["model"], given, body)
-        return refusal or self.scripted(last_user_text(body)) or self.respond(body)
-
-    def _check(self, model: str, given: str, body: dict[str, Any]) -> Reply | None:
         if given != self.api_key:
             return bad_key(given)
         problem = request_problem(body)
         if problem is not None:
             return error(400, "INVALID_ARGUMENT", problem)
-        if self.models and model not in self.models:
-            return unknown_model(model)
+        if self.models and route["model"] not in self.models:
+            return unknown_model(route["model"])
         return None

@@ -18,16 +18,22 @@ import hashlib
 import json
 from typing import Any
 
-from bsa.providers.mock import mock_judge_reply
-
-from .scripted_fake import Reply, ScriptedFake, expected_texts, last_user_turn
+from .scripted_fake import (
+    JUDGE_REASONING,
+    Received,
+    Reply,
+    ScriptedFake,
+    default_texts,
+    last_user_turn,
+)
 
 TEST_KEY = "sk-resp-test-key"
 SUMMARY_MODES = ("auto", "concise", "detailed")
 #: What reasoning models refuse: ``Unsupported parameter``.
 UNSUPPORTED = ("temperature", "top_p", "n", "top_k")
 ENCRYPTED = "gAAAAEncryptedReasoningOpaqueBytes=="
-JUDGE_SUMMARY = "I compare the text with the criteria."
+#: What the fake's judge summarises before its verdict.
+JUDGE_SUMMARY = JUDGE_REASONING
 
 
 def summary(*texts: str, encrypted: str | None = None) -> dict[str, Any]:
@@ -108,12 +114,8 @@ def last_user_text(body: dict[str, Any]) -> str:
 
 
 def default_reply(body: dict[str, Any]) -> Reply:
-    prompt = last_user_text(body)
     encrypted = ENCRYPTED if "reasoning.encrypted_content" in body.get("include", []) else None
-    verdict = mock_judge_reply(prompt)
-    if verdict is not None:
-        return response(summary(JUDGE_SUMMARY, encrypted=encrypted), output_text(verdict))
-    reasoning, answer = expected_texts(prompt)
+    reasoning, answer = default_texts(last_user_text(body))
     return response(summary(reasoning, encrypted=encrypted), output_text(answer))
 
 
@@ -132,10 +134,11 @@ def request_problem(body: dict[str, Any]) -> str | None:
     return None
 
 
-class FakeResponses(ScriptedFake):
+class FakeResponses(ScriptedFake[Received]):
     """The server's state: its replies, and every request it received."""
 
     test_key = TEST_KEY
+    record = Received
     prompt_of = staticmethod(last_user_text)
     default_reply = staticmethod(default_reply)
 

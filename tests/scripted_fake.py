@@ -1,9 +1,10 @@
-"""What the JSON-over-HTTP vendor fakes (Anthropic, OpenAI Responses) share: replies scripted per
-prompt, a log of every request, and one handler that writes a :class:`Reply`.
+"""What the JSON-over-HTTP vendor fakes (Anthropic, OpenAI Responses, Gemini) share: replies
+scripted per prompt, a log of every request, and one handler that writes a :class:`Reply`.
 
 A vendor's fake says only what differs: where the prompt is in a request body, what the real API
 would refuse, and its default answer (:meth:`ScriptedFake.check`, :meth:`ScriptedFake.prompt_of`,
-``respond``), and how a reply goes on the wire (:meth:`ScriptedFake.shape`, for a streamed request).
+``respond``), how a reply goes on the wire (:meth:`ScriptedFake.shape`, for a streamed request),
+and what its request log records (``record``: :class:`Received` or a subclass that reads more).
 """
 
 from __future__ import annotations
@@ -17,12 +18,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
+
+from bsa.providers.mock import mock_judge_reply
 
 from .loopback import serve_loopback
 
 #: The ``Content-Type`` of a Server-Sent Events body.
 EVENT_STREAM = "text/event-stream"
+#: The reasoning a fake judge shows before its verdict.
+JUDGE_REASONING = "I compare the text with the criteria."
 
 
 @dataclass(frozen=True)
@@ -36,9 +41,14 @@ class Reply:
     delay: float = 0.0
     drop: bool = False
 
+    def content(self) -> bytes:
+        """The body as sent: JSON with ``\\uXXXX`` escapes, so lone surrogates survive the wire."""
+        return self.body if isinstance(self.body, bytes) else json.dumps(self.body).encode()
+
 
 @dataclass(frozen=True)
 class Received:
+    path: str
     headers: dict[str, str]
     body: dict[str, Any]
     #: The request's last user message, as its vendor's fake reads it.
@@ -79,16 +89,35 @@ def expected_texts(prompt: str) -> tuple[str, str]:
     )
 
 
-class ScriptedFake:
+R = TypeVar("R", bound=Received)
+
+
+def default_texts(prompt: str) -> tuple[str, str]:
+    """The (reasoning, answer) a fake gives by default: the mock judge's verdict to a BSA judge
+    prompt, :func:`expected_texts` to anything else."""
+    verdict = mock_judge_reply(prompt)
+    return (JUDGE_REASONING, verdict) if verdict is not None else expected_texts(prompt)
+
+
+class ScriptedFake(Generic[R]):
     """A vendor fake's state: its key, the models it knows (any, when empty), its replies, and
     every request it received."""
 
+    #: What a request is logged as (a class attribute in each vendor's fake).
+    record: type[R]
+
     #: The key a request must carry unless the fake is made with another.
     test_key: ClassVar[str] = ""
-    #: The last user message of a request body.
-    prompt_of: ClassVar[Callable[[dict[str, Any]], str]]
-    #: The answer to a request no script covers.
-    default_reply: ClassVar[Callable[[dict[str, Any]], Reply]]
+
+    @staticmethod
+    def prompt_of(body: dict[str, Any]) -> str:
+        """The last user message of a request body."""
+        raise NotImplementedError
+
+    @staticmethod
+    def default_reply(body: dict[str, Any]) -> Reply:
+        """The answer to a request no script covers."""
+        raise NotImplementedError
 
     def __init__(
         self,
@@ -100,7 +129,7 @@ class ScriptedFake:
         self.api_key = api_key or self.test_key
         self.respond = respond or self.default_reply
         self.models = models
-        self.requests: list[Received] = []
+        self.requests: list[R] = []
         self.base_url = ""
         self._scripts: dict[str, list[Reply]] = {}
         self._lock = threading.Lock()
@@ -136,7 +165,7 @@ class ScriptedFake:
             return self.unreadable()
         prompt = self.prompt_of(body)
         with self._lock:
-            self.requests.append(Received(headers, body, prompt))
+            self.requests.append(self.record(path, headers, body, prompt))
         refusal = self.check(path, headers, body)
         if refusal is not None:
             return refusal
@@ -153,7 +182,7 @@ class ScriptedFake:
             yield self.base_url
 
 
-def _handler_for(fake: ScriptedFake) -> type[BaseHTTPRequestHandler]:
+def _handler_for(fake: ScriptedFake[Any]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -165,8 +194,7 @@ def _handler_for(fake: ScriptedFake) -> type[BaseHTTPRequestHandler]:
             if reply.drop:
                 self.close_connection = True
                 return
-            payload = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body)
-            content = payload.encode() if isinstance(payload, str) else payload
+            content = reply.content()
             try:
                 self.send_response(reply.status)
                 for name, value in {"Content-Type": "application/json", **reply.headers}.items():

@@ -7,18 +7,12 @@ class), then the real pipeline: generation with resume, and the provider as the 
 from __future__ import annotations
 
 import json
-import socket
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 pytest.importorskip("anthropic")
 
-from bsa.engine.generate import (
-    GenerationReport,
-)
 from bsa.errors import BsaError, MissingExtraError
 from bsa.providers import anthropic_sdk
 from bsa.providers.anthropic_sdk import REDACTED_MARKER, AnthropicProvider
@@ -30,16 +24,11 @@ from bsa.providers.base import (
     RateLimited,
     TransientError,
 )
-from bsa.providers.connection import Connection, Limits
-from bsa.providers.mock import mock_judge_reply
-from bsa.runfile.store import Prompt, RunStore
-from bsa.types import Completion, Decoding, Message
+from bsa.types import Decoding, Message
 from tests.fake_anthropic import (
     TEST_KEY,
     FakeAnthropic,
-    Reply,
     error,
-    expected_texts,
     message,
     redacted,
     stream_error,
@@ -49,49 +38,20 @@ from tests.fake_anthropic import (
 )
 from tests.provider_contract import (
     QUESTION,
+    Vendor,
+    assert_one_blocked_two_retried,
+    assert_raised_alone,
     bsa_prompts,
-    complete_once,
-    generate_with,
+    closed_port_url,
+    fake_fixture,
     judge_with,
 )
-from tests.scripted_fake import EVENT_STREAM
+from tests.scripted_fake import EVENT_STREAM, Reply
 
-
-@pytest.fixture
-def fake() -> Iterator[FakeAnthropic]:
-    server = FakeAnthropic()
-    with server.serve():
-        yield server
-
-
-def make_provider(
-    base_url: str,
-    model: str = "claude-test",
-    *,
-    api_key: str = TEST_KEY,
-    api_key_env: str = "ANTHROPIC_API_KEY",
-    timeout: float = 5,
-    **options: Any,
-) -> AnthropicProvider:
-    connection = Connection(api_key, api_key_env, base_url, Limits(timeout_s=timeout))
-    return AnthropicProvider(model, connection, **options)
-
-
-def ask(
-    base_url: str,
-    *messages: Message,
-    decoding: Decoding | None = None,
-    n: int = 1,
-    **options: Any,
-) -> Completion:
-    return complete_once(
-        lambda: make_provider(base_url, **options), *messages, decoding=decoding, n=n
-    )
-
-
-def answer_with(fake: FakeAnthropic, *replies: Reply, **options: Any) -> Completion:
-    fake.script(QUESTION, *replies)
-    return ask(fake.base_url, **options)
+VENDOR = Vendor(AnthropicProvider, "claude-test", TEST_KEY, "ANTHROPIC_API_KEY")
+make_provider, ask, answer_with = VENDOR.make_provider, VENDOR.ask, VENDOR.answer_with
+run_generate = VENDOR.run_generate
+fake = fake_fixture(FakeAnthropic)
 
 
 # ---------------------------------------------------------------- the request
@@ -133,9 +93,7 @@ def test_missing_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_several_samples_per_request_are_refused(fake: FakeAnthropic) -> None:
-    with pytest.raises(FatalError, match="n=2"):
-        ask(fake.base_url, n=2)
-    assert fake.requests == []
+    VENDOR.assert_refuses_several_samples(fake)
 
 
 # ---------------------------------------------------------------- the reply
@@ -304,11 +262,7 @@ def test_an_unknown_thinking_mode_is_refused() -> None:
 def test_error_classes(
     fake: FakeAnthropic, reply: Reply, kind: type[ProviderError], words: str
 ) -> None:
-    with pytest.raises(kind) as caught:
-        answer_with(fake, reply)
-    assert type(caught.value) is kind
-    assert words in caught.value.message
-    assert "\n" not in caught.value.message
+    assert_raised_alone(lambda: answer_with(fake, reply), kind, words)
 
 
 def test_rate_limit_carries_retry_after(fake: FakeAnthropic) -> None:
@@ -337,38 +291,17 @@ def test_a_dropped_connection_is_transient(fake: FakeAnthropic) -> None:
 
 
 def test_a_closed_port_is_transient() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     with pytest.raises(TransientError, match=r"127\.0\.0\.1"):
-        ask(f"http://127.0.0.1:{port}")
+        ask(closed_port_url())
 
 
 # ---------------------------------------------------------------- the pipeline
 
 
-def run_generate(
-    fake: FakeAnthropic, run: Path, prompts: list[Prompt], k: int = 2
-) -> GenerationReport:
-    return generate_with(make_provider(fake.base_url), run, prompts, k)
-
-
 def test_generation_stores_thinking_and_resumes_without_calls(
     fake: FakeAnthropic, tmp_path: Path
 ) -> None:
-    run, prompts = tmp_path / "run.sqlite", bsa_prompts()
-    first = run_generate(fake, run, prompts)
-    assert first.status == {"ok": 6, "blocked": 0, "failed": 0}
-    assert len(fake.requests) == 6
-    second = run_generate(fake, run, prompts)
-    assert second.counters.total == 0
-    assert len(fake.requests) == 6, "a resumed run pays for nothing twice"
-    queries = {p.item_id: p.query for p in prompts}
-    with RunStore(run) as store:
-        samples = list(store.generations())
-    for sample in samples:
-        reasoning, answer = expected_texts(queries[sample.item_id])
-        assert (sample.reasoning, sample.answer) == (reasoning, answer)
+    for sample in VENDOR.generated_and_resumed(fake, tmp_path / "run.sqlite", bsa_prompts()):
         assert sample.reasoning_source == "thinking_blocks"
         assert json.loads(sample.raw or "{}")["content"][0]["type"] == "thinking"
 
@@ -382,29 +315,11 @@ def test_refusals_are_stored_blocked_and_overloads_retried(
     fake.script(prompts[2].query, error(529, "overloaded_error", "Overloaded"))
     report = run_generate(fake, run, prompts, k=1)
     assert report.status == {"ok": 2, "blocked": 1, "failed": 0}
-    with RunStore(run) as store:
-        samples = {g.item_id: g for g in store.generations()}
-    blocked = samples[prompts[0].item_id]
-    assert (blocked.status, blocked.finish_reason, blocked.attempts) == (
-        "blocked",
-        "content_filter",
-        1,
-    )
-    assert [samples[p.item_id].attempts for p in prompts[1:]] == [2, 2]
+    assert_one_blocked_two_retried(run, prompts)
 
 
 def test_the_provider_judges_a_run(fake: FakeAnthropic, tmp_path: Path) -> None:
     run = tmp_path / "run.sqlite"
-    run_generate(fake, run, bsa_prompts())
-    report = judge_with(make_provider(fake.base_url, model="claude-judge"), run)
-    assert report.status["scored"] == 12, "two verdicts for each of the 6 samples"
-    judge_requests = fake.requests[6:]
-    assert len(judge_requests) == 12
-    served = {mock_judge_reply(r.prompt) for r in judge_requests}
-    assert None not in served
-    with RunStore(run) as store:
-        stored = {j.raw for j in store.judgements("anthropic:claude-judge")}
-    thought = "<think>I compare the text with the criteria.</think>"
-    assert stored == {f"{thought}{reply}" for reply in served}, "the judge's thinking is kept"
+    VENDOR.judged_run(fake, run, "claude-judge", "anthropic:claude-judge")
     judge_with(make_provider(fake.base_url, model="claude-judge"), run)
     assert len(fake.requests) == 18, "a rerun asks for no verdict it has"

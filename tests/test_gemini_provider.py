@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import functools
 import json
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +17,6 @@ import pytest
 
 pytest.importorskip("google.genai")
 
-from bsa.engine.generate import GenerationReport
 from bsa.errors import MissingExtraError
 from bsa.providers.base import (
     ContextOverflow,
@@ -30,61 +26,37 @@ from bsa.providers.base import (
     RateLimited,
     TransientError,
 )
-from bsa.providers.connection import Connection, Limits
 from bsa.providers.gemini_sdk import GeminiProvider
-from bsa.providers.mock import mock_judge_reply
-from bsa.runfile.store import Prompt, RunStore
-from bsa.types import Completion, Decoding, Message, Request
-from tests.fake_anthropic import expected_texts
+from bsa.runfile.store import RunStore
+from bsa.types import Decoding, Message, Request
 from tests.fake_gemini import (
     TEST_KEY,
     FakeGemini,
-    Reply,
     content,
     error,
     prompt_blocked,
     text,
     thought,
 )
-from tests.provider_contract import QUESTION, bsa_prompts, complete_once, generate_with, judge_with
+from tests.provider_contract import (
+    QUESTION,
+    Vendor,
+    assert_one_blocked_two_retried,
+    assert_raised_alone,
+    bsa_prompts,
+    closed_port_url,
+    fake_fixture,
+    judge_with,
+)
+from tests.scripted_fake import Reply
 
 HOSTILE = "lone \ud800 surrogate, NUL \x00 and </script><script>alert(1)</script>"
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeGemini]:
-    server = FakeGemini()
-    with server.serve():
-        yield server
-
-
-def make_provider(
-    base_url: str,
-    model: str = "gemini-test",
-    *,
-    api_key: str = TEST_KEY,
-    api_key_env: str = "GEMINI_API_KEY",
-    timeout: float = 5,
-    **options: Any,
-) -> GeminiProvider:
-    connection = Connection(api_key, api_key_env, base_url, Limits(timeout_s=timeout))
-    return GeminiProvider(model, connection, **options)
-
-
-def ask(
-    base_url: str,
-    *messages: Message,
-    decoding: Decoding | None = None,
-    n: int = 1,
-    **options: Any,
-) -> Completion:
-    build = functools.partial(make_provider, base_url, **options)
-    return complete_once(build, *messages, decoding=decoding, n=n)
-
-
-def answer_with(fake: FakeGemini, *replies: Reply, **options: Any) -> Completion:
-    fake.script(QUESTION, *replies)
-    return ask(fake.base_url, **options)
+VENDOR = Vendor(GeminiProvider, "gemini-test", TEST_KEY, "GEMINI_API_KEY")
+make_provider, ask, answer_with = VENDOR.make_provider, VENDOR.ask, VENDOR.answer_with
+run_generate = VENDOR.run_generate
+fake = fake_fixture(FakeGemini)
 
 
 # ---------------------------------------------------------------- the request
@@ -148,9 +120,7 @@ def test_missing_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_several_samples_per_request_are_refused(fake: FakeGemini) -> None:
-    with pytest.raises(FatalError, match="n=2"):
-        ask(fake.base_url, n=2)
-    assert fake.requests == []
+    VENDOR.assert_refuses_several_samples(fake)
 
 
 # ---------------------------------------------------------------- the reply
@@ -266,11 +236,7 @@ def test_a_malformed_body_is_transient(fake: FakeGemini, reply: Reply) -> None:
 def test_error_classes(
     fake: FakeGemini, reply: Reply, kind: type[ProviderError], words: str
 ) -> None:
-    with pytest.raises(kind) as caught:
-        answer_with(fake, reply)
-    assert type(caught.value) is kind
-    assert words in caught.value.message
-    assert "\n" not in caught.value.message
+    assert_raised_alone(lambda: answer_with(fake, reply), kind, words)
 
 
 @pytest.mark.parametrize(
@@ -327,38 +293,17 @@ def test_a_dropped_connection_is_transient(fake: FakeGemini) -> None:
 
 
 def test_a_closed_port_is_transient() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     with pytest.raises(TransientError, match=r"cannot connect to http://127\.0\.0\.1"):
-        ask(f"http://127.0.0.1:{port}")
+        ask(closed_port_url())
 
 
 # ---------------------------------------------------------------- the pipeline
 
 
-def run_generate(
-    fake: FakeGemini, run: Path, prompts: list[Prompt], k: int = 2
-) -> GenerationReport:
-    return generate_with(make_provider(fake.base_url), run, prompts, k)
-
-
 def test_generation_stores_thoughts_and_resumes_without_calls(
     fake: FakeGemini, tmp_path: Path
 ) -> None:
-    run, prompts = tmp_path / "run.sqlite", bsa_prompts()
-    first = run_generate(fake, run, prompts)
-    assert first.status == {"ok": 6, "blocked": 0, "failed": 0}
-    assert len(fake.requests) == 6
-    second = run_generate(fake, run, prompts)
-    assert second.counters.total == 0
-    assert len(fake.requests) == 6, "a resumed run pays for nothing twice"
-    queries = {p.item_id: p.query for p in prompts}
-    with RunStore(run) as store:
-        samples = list(store.generations())
-    for sample in samples:
-        reasoning, answer = expected_texts(queries[sample.item_id])
-        assert (sample.reasoning, sample.answer) == (reasoning, answer)
+    for sample in VENDOR.generated_and_resumed(fake, tmp_path / "run.sqlite", bsa_prompts()):
         assert sample.reasoning_source == "thought_summary"
         assert sample.reasoning_tokens == 120 and sample.completion_tokens == 160
         assert json.loads(sample.raw or "{}")["candidates"][0]["content"]["parts"][0]["thought"]
@@ -373,15 +318,7 @@ def test_blocks_are_stored_rate_limits_and_overloads_retried(
     fake.script(prompts[2].query, error(503, "UNAVAILABLE", "The model is overloaded."))
     report = run_generate(fake, run, prompts, k=1)
     assert report.status == {"ok": 2, "blocked": 1, "failed": 0}
-    with RunStore(run) as store:
-        samples = {g.item_id: g for g in store.generations()}
-    blocked = samples[prompts[0].item_id]
-    assert (blocked.status, blocked.finish_reason, blocked.attempts) == (
-        "blocked",
-        "content_filter",
-        1,
-    )
-    assert [samples[p.item_id].attempts for p in prompts[1:]] == [2, 2]
+    assert_one_blocked_two_retried(run, prompts)
 
 
 def test_hostile_text_is_stored_intact(fake: FakeGemini, tmp_path: Path) -> None:
@@ -400,16 +337,7 @@ def test_hostile_text_is_stored_intact(fake: FakeGemini, tmp_path: Path) -> None
 
 def test_the_provider_judges_a_run(fake: FakeGemini, tmp_path: Path) -> None:
     run = tmp_path / "run.sqlite"
-    run_generate(fake, run, bsa_prompts())
-    report = judge_with(make_provider(fake.base_url, model="gemini-judge"), run)
-    assert report.status["scored"] == 12, "two verdicts for each of the 6 samples"
-    judge_requests = fake.requests[6:]
+    judge_requests = VENDOR.judged_run(fake, run, "gemini-judge", "gemini:gemini-judge")
     assert {r.model for r in judge_requests} == {"gemini-judge"}
-    served = {mock_judge_reply(r.prompt) for r in judge_requests}
-    assert None not in served
-    with RunStore(run) as store:
-        stored = {j.raw for j in store.judgements("gemini:gemini-judge")}
-    thought_text = "<think>I compare the text with the criteria.</think>"
-    assert stored == {f"{thought_text}{reply}" for reply in served}, "the judge's thinking is kept"
     judge_with(make_provider(fake.base_url, model="gemini-judge"), run)
     assert len(fake.requests) == 18, "a rerun asks for no verdict it has"

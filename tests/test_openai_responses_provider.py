@@ -7,20 +7,14 @@ mark a run whose reasoning is a summary.
 
 from __future__ import annotations
 
-import asyncio
 import html
 import json
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from bsa.cli import main
-from bsa.engine.generate import (
-    GenerationReport,
-)
 from bsa.errors import BsaError
 from bsa.providers.base import (
     ContentBlocked,
@@ -31,15 +25,12 @@ from bsa.providers.base import (
     RateLimited,
     TransientError,
 )
-from bsa.providers.connection import Connection, Limits
-from bsa.providers.mock import MockProvider, mock_judge_reply
+from bsa.providers.mock import MockProvider
 from bsa.providers.openai_responses import OpenAIResponses
-from bsa.runfile.store import Prompt, RunStore
 from bsa.scoring.reasoning_kind import SUMMARY_NOTE
-from bsa.types import Completion, Decoding, Message, Request
+from bsa.types import Decoding, Message
 from tests.fake_openai_responses import (
     ENCRYPTED,
-    JUDGE_SUMMARY,
     TEST_KEY,
     FakeResponses,
     error,
@@ -50,39 +41,19 @@ from tests.fake_openai_responses import (
 )
 from tests.provider_contract import (
     QUESTION,
+    Vendor,
+    assert_raised_alone,
     bsa_prompts,
-    complete_once,
+    fake_fixture,
     generate_with,
     judge_with,
 )
-from tests.scripted_fake import Reply, expected_texts
+from tests.scripted_fake import Reply
 
-
-@pytest.fixture
-def fake() -> Iterator[FakeResponses]:
-    server = FakeResponses()
-    with server.serve():
-        yield server
-
-
-def make_provider(
-    base_url: str, model: str = "o4-mini-test", *, api_key: str = TEST_KEY, **options: Any
-) -> OpenAIResponses:
-    connection = Connection(api_key, "OPENAI_API_KEY", f"{base_url}/v1", Limits(timeout_s=5))
-    return OpenAIResponses(model, connection, **options)
-
-
-def ask(
-    base_url: str, *messages: Message, decoding: Decoding | None = None, n: int = 1, **options: Any
-) -> Completion:
-    return complete_once(
-        lambda: make_provider(base_url, **options), *messages, decoding=decoding, n=n
-    )
-
-
-def answer_with(fake: FakeResponses, *replies: Reply, **options: Any) -> Completion:
-    fake.script(QUESTION, *replies)
-    return ask(fake.base_url, **options)
+VENDOR = Vendor(OpenAIResponses, "o4-mini-test", TEST_KEY, "OPENAI_API_KEY", path="/v1")
+make_provider, ask, answer_with = VENDOR.make_provider, VENDOR.ask, VENDOR.answer_with
+run_generate = VENDOR.run_generate
+fake = fake_fixture(FakeResponses)
 
 
 # ---------------------------------------------------------------- the request
@@ -113,9 +84,7 @@ def test_an_unknown_summary_mode_is_refused() -> None:
 
 
 def test_several_samples_per_request_are_refused(fake: FakeResponses) -> None:
-    with pytest.raises(FatalError, match="n=2"):
-        ask(fake.base_url, n=2)
-    assert fake.requests == []
+    VENDOR.assert_refuses_several_samples(fake)
 
 
 # ---------------------------------------------------------------- the reply
@@ -221,11 +190,7 @@ def test_a_failed_response_is_retried(
 def test_error_classes(
     fake: FakeResponses, reply: Reply, kind: type[ProviderError], words: str
 ) -> None:
-    with pytest.raises(kind) as caught:
-        answer_with(fake, reply)
-    assert type(caught.value) is kind
-    assert words in caught.value.message
-    assert "\n" not in caught.value.message
+    assert_raised_alone(lambda: answer_with(fake, reply), kind, words)
 
 
 def test_rate_limit_carries_retry_after(fake: FakeResponses) -> None:
@@ -243,25 +208,11 @@ def test_a_wrong_key_and_an_unknown_model_are_fatal(fake: FakeResponses) -> None
 
 
 def test_a_hang_times_out_as_transient(fake: FakeResponses) -> None:
-    async def call() -> None:
-        connection = Connection(TEST_KEY, "OPENAI_API_KEY", f"{fake.base_url}/v1",
-                                Limits(timeout_s=0.2))  # fmt: skip
-        provider = OpenAIResponses("o4-mini-test", connection)
-        try:
-            await provider.complete(Request((Message("user", QUESTION),), Decoding(), 1))
-        finally:
-            await provider.aclose()
-
-    fake.script(QUESTION, Reply(200, b"{}", delay=1.0))
     with pytest.raises(TransientError, match="timed out"):
-        asyncio.run(call())
+        answer_with(fake, Reply(200, b"{}", delay=1.0), timeout=0.2)
 
 
 # ---------------------------------------------------------------- the pipeline
-
-
-def run_generate(fake: FakeResponses, run: Path, prompts: list[Prompt]) -> GenerationReport:
-    return generate_with(make_provider(fake.base_url), run, prompts)
 
 
 def test_generation_stores_summaries_and_resumes_without_calls(
@@ -270,29 +221,13 @@ def test_generation_stores_summaries_and_resumes_without_calls(
     run, prompts = tmp_path / "run.sqlite", bsa_prompts()
     fake.script(prompts[0].query, error(429, "Slow down", code="rate_limit_exceeded",
                                         retry_after="0"))  # fmt: skip
-    assert run_generate(fake, run, prompts).status == {"ok": 6, "blocked": 0, "failed": 0}
-    assert len(fake.requests) == 7, "six samples and one retry"
-    assert run_generate(fake, run, prompts).counters.total == 0
-    assert len(fake.requests) == 7, "a resumed run pays for nothing twice"
-    queries = {p.item_id: p.query for p in prompts}
-    with RunStore(run) as store:
-        samples = list(store.generations())
-    for sample in samples:
-        assert (sample.reasoning, sample.answer) == expected_texts(queries[sample.item_id])
+    for sample in VENDOR.generated_and_resumed(fake, run, prompts, calls=7):  # and one retry
         assert sample.reasoning_source == "reasoning_summary"
         assert json.loads(sample.raw or "{}")["output"][0]["type"] == "reasoning"
 
 
 def test_the_provider_judges_a_run(fake: FakeResponses, tmp_path: Path) -> None:
-    run = tmp_path / "run.sqlite"
-    run_generate(fake, run, bsa_prompts())
-    report = judge_with(make_provider(fake.base_url, model="o3-judge"), run)
-    assert report.status["scored"] == 12, "two verdicts for each of the 6 samples"
-    served = {mock_judge_reply(r.prompt) for r in fake.requests[6:]}
-    assert None not in served and len(fake.requests) == 18
-    with RunStore(run) as store:
-        stored = {j.raw for j in store.judgements("openai-responses:o3-judge")}
-    assert stored == {f"<think>{JUDGE_SUMMARY}</think>{reply}" for reply in served}
+    VENDOR.judged_run(fake, tmp_path / "run.sqlite", "o3-judge", "openai-responses:o3-judge")
 
 
 # ---------------------------------------------------------------- marked as summary-graded
