@@ -29,7 +29,6 @@ from bsa.output.report.html import (
     csp_hash,
     packed_json,
     readable,
-    script_json,
     text,
 )
 from bsa.output.report.payload import FLAGS, TEXT_CHUNK, sample_payload
@@ -190,13 +189,6 @@ def test_text_escapes_markup_and_both_quotes() -> None:
     )
 
 
-@pytest.mark.parametrize("payload", [*HOSTILE.values(), "</SCRIPT >", "<!-- <script>", "\u2028"])
-def test_script_json_cannot_break_out_and_round_trips(payload: str) -> None:
-    encoded = script_json({"text": payload, "list": [payload, None, 1.5]})
-    assert not set("<>&\u2028\u2029") & set(encoded)
-    assert json.loads(encoded) == {"text": payload, "list": [payload, None, 1.5]}
-
-
 #: Text only the compressed path can carry exactly: a lone surrogate of each kind, NUL, and the
 #: JSON escape sequences spelled out literally (a backslash before a surrogate, a "\\u" that
 #: is not an escape).
@@ -224,9 +216,9 @@ def unpacked(packed: str) -> Any:
     return json.loads(gzip.decompress(base64.b64decode(packed, validate=True)).decode("utf-8"))
 
 
-def test_script_json_refuses_nan() -> None:
+def test_packed_json_refuses_nan() -> None:
     with pytest.raises(ValueError):
-        script_json(float("nan"))
+        packed_json(float("nan"))
 
 
 # --- the page's structure: hostile text never becomes markup --------------------------------
@@ -318,6 +310,7 @@ def test_a_summary_only_page_has_no_samples_and_no_script(hostile_run_path: Path
     (csp,) = [a["content"] for _, a in markup.tags if a.get("http-equiv")]
     assert csp == content_security_policy(markup.styles[0]) and "script-src" not in str(csp)
     assert text(ALL_HOSTILE) not in html  # the reasoning, answers and rationales are left out
+    assert "Click a cell" not in html and "Click a cell" in render_report(hostile_run_path)
 
 
 def test_readable_unpacks_the_samples_for_a_search(hostile_run_path: Path) -> None:

@@ -57,7 +57,7 @@ def render_page(data: ReportData, *, samples: bool = True) -> str:
             headline_section(data),
             panel_section(data),
             scenario_section(data),
-            category_section(data),
+            category_section(data, samples),
             leaderboard_section(data),
             health_section(data),
             config_section(data),
@@ -241,14 +241,16 @@ def scenario_section(data: ReportData) -> str:
 # --- categories -----------------------------------------------------------------------------
 
 
-def category_section(data: ReportData) -> str:
+def category_section(data: ReportData, samples: bool = True) -> str:
+    """The category heatmap and tables; its cells lead to their samples where the page has them."""
     columns = [(code, code) for code in COLUMNS if code != ALL] + [(ALL, "All")]
     plot = heatmap(
         PRIMARY_CATEGORIES, columns, data.grid, "Think@1 by primary category and scenario"
     )
     note = (
         "Think@1 (%) per primary category and scenario, n = items. A Cognitive Shortcut item "
-        "counts in each of its categories. Click a cell to see its samples."
+        "counts in each of its categories."
+        + (" Click a cell to see its samples." if samples else "")
     )
     by = data.scores["by_category"]
     return _section(
