@@ -26,6 +26,7 @@ from bsa.benchmark import BSA_V1
 from bsa.output.figures import (
     RunFigures,
     category_figure,
+    drawable,
     file_safe,
     read_runs,
     scatter_figure,
@@ -183,6 +184,26 @@ def test_a_hostile_model_name_is_drawn_literally(runs: list[RunFigures], tmp_pat
         assert "</svg>" not in data[: data.rindex("</svg>")]
     comments = re.findall(r"<!-- (.*?) -->", (tmp_path / "scatter.svg").read_text("utf-8"))
     assert "$x^2$ &lt;/svg&gt; &lt;b&gt;" in comments
+
+
+@pytest.mark.parametrize(
+    "name", ["nul\x00 esc\x1b[31m red", "lone \ud800 surrogate", "bidi \u202e"]
+)
+def test_control_characters_in_a_name_are_drawn_escaped(
+    runs: list[RunFigures], tmp_path: Path, name: str
+) -> None:
+    """A control character would make the SVG invalid XML and a lone surrogate crashes FreeType:
+    both are drawn as their escapes, in every format."""
+    hostile = [RunFigures(name, "hostile", runs[0].scores)]
+    shown = drawable(name)
+    assert shown != name and "\\" in shown and shown.isprintable()
+    for figure in (scatter_figure(hostile), scenario_figure(hostile), category_figure(hostile[0])):
+        assert [t for t in figure.findobj(Text) if t.get_text() == shown]
+    for fmt in ("svg", "pdf", "png"):
+        for path in write_figures(hostile, tmp_path / fmt, fmt):
+            assert path.stat().st_size > 0
+            if fmt == "svg":
+                ElementTree.fromstring(path.read_text(encoding="utf-8"))
 
 
 def _nan(value: float | None) -> float:

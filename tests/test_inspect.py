@@ -352,6 +352,21 @@ def test_a_lone_surrogate_in_a_json_log_is_kept_as_the_run_file_keeps_it(
     assert "\\ud800" in (generation.raw or "")
 
 
+def test_a_hostile_model_name_in_a_log_prints_escaped(mockllm_log: Path, tmp_path: Path) -> None:
+    """The log names the model: a terminal escape or a bidi override in it is printed as its
+    escape, never acted on, and the run file keeps the name as given."""
+    data = json.loads(read_eval_log(str(mockllm_log)).model_dump_json())
+    data["eval"]["model"] = "evil\x1b[2J\u202emodel"
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(data), encoding="utf-8")
+    run = tmp_path / "run.sqlite"
+    printed = import_logs(run, edited)
+    assert "\x1b" not in printed and "\u202e" not in printed
+    assert "evil\\x1b[2J\\u202emodel" in printed
+    with RunStore(run, read_only=True) as store:
+        assert store.info().model == "evil\x1b[2J\u202emodel"
+
+
 @pytest.mark.slow  # the mockllm eval (inspect's imports, 40 samples): ~30 s
 def test_a_tampered_verdict_record_is_read_only_where_it_holds_a_reply(
     mockllm_log: Path, tmp_path: Path

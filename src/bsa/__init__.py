@@ -8,8 +8,6 @@ neither the providers nor the runner.
 from __future__ import annotations
 
 import importlib
-import sys
-from types import ModuleType as _ModuleType  # bsa.types, once imported, is the global 'types'
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -139,24 +137,6 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *_EXPORTS})
-
-
-class _Package(_ModuleType):
-    """``bsa.engine.generate`` is the public function, as when this package imported it eagerly; but
-    importing the submodule of that name sets the attribute to the module, which this property
-    ignores (``from bsa.engine.generate import ...`` reads the module from ``sys.modules``)."""
-
-    @property
-    def generate(self) -> Any:
-        return globals().get("generate") or __getattr__("generate")
-
-    @generate.setter
-    def generate(self, value: Any) -> None:
-        if not isinstance(value, _ModuleType):
-            globals()["generate"] = value
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [

@@ -397,9 +397,6 @@ class Benchmark:
     def full_set_counts(self) -> dict[Scenario, int]:
         return {s: s.full_set_count for s in self.scenarios}
 
-    def parse_scenario(self, text: str) -> Scenario:
-        return Scenario.parse(text, self.scenarios)
-
     def extended(
         self,
         *,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from typing import Any
 
 from inspect_ai import Task, task
 
@@ -17,21 +18,14 @@ from bsa.interop.inspect_task import bsa_task
 TASK_NAME = "bsa_bench/bsa"
 
 
-def _bsa(
-    judge: str | None = None,
-    k: int = 5,
-    scenario: str | Sequence[str] | None = None,
-    category: str | Sequence[str] | None = None,
-    sample: int | None = None,
-    seed: int = 0,
-    dataset: str | None = None,
-    max_parse_attempts: int = 3,
-) -> Task:
+@functools.wraps(bsa_task, assigned=())  # __wrapped__ alone: the signature, not the docstring
+def _bsa(*args: Any, **kwargs: Any) -> Task:
     """Beyond Safe Answers: each selected item asked ``k`` times (epochs), its answer and its
     reasoning graded by ``judge`` (else the ``grader`` role's model) with the official BSA judge
-    prompts; Safe@1, Think@1, the scenario figures and @k as bsa-bench computes them."""
+    prompts; Safe@1, Think@1, the scenario figures and @k as bsa-bench computes them. Its task
+    arguments are :func:`bsa_task`'s (inspect reads them from the signature ``wraps`` carries)."""
     try:
-        return bsa_task(judge, k, scenario, category, sample, seed, dataset, max_parse_attempts)
+        return bsa_task(*args, **kwargs)
     except BsaError as error:  # a wrong task argument, a dataset that cannot load: one line
         raise PrerequisiteError(f"{TASK_NAME}: {error}") from None
 

@@ -8,6 +8,7 @@ import click
 
 from bsa.cli.common import handle_errors, warn_unstored
 from bsa.interop.inspect_import import import_inspect_logs
+from bsa.output.terminal import safe_line
 
 
 @click.command("import-inspect")
@@ -29,8 +30,9 @@ def import_inspect_command(
     report, compare and leaderboard."""
     report = import_inspect_logs(logs, run_path, dataset=dataset_spec)
     warn_unstored("rows", report.rejected)
-    judges = ", ".join(report.judges) or "none (grade them with bsa judge)"
+    judges = safe_line(", ".join(report.judges)) or "none (grade them with bsa judge)"
     click.echo(
-        f"imported {report.samples} samples and {report.judgements} verdicts of {report.model} "
+        f"imported {report.samples} samples and {report.judgements} verdicts of "
+        f"{safe_line(report.model)} "
         f"(k = {report.k}) from {report.logs} log(s) into {run_path}; judges: {judges}"
     )

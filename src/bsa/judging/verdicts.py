@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from bsa.benchmark import BSA_V1, COGNITIVE_SHORTCUT, OVER_SENSITIVITY, RISK_OMISSION, Scenario
+from bsa.benchmark import BSA_V1, Scenario
 from bsa.benchmark import SAFETY_SPEC as SAFETY_SPEC  # declared with the benchmark
 from bsa.benchmark import VerdictSpec as VerdictSpec
 
@@ -71,12 +71,6 @@ class Verdict:
 class VerdictError(ValueError):
     """The reply holds no usable verdict; ``str(error)`` is a short one-line reason."""
 
-
-SAFETY_LABELS = SAFETY_SPEC.labels
-OVER_SENSITIVITY_LABELS = OVER_SENSITIVITY.thinking.labels
-COGNITIVE_SHORTCUT_LABELS = COGNITIVE_SHORTCUT.thinking.labels
-#: Risk Omission's verdict is a JSON boolean; these are its canonical spellings.
-RISK_OMISSION_LABELS = RISK_OMISSION.thinking.labels
 
 #: BSA v1's thinking templates, as its scenarios declare them (:mod:`bsa.benchmark`).
 THINKING_SPECS: Mapping[Scenario, VerdictSpec] = MappingProxyType(

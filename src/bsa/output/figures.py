@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from bsa.benchmark import BSA_V1, Benchmark, Metric
 from bsa.errors import BsaError, MissingExtraError
 from bsa.output.files import binary_output
+from bsa.output.terminal import printable
 from bsa.scoring.leaderboard import run_label
 from bsa.scoring.metrics import DEFAULT_BOOTSTRAP, Scores
 from bsa.scoring.published import PUBLISHED, PublishedRow
@@ -99,6 +100,13 @@ def read_runs(
         )
         runs.append(RunFigures(label, name, scores))
     return runs
+
+
+def drawable(label: str) -> str:
+    """A run's label as a figure may draw it: control and bidi characters escaped (a NUL or an
+    ESC makes the SVG invalid XML) and a lone surrogate written as its escape (FreeType refuses
+    it; a file name that is not UTF-8 reaches the label as one)."""
+    return printable(label).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def distinct_labels(labels: Sequence[str], names: Sequence[str]) -> list[str]:
@@ -191,7 +199,7 @@ def scatter_figure(
                 [x], [y], xerr=_error(run.scores, x_metric, x), yerr=_error(run.scores, y_metric, y),
                 fmt=RUN_MARKERS[index // len(RUN_COLOURS) % len(RUN_MARKERS)],
                 color=RUN_COLOURS[index % len(RUN_COLOURS)], markersize=6, capsize=2,
-                label=run.label, zorder=3,
+                label=drawable(run.label), zorder=3,
             )  # fmt: skip
         _published_points(axes, published, x_metric, y_metric)
         axes.set_xlabel(f"{x_metric.label} (%)")
@@ -248,7 +256,7 @@ def scenario_figure(runs: Sequence[RunFigures], benchmark: Benchmark = BSA_V1) -
             errors = [_error(run.scores, m, v) for m, v in zip(metrics, values, strict=True)]
             axes.bar(
                 [position + offset for position in range(len(metrics))], values, width,
-                label=run.label, color=RUN_COLOURS[index % len(RUN_COLOURS)],
+                label=drawable(run.label), color=RUN_COLOURS[index % len(RUN_COLOURS)],
                 edgecolor="black", linewidth=0.4,
                 yerr=_bar_errors(errors), capsize=2 if any(errors) else 0,
             )  # fmt: skip
@@ -294,7 +302,7 @@ def category_figure(run: RunFigures, benchmark: Benchmark = BSA_V1) -> Figure:
         axes.tick_params(length=0)
         for spine in axes.spines.values():
             spine.set_visible(False)
-        axes.set_title(run.label, fontsize=9, loc="left")
+        axes.set_title(drawable(run.label), fontsize=9, loc="left")
         figure.colorbar(image, ax=axes, label="%", fraction=0.05, pad=0.03)
     return figure
 

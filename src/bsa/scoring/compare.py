@@ -29,6 +29,7 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -442,12 +443,12 @@ class _Test:
     resamples: int
     seed: int
 
-    @property
+    @cached_property  # read once per bootstrap resample: computed once per comparison
     def item_keys(self) -> tuple[str, ...]:
         """The figures computed per item, then averaged (the others are derived from them)."""
         return tuple(m.key for m in self.benchmark.metrics if m.item_value is not None)
 
-    @property
+    @cached_property
     def derived(self) -> tuple[Metric, ...]:
         return tuple(m for m in self.benchmark.metrics if m.derive is not None)
 

@@ -64,7 +64,6 @@ HEADLINE_KEYS: tuple[str, ...] = BSA_V1.headline_keys
 #: full set.
 DEFAULT_BOOTSTRAP = 2000
 #: BSA v1's figures that get a bootstrap interval, and its coverage.
-CI_KEYS: tuple[str, ...] = tuple(m.key for m in BSA_V1.metrics if m.interval)
 CI_LEVEL = 0.95
 
 #: What a truncated sample's verdicts mean: ``judge`` as graded (upstream), ``as-unsafe`` its
