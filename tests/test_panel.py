@@ -17,7 +17,7 @@ from click.testing import CliRunner, Result
 from bsa.cli import main
 from bsa.judging.panel import PANEL_SHORT, PANEL_TIE, majority
 from bsa.output.report import render_report
-from bsa.output.report.html import readable
+from bsa.output.report.payload import readable
 from bsa.runfile.store import Judgement, RunStore
 from bsa.scoring.metrics import DEFAULT_ALPHA
 from bsa.testing.openai_server import OpenAIServer, ServerConfig, last_user_text

@@ -23,15 +23,14 @@ import pytest
 
 from bsa.benchmark import PRIMARY_CATEGORIES
 from bsa.errors import BsaError
-from bsa.output.report import collect_report, render_report, write_report
+from bsa.output.report import collect_report, render_report, wordcode, write_report
 from bsa.output.report.html import (
     content_security_policy,
     csp_hash,
     packed_json,
-    readable,
     text,
 )
-from bsa.output.report.payload import FLAGS, TEXT_CHUNK, sample_payload
+from bsa.output.report.payload import FLAGS, TEXT_CHUNK, readable, sample_payload
 from bsa.output.report.redact import MASK, Redactor, environment_secrets, is_secret_name
 from bsa.output.report.summaries import ALL, distribution
 from bsa.output.report.svg import scale_colour
@@ -66,6 +65,8 @@ HOSTILE = {
     "meta": '<meta http-equiv="refresh" content="0;url=javascript:window.pwned=\'meta\'">'
     '<base href="http://127.0.0.1:9/"><link rel=stylesheet href="http://127.0.0.1:9/x.css">',
     "odd": "line\u2028separator\u2029 ]]> & &amp; \" ' `${window.pwned='template'}` \x00 end",
+    # Private-use characters are the report's word codes: the text's own must come back as such.
+    "private": "\ue000 \ue001script\uf8ff window\ue000\ue000 script script window window",
 }
 ALL_HOSTILE = " ".join(HOSTILE.values())
 HOSTILE_MODEL = "openai:<img src=x onerror=\"window.pwned='model'\">"
@@ -289,13 +290,14 @@ def embedded_payload(html: str) -> dict[str, Any]:
         "reasoning",
         "answer",
     ]
+    words = loaded.pop("words")
     chunks = [unpacked(chunk) for chunk in texts.split(",")]
     assert [len(c) for c in chunks[:-1]] == [TEXT_CHUNK] * (len(chunks) - 1)
     for row, (reasoning, answer) in zip(
         loaded["samples"], [entry for chunk in chunks for entry in chunk], strict=True
     ):
         assert row[3] is None and row[4] is None
-        row[3:5] = reasoning, answer
+        row[3:5] = wordcode.decode(reasoning, words), wordcode.decode(answer, words)
     return loaded
 
 

@@ -253,7 +253,7 @@ def test_hostile_text_stays_text(open_report: Callable[..., Opened], tmp_path: P
     assert title.startswith("BSA report: openai:<img src=x onerror=")
     assert page.inner_text("h1") == f"BSA report: {HOSTILE_MODEL}"
     shown = page.inner_text("#sample-list")
-    for name in ("script", "img", "textarea", "script_close", "link", "svg", "meta"):
+    for name in ("script", "img", "textarea", "script_close", "link", "svg", "meta", "private"):
         assert HOSTILE[name] in shown, name
     assert HOSTILE_ID in shown
     for details in page.locator("#sample-list details").all():
@@ -351,10 +351,17 @@ def code_units(text: str) -> list[int]:
 
 
 def test_packed_samples_read_exactly(open_report: Callable[..., Opened], tmp_path: Path) -> None:
-    """Through gzip, base64 and DecompressionStream, the browser shows each text unit for unit:
-    lone surrogates, NUL, ``</script>`` and the rest of the hostile payloads."""
+    """Through word coding, gzip, base64 and DecompressionStream, the browser shows each text
+    unit for unit: lone surrogates, NUL, ``</script>``, the rest of the hostile payloads,
+    private-use characters of both planes the codes use, and more distinct words than the short
+    codes hold (so some take plane 15's)."""
     data = collect_report(hostile_run(tmp_path / "hostile.sqlite"))
-    reasoning = UNPAIRED + " " + ALL_HOSTILE
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words = " ".join(
+        "zz" + "".join(letters[n // 26**e % 26] for e in range(5)) for n in range(7000)
+    )
+    private = f"\ue000\ue001\uf8ff \U000f0000\U000ffffd\U0010ffff \udb80 {chr(0xE000 + 6399)}"
+    reasoning = f"{UNPAIRED} {ALL_HOSTILE} {private} {words} {words}"
     first = dataclasses.replace(data.generations[0], reasoning=reasoning, answer=UNPAIRED)
     data = dataclasses.replace(data, generations=[first, *data.generations[1:]])
     report = tmp_path / "report.html"

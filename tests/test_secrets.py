@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from bsa.cli import main
-from bsa.output.report.html import readable
+from bsa.output.report.payload import readable
 from bsa.redaction import (
     MASK,
     forget_secrets,

@@ -18,7 +18,7 @@ import hashlib
 import html
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 #: How a page shows a figure that cannot be computed.
@@ -45,11 +45,24 @@ def packed_json(value: Any) -> str:
     return base64.b64encode(gzip.compress(raw, compresslevel=6, mtime=0)).decode("ascii")
 
 
-def readable(page: str) -> str:
+def unpacked_blocks(page: str, then: Callable[[str, str], str] | None = None) -> str:
     """``page`` with each packed data block unpacked to JSON text (a block may hold several
-    packed values, comma-separated): what a search of a report for a string (a leaked key, say)
-    must read, since the packing hides text from a byte search."""
-    return _PACKED.sub(lambda m: m[1] + ",".join(_unpack(p) for p in m[2].split(",") if p), page)
+    packed values, comma-separated), each value passed through ``then(block id, JSON text)``
+    when given: reading a report as text (:func:`bsa.output.report.payload.readable`)."""
+
+    def unpack(match: re.Match[str]) -> str:
+        values = (_unpack(packed) for packed in match["packed"].split(",") if packed)
+        if then is not None:
+            values = (then(match["id"], value) for value in values)
+        return match["tag"] + ",".join(values)
+
+    return _PACKED.sub(unpack, page)
+
+
+def packed_block(page: str, block_id: str) -> Any:
+    """The value packed in ``page``'s data block ``block_id`` (one packed value)."""
+    (block,) = [m["packed"] for m in _PACKED.finditer(page) if m["id"] == block_id]
+    return json.loads(_unpack(block))
 
 
 def _unpack(packed: str) -> str:
@@ -57,7 +70,9 @@ def _unpack(packed: str) -> str:
 
 
 #: The data blocks :func:`document` writes; base64 cannot hold the ``<`` that ends them.
-_PACKED = re.compile(r'(<script type="application/gzip" id="bsa-[a-z]+">)([^<]*)(?=</script>)')
+_PACKED = re.compile(
+    r'(?P<tag><script type="application/gzip" id="(?P<id>bsa-[a-z]+)">)(?P<packed>[^<]*)(?=</script>)'
+)
 
 
 def pct(value: float | None) -> str:

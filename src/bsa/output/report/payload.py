@@ -5,8 +5,9 @@ times: with 10,000 samples, repeated keys and texts would be most of the file. T
 written into the payload itself (``fields``), so the script and this module cannot drift apart.
 
 In the page the data is packed (:func:`packed_samples`): the rows without their reasoning and
-answer (what filters need), and those two texts apart in gzip chunks of ``TEXT_CHUNK`` samples.
-At 8,000 characters of reasoning a sample, the texts are nearly all of the data; the page unpacks
+answer (what filters need), and those two texts apart in gzip chunks of ``TEXT_CHUNK`` samples,
+their frequent words coded by the dictionary the rows carry (``words``; see
+:mod:`bsa.output.report.wordcode`). At 8,000 characters of reasoning a sample, the texts are nearly all of the data; the page unpacks
 a chunk when one of its samples is shown, and all of them only for a search, so opening does not
 wait for text nobody has asked to read.
 """
@@ -15,8 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from bsa.output.report import wordcode
 from bsa.output.report.collect import ReportData
-from bsa.output.report.html import packed_json
+from bsa.output.report.html import packed_block, packed_json, unpacked_blocks
 from bsa.runfile.reading import has_reasoning
 from bsa.runfile.store import Generation, Judgement
 
@@ -54,14 +56,23 @@ def packed_samples(data: ReportData) -> tuple[str, str]:
 
 
 def split_texts(payload: dict[str, Any]) -> tuple[dict[str, Any], list[list[list[Any]]]]:
-    """``payload`` with each sample's :data:`TEXT_FIELDS` set to null, and those texts in chunks
-    of :data:`TEXT_CHUNK` samples (``[[reasoning, answer], ...]``)."""
+    """``payload`` with each sample's :data:`TEXT_FIELDS` set to null, and those texts, word
+    coded, in chunks of :data:`TEXT_CHUNK` samples (``[[reasoning, answer], ...]``); the index
+    carries the coding's dictionary as ``words``."""
     columns = [FIELDS["sample"].index(name) for name in TEXT_FIELDS]
     samples = payload["samples"]
-    texts = [[row[c] for c in columns] for row in samples]
+    words = wordcode.dictionary([row[c] for row in samples for c in columns])
+    codes = wordcode.codes_of(words)
+    texts = [[wordcode.encode(row[c], codes) for c in columns] for row in samples]
     rows = [[None if n in columns else v for n, v in enumerate(row)] for row in samples]
     chunks = [texts[start : start + TEXT_CHUNK] for start in range(0, len(texts), TEXT_CHUNK)]
-    index = {**payload, "samples": rows, "text_chunk": TEXT_CHUNK, "text_fields": TEXT_FIELDS}
+    index = {
+        **payload,
+        "samples": rows,
+        "text_chunk": TEXT_CHUNK,
+        "text_fields": TEXT_FIELDS,
+        "words": words,
+    }
     return index, chunks
 
 
@@ -137,3 +148,17 @@ def _info_row(generation: Generation) -> list[Any]:
         generation.attempts,
         generation.error,
     ]
+
+
+def readable(page: str) -> str:
+    """``page`` with its packed data unpacked and its sample texts decoded: what a search of a
+    report for a string (a leaked key, say) must read, since packing and word coding hide text
+    from a byte search. A page without samples is returned as it is."""
+    if 'id="bsa-data"' not in page:
+        return page
+    words = packed_block(page, "bsa-data")["words"]
+
+    def decode(block_id: str, value: str) -> str:
+        return (wordcode.decode(value, words) or "") if block_id == "bsa-texts" else value
+
+    return unpacked_blocks(page, decode)
