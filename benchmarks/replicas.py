@@ -23,6 +23,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +51,20 @@ class KillAt:
             self.killed_at = counters.done
 
 
-def run_once(
-    urls: list[str], calls: int, concurrency: int, progress: KillAt
-) -> tuple[GenerationReport, float, dict[str, int], int]:
-    """Generate ``calls`` one-sample prompts over ``urls``: the report, the wall time, the
-    samples by replica, and the stored rows (distinct by the table's key)."""
+@dataclass(frozen=True)
+class Outcome:
+    """How one run went: its report, wall time, client CPU per call, samples by replica, and
+    the rows stored (distinct by the table's key)."""
+
+    report: GenerationReport
+    wall: float
+    cpu_ms: float
+    shares: dict[str, int]
+    rows: int
+
+
+def run_once(urls: list[str], calls: int, concurrency: int, progress: KillAt) -> Outcome:
+    """Generate ``calls`` one-sample prompts over ``urls``."""
     prompts = [Prompt(f"q{n:05d}", f"Question number {n}") for n in range(calls)]
     execution = Execution(k=1, concurrency=concurrency, policy=RetryPolicy())
     provider = create_provider(
@@ -64,18 +74,19 @@ def run_once(
     )
     with tempfile.TemporaryDirectory() as folder:
         run = Path(folder) / "bench.sqlite"
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         report = asyncio.run(
             generate(run, prompts, provider, GenerationSettings("openai:bench"), execution,
                      progress=progress)
         )  # fmt: skip
         wall = time.perf_counter() - start
+        cpu_ms = (time.process_time() - cpu) / calls * 1e3
         with sqlite3.connect(run) as connection:
             shares = dict(
                 connection.execute("SELECT replica, COUNT(*) FROM generations GROUP BY replica")
             )
             rows = connection.execute("SELECT COUNT(*) FROM generations").fetchone()[0]
-    return report, wall, shares, int(rows)
+    return Outcome(report, wall, cpu_ms, shares, int(rows))
 
 
 def with_servers(args: argparse.Namespace, body: Callable[[list[Any]], None]) -> None:
@@ -93,16 +104,17 @@ def with_servers(args: argparse.Namespace, body: Callable[[list[Any]], None]) ->
 def spread_case(args: argparse.Namespace, servers: list[Any]) -> None:
     urls = [url for _, url in servers]
     calls, concurrency = args.calls, args.concurrency
-    report, wall, shares, rows = run_once(urls, calls, concurrency, KillAt(0, None))
+    got = run_once(urls, calls, concurrency, KillAt(0, None))
     floor = calls / (concurrency / args.latency)
     print(f"spread: {calls} calls at concurrency {concurrency} over 2 replicas")
     print(
-        f"  status {report.status}, retries {report.counters.retries}, by replica {shares}, "
-        f"rows stored {rows}"
+        f"  status {got.report.status}, retries {got.report.counters.retries}, "
+        f"by replica {got.shares}, rows stored {got.rows}"
     )
     print(
-        f"  wall {wall:.1f} s; floor (calls / (concurrency / latency)) {floor:.1f} s; "
-        f"efficiency {floor / wall:.3f} (target >= {EFFICIENCY_TARGET})"
+        f"  wall {got.wall:.1f} s; floor (calls / (concurrency / latency)) {floor:.1f} s; "
+        f"efficiency {floor / got.wall:.3f} (target >= {EFFICIENCY_TARGET}); "
+        f"client CPU {got.cpu_ms:.2f} ms per call"
     )
 
 
@@ -110,17 +122,19 @@ def kill_case(args: argparse.Namespace, servers: list[Any]) -> None:
     urls = [url for _, url in servers]
     calls, concurrency = args.kill_calls, args.concurrency
     killer = KillAt(calls // 3, servers[1][0])
-    report, wall, shares, rows = run_once(urls, calls, concurrency, killer)
-    lost = calls - report.status["ok"] - report.status["blocked"]
+    got = run_once(urls, calls, concurrency, killer)
+    status = got.report.status
+    lost = calls - status["ok"] - status["blocked"]
     floor = calls / (concurrency / args.latency)
     print(f"kill: {calls} calls at concurrency {concurrency}; replica 2 killed after "
           f"{killer.killed_at} done")  # fmt: skip
     print(
-        f"  status {report.status}, retries {report.counters.retries}, by replica {shares}; "
-        f"rows stored {rows} for {calls} samples; lost {lost}"
+        f"  status {status}, retries {got.report.counters.retries}, by replica {got.shares}; "
+        f"rows stored {got.rows} for {calls} samples; lost {lost}"
     )
-    print(f"  wall {wall:.1f} s (floor {floor:.1f} s, efficiency {floor / wall:.3f})")
-    print(f"  {'PASS' if lost == 0 and rows == calls else 'FAIL'}: no sample lost or duplicated")
+    print(f"  wall {got.wall:.1f} s (floor {floor:.1f} s, efficiency {floor / got.wall:.3f})")
+    verdict = "PASS" if lost == 0 and got.rows == calls else "FAIL"
+    print(f"  {verdict}: no sample lost or duplicated")
 
 
 def main() -> None:
