@@ -182,6 +182,18 @@ def test_a_storm_of_5xx_moves_the_calls_to_the_other_replica_and_loses_none(
     assert failing.stats.total <= 6, "out after three in a row (plus the calls already sent)"
 
 
+def test_a_replica_that_hangs_is_timed_out_then_avoided(tmp_path: Path) -> None:
+    """Every call to the first server hangs: each is cut by the timeout and retried on the other
+    replica, and three cut calls in a row take the hanging one out."""
+    policy = replace(FAST_RETRIES, max_attempts=2, timeout_s=0.3)
+    with servers(quick(fault_rates={"hang": 1.0}), quick(0.01)) as (hanging, healthy):
+        run = tmp_path / "r.sqlite"
+        report = generate_over([hanging.base_url, healthy.base_url], run, 30, policy=policy)
+    assert report.status == {"ok": 30, "blocked": 0, "failed": 0}
+    assert answered_by(run) == {healthy.base_url: 30}
+    assert hanging.stats.total <= 6, hanging.stats.total
+
+
 def test_a_replica_stopped_mid_run_loses_no_sample(tmp_path: Path) -> None:
     run = tmp_path / "r.sqlite"
     with servers(quick(0.05), quick(0.05)) as (staying, stopping):

@@ -8,7 +8,8 @@ provider module knows about replicas.
 - **Routing.** Each call goes to the replica with the fewest calls outstanding; ties go in turn.
   A slow replica keeps more calls open, so it gets fewer new ones.
 - **Health** (:mod:`bsa.providers.replica_health`). A replica that refuses connections, fails
-  several times in a row, or answers 429 is out of rotation for a cooldown.
+  several times in a row (a call the runner's timeout cut counts as a failure), or answers 429
+  is out of rotation for a cooldown.
 - **Failures.** The wrapper never retries or waits itself (the runner does, as for any
   provider): a failed call raises its error, the runner retries it, and the retry prefers
   another replica than the one that failed it. A 429 while another replica is available is
@@ -22,6 +23,7 @@ provider module knows about replicas.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Hashable, Sequence
 from collections.abc import Set as AbstractSet
@@ -111,6 +113,10 @@ class ReplicaSet(Provider):
             if seen is error:
                 raise
             raise seen from error
+        except asyncio.CancelledError:  # the runner's timeout: the replica did not answer
+            self._remember_failure(request, replica)
+            replica.health.failed(unreachable=False)
+            raise
         finally:
             replica.outstanding -= 1
         self._answered(replica, request)
