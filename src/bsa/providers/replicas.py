@@ -27,7 +27,7 @@ import asyncio
 import dataclasses
 from collections.abc import Hashable, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from bsa.providers.base import (
@@ -68,8 +68,6 @@ class Replica:
     url: str
     health: ReplicaHealth
     outstanding: int = 0
-    #: Calls it answered (for tests and a closing summary).
-    answered: int = field(default=0)
 
 
 class ReplicaSet(Provider):
@@ -143,7 +141,6 @@ class ReplicaSet(Provider):
 
     def _answered(self, replica: Replica, request: Request) -> None:
         replica.health.answered()
-        replica.answered += 1
         self._failed_on.pop(_request_key(request), None)
 
     def _failed(self, replica: Replica, request: Request, error: ProviderError) -> ProviderError:
