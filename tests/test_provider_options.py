@@ -89,7 +89,9 @@ def test_provider_options_carry_no_stage_setting_and_no_providers_knob() -> None
     """One carrier per setting: timeout and pool size come from the Execution, use_n stays in it,
     and each provider's knobs in its own record."""
     fields = {field.name for field in dataclasses.fields(ProviderOptions)}
-    assert fields == {"base_url", "api_key_env", "api_key_file", "settings", "flag_prefix"}
+    assert fields == {
+        "base_url", "replica_urls", "api_key_env", "api_key_file", "settings", "flag_prefix",
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -38,6 +38,9 @@ class Completion:
     truncated: bool
     usage: Usage
     raw: dict[str, Any] = field(repr=False)
+    #: The endpoint that made it, when the model has several (:mod:`bsa.providers.replicas`):
+    #: its URL without userinfo or query; None with one endpoint.
+    replica: str | None = None
 
     @property
     def blocked(self) -> bool:

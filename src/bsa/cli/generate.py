@@ -36,7 +36,7 @@ from bsa.engine.runner import RetryPolicy
 from bsa.errors import BsaError
 from bsa.output.run_export import export_run
 from bsa.pipeline import GenerationPlan, generate_stage
-from bsa.providers import ProviderOptions, split_model
+from bsa.providers import ProviderOptions, endpoints, split_model
 from bsa.providers.registry import options_record
 from bsa.types import Decoding
 
@@ -59,7 +59,13 @@ _GENERATION_OPTIONS = [
     click.option(
         "--model", metavar="PROVIDER:MODEL", help="Model under test, e.g. openai:deepseek-reasoner."
     ),
-    click.option("--base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1."),
+    click.option(
+        "--base-url",
+        "base_urls",
+        multiple=True,
+        help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1; repeat it for "
+        "replicas of the model (calls are spread over them).",
+    ),
     click.option(
         "--api-key-env",
         metavar="VAR",
@@ -199,7 +205,7 @@ def plan_generation(
     if rules and rules.file.notice:
         click.echo(rules.file.notice, err=True)
     provider_options = ProviderOptions(
-        base_url=options["base_url"] or (config.model.base_url if config else None),
+        **endpoints(options["base_urls"] or _config_url(config)),
         api_key_env=options["api_key_env"],
         api_key_file=options["api_key_file"],
         settings=model_settings(split_model(model)[0], options),
@@ -266,6 +272,12 @@ def _retry_delay(runtime: Any) -> float:
     if runtime is None or runtime.retry_delay is None:
         return RetryPolicy().base_delay_s
     return float(runtime.retry_delay)
+
+
+def _config_url(config: UpstreamConfig | None) -> tuple[str, ...]:
+    """The upstream config's ``model.base_url``, when it has one."""
+    url = config.model.base_url if config else None
+    return (url,) if url else ()
 
 
 def _default_run(config: UpstreamConfig | None) -> Path:

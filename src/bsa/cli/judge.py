@@ -28,6 +28,7 @@ from bsa.providers import (
     ProviderOptions,
     canonical_model,
     check_credentials,
+    endpoints,
     split_model,
 )
 
@@ -46,7 +47,8 @@ _JUDGE_OPTIONS = [
         "--judge-base-url",
         "judge_base_urls",
         multiple=True,
-        help="The judge's OpenAI-compatible endpoint (once for all judges, or once per judge).",
+        help="The judge's OpenAI-compatible endpoint (once for all judges, or once per judge; "
+        "with one judge, repeat it for replicas of the judge).",
     ),
     click.option(
         "--judge-api-key-env",
@@ -111,9 +113,9 @@ def judge_options(command: F) -> F:
     return command
 
 
-#: The connection flags a panel may give once for every judge or once per judge, in order.
+#: The key flags a panel may give once for every judge or once per judge, in order (the URL too,
+#: by :func:`_judge_urls`, which lets one judge have several).
 PER_JUDGE_OPTIONS = (
-    ("judge_base_urls", "--judge-base-url"),
     ("judge_api_key_envs", "--judge-api-key-env"),
     ("judge_api_key_files", "--judge-api-key-file"),
 )
@@ -132,12 +134,13 @@ def plan_judging(run_path: Path, options: dict[str, Any]) -> list[JudgePlan]:
     connection = {
         key: _per_judge(options[key], flag, len(judges)) for key, flag in PER_JUDGE_OPTIONS
     }
+    urls = _judge_urls(options["judge_base_urls"], len(judges))
     execution = stage_execution(options, "judge_")
     own = judge_settings([split_model(judge)[0] for judge in judges], options)
     plans = []
     for index, judge in enumerate(judges):
         provider_options = ProviderOptions(
-            base_url=connection["judge_base_urls"][index],
+            **endpoints(urls[index]),
             api_key_env=connection["judge_api_key_envs"][index],
             api_key_file=connection["judge_api_key_files"][index],
             settings=own[index],
@@ -150,6 +153,14 @@ def plan_judging(run_path: Path, options: dict[str, Any]) -> list[JudgePlan]:
         )  # fmt: skip
         plans.append(plan)
     return plans
+
+
+def _judge_urls(urls: tuple[str, ...], judges: int) -> list[tuple[str, ...]]:
+    """Each judge's endpoints: with one judge, every ``--judge-base-url`` (several are its
+    replicas); with a panel, one for all or one per judge."""
+    if judges == 1:
+        return [urls]
+    return [() if url is None else (url,) for url in _per_judge(urls, "--judge-base-url", judges)]
 
 
 def _per_judge(values: tuple[T, ...], flag: str, judges: int) -> list[T | None]:

@@ -152,7 +152,7 @@ def status_command(run_path: Path, as_json: bool) -> None:
         f"{status['missing']} missing"
     )
     for line in status_lines(status):
-        click.echo(line)
+        click.echo(safe_line(line))
 
 
 @click.command("export")

@@ -170,6 +170,7 @@ def generation_rows(
                 error=None,
                 raw=raw_json(completion.raw),
                 seed=seed,
+                replica=completion.replica,
             )
             for sample, completion, seed in zip(
                 job.samples, result.completions, seeds, strict=False

@@ -245,6 +245,7 @@ def judgement_for(job: JudgeJob, judge: str, result: JobResult, parse_attempts: 
         attempts=result.attempts + parse_attempts - 1,
         prompt_tokens=completion.usage.prompt_tokens,
         completion_tokens=completion.usage.completion_tokens,
+        replica=completion.replica,
     )
     return graded(stored, job, reply, cut=was_cut(completion))
 

@@ -26,6 +26,7 @@ from bsa.providers.connection import (
     Limits,
     ProviderOptions,
     check_base_url,
+    endpoints,
     resolve_api_key,
 )
 from bsa.providers.options import NoOptions, option
@@ -61,6 +62,7 @@ __all__ = [
     "check_base_url",
     "check_credentials",
     "create_provider",
+    "endpoints",
     "option",
     "provider_names",
     "provider_options",

@@ -9,7 +9,7 @@ from an environment variable, a key file, or an upstream config file, and are re
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,12 +32,24 @@ class ProviderOptions:
     base_url: str | None = None
     api_key_env: str | None = None
     api_key_file: Path | None = None
+    #: Every endpoint of the model when it has several (``--base-url`` repeated: replicas, see
+    #: :mod:`bsa.providers.replicas`); ``base_url`` is then the first. Empty with one.
+    replica_urls: tuple[str, ...] = ()
     #: The provider's own options (``{"thinking_budget": 0}``); a key it does not declare is an
     #: error when the provider is built.
     settings: Mapping[str, Any] = field(default_factory=dict)
     #: How the command line names these options (``judge-`` for ``--judge-api-key-env``), so an
     #: error names the flag that fixes it.
     flag_prefix: str = ""
+
+
+def endpoints(urls: Sequence[str]) -> dict[str, Any]:
+    """The ``base_url`` and ``replica_urls`` of :class:`ProviderOptions` for the URLs given (none,
+    one, or several replicas of the model)."""
+    return {
+        "base_url": urls[0] if urls else None,
+        "replica_urls": tuple(urls) if len(urls) > 1 else (),
+    }
 
 
 @dataclass(frozen=True)

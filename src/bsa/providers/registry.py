@@ -8,6 +8,7 @@ name cannot be taken over by a plugin: ``openai:`` always means this package's p
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ from bsa.providers.base import Provider, ProviderSpec
 from bsa.providers.builtin import BUILTINS
 from bsa.providers.connection import DEFAULT_LIMITS, Limits, ProviderOptions, connect
 from bsa.providers.options import DeclaredOption, build_record, declared_options
+from bsa.redaction import redact, register_url_secrets
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
@@ -77,8 +79,40 @@ def create_provider(
     name, model = split_model(spec)
     declared = provider_spec(name)
     record = options_record(name, options)
+    if options.replica_urls:
+        return _replica_set(spec, options, limits, api_key)
     connection = connect(options, declared.key_env, api_key, limits) if declared.key_env else None
     return declared.build(model, record, connection)
+
+
+def _replica_set(
+    spec: str, options: ProviderOptions, limits: Limits, api_key: str | None
+) -> Provider:
+    """One provider per URL of ``options.replica_urls``, behind one
+    :class:`~bsa.providers.replicas.ReplicaSet`."""
+    from bsa.providers.replicas import ReplicaSet
+
+    _check_replicas(spec, options)
+    providers = [
+        create_provider(spec, one, limits=limits, api_key=api_key) for one in _each_replica(options)
+    ]
+    return ReplicaSet(providers, options.replica_urls)
+
+
+def _each_replica(options: ProviderOptions) -> list[ProviderOptions]:
+    return [replace(options, base_url=url, replica_urls=()) for url in options.replica_urls]
+
+
+def _check_replicas(spec: str, options: ProviderOptions) -> None:
+    """Several URLs need a provider that takes one, and each URL once."""
+    name, _ = split_model(spec)
+    flag = f"--{options.flag_prefix}base-url"
+    if provider_spec(name).key_env is None:
+        raise BsaError(f"{flag} is given several times, but provider {name!r} takes no URL")
+    for url in options.replica_urls:
+        register_url_secrets(url)
+        if options.replica_urls.count(url) > 1:
+            raise BsaError(f"{flag} {redact(url)} is given twice; give each replica once")
 
 
 def check_credentials(spec: str, options: ProviderOptions) -> None:
@@ -88,9 +122,12 @@ def check_credentials(spec: str, options: ProviderOptions) -> None:
     connected or loaded."""
     name, _ = split_model(spec)
     options_record(name, options)
+    if options.replica_urls:
+        _check_replicas(spec, options)
     key_env = provider_spec(name).key_env
-    if key_env:
-        connect(options, key_env, None)
+    for one in _each_replica(options) or [options]:
+        if key_env:
+            connect(one, key_env, None)
 
 
 def options_record(name: str, options: ProviderOptions) -> object:

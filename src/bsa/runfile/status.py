@@ -25,6 +25,7 @@ def run_status(run_path: Path) -> dict[str, Any]:
         counts = store.status_counts()
         done = sum(len(samples & set(range(k))) for samples in store.done_samples().values())
         identical = identical_fields(read_identical_samples(store, k))
+        replicas = {"model": store.replica_counts(), "judges": store.judge_replica_counts()}
     warning = identical_warning(identical)
     return {
         "run": str(run_path),
@@ -34,10 +35,24 @@ def run_status(run_path: Path) -> dict[str, Any]:
         **counts,
         "missing": prompts * k - done,
         **identical,
+        "replicas": replicas,
         "warnings": [warning] if warning else [],
     }
 
 
 def status_lines(status: dict[str, Any]) -> list[str]:
-    """What ``bsa status`` prints after its counts line: the identical samples and warnings."""
-    return [identical_line(status), *status["warnings"]]
+    """What ``bsa status`` prints after its counts line: the identical samples, the answers of
+    each replica where the model or a judge had several, and warnings."""
+    return [identical_line(status), *replica_lines(status["replicas"]), *status["warnings"]]
+
+
+def replica_lines(replicas: dict[str, Any]) -> list[str]:
+    """``replicas: URL 120, URL 118`` for the model, and the same per judge, where several
+    endpoints answered."""
+    owners = [("model", replicas["model"])]
+    owners += [(f"judge {judge}", counts) for judge, counts in replicas["judges"].items()]
+    return [
+        f"{owner} replicas: {', '.join(f'{url} {count}' for url, count in counts.items())}"
+        for owner, counts in owners
+        if len(counts) > 1
+    ]

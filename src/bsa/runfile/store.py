@@ -85,6 +85,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE generations ADD COLUMN seed INTEGER;
     """,
+    # 4: the replica that answered (its base URL without userinfo or query), when the model or
+    # judge has several endpoints; NULL with one.
+    """
+    ALTER TABLE generations ADD COLUMN replica TEXT;
+    ALTER TABLE judgements ADD COLUMN replica TEXT;
+    """,
 )
 
 #: ``PRAGMA application_id`` of a run file ("BSA!"): another application's SQLite file is refused,
@@ -132,6 +138,8 @@ class Generation:
     raw: str | None
     #: The seed sent with the request that made this sample (see ``Decoding.for_sample``).
     seed: int | None = None
+    #: The endpoint that answered, when the model has several (``Completion.replica``).
+    replica: str | None = None
 
 
 GENERATION_COLUMNS: tuple[str, ...] = tuple(Generation.__dataclass_fields__)
@@ -168,6 +176,8 @@ class Judgement:
     latency_s: float | None
     prompt_tokens: int | None
     completion_tokens: int | None
+    #: The judge's endpoint that answered, when the judge has several (``Completion.replica``).
+    replica: str | None = None
 
 
 JUDGEMENT_COLUMNS: tuple[str, ...] = tuple(Judgement.__dataclass_fields__)
@@ -489,7 +499,26 @@ class RunStore:
             values["truncated"] = bool(values["truncated"])
             yield Generation(**values)
 
+    def replica_counts(self) -> dict[str, int]:
+        """Stored samples by the replica that answered them (none for a one-endpoint model)."""
+        rows = self.connection.execute(
+            "SELECT replica, COUNT(*) FROM generations WHERE replica IS NOT NULL "
+            "GROUP BY replica ORDER BY replica"
+        )
+        return {replica: count for replica, count in rows}
+
     # --- judgements -----------------------------------------------------------------------
+
+    def judge_replica_counts(self) -> dict[str, dict[str, int]]:
+        """Each judge's stored verdicts by the replica that answered them (judges with one
+        endpoint are left out)."""
+        counts: dict[str, dict[str, int]] = {}
+        for judge, replica, count in self.connection.execute(
+            "SELECT judge, replica, COUNT(*) FROM judgements WHERE replica IS NOT NULL "
+            "GROUP BY judge, replica ORDER BY judge, replica"
+        ):
+            counts.setdefault(judge, {})[replica] = count
+        return counts
 
     def judges(self) -> list[str]:
         """Judges with verdicts in this run, in the order they first judged."""
