@@ -143,6 +143,14 @@ def test_usage_counts_cached_input_and_thinking_tokens(fake: FakeAnthropic) -> N
     assert (usage.prompt_tokens, usage.completion_tokens, usage.reasoning_tokens) == (15, 300, 250)
 
 
+def test_usage_keeps_cache_reads_and_writes_apart(fake: FakeAnthropic) -> None:
+    """Cache reads and writes are billed apart (0.1x and 1.25x the input price): both are kept,
+    and both stay counted in the prompt tokens."""
+    reply = message(text("Hi."), input_tokens=10, cache_read=1500, cache_write=300)
+    usage = answer_with(fake, reply).usage
+    assert (usage.prompt_tokens, usage.cached_tokens, usage.cache_write_tokens) == (1810, 1500, 300)
+
+
 def test_max_tokens_is_flagged_truncated(fake: FakeAnthropic) -> None:
     completion = answer_with(
         fake, message(thinking("Thinking on and on"), stop_reason="max_tokens")

@@ -245,6 +245,8 @@ def judgement_for(job: JudgeJob, judge: str, result: JobResult, parse_attempts: 
         attempts=result.attempts + parse_attempts - 1,
         prompt_tokens=completion.usage.prompt_tokens,
         completion_tokens=completion.usage.completion_tokens,
+        cached_tokens=completion.usage.cached_tokens,
+        cache_write_tokens=completion.usage.cache_write_tokens,
     )
     return graded(stored, job, reply, cut=was_cut(completion))
 

@@ -45,6 +45,7 @@ from bsa.providers.base import (
 from bsa.providers.connection import Connection
 from bsa.providers.context_overflow import is_context_overflow
 from bsa.providers.http_errors import Endpoint, HttpFailure, classify_http, transport_error
+from bsa.providers.usage_fields import token_count
 from bsa.types import Completion, Message, Request, Usage
 
 DEFAULT_THINKING_BUDGET = 8192
@@ -272,7 +273,8 @@ def _answer(blocks: Sequence[Any]) -> str:
 
 
 def _usage(usage: object) -> Usage:
-    """Input tokens include cache reads and writes, which Anthropic counts apart."""
+    """Input tokens include cache reads and writes, which Anthropic counts apart (and bills
+    apart: a read at a tenth of the input price, a write at 1.25 times it), so both are kept."""
     if not isinstance(usage, Mapping):
         return Usage()
     inputs = [
@@ -287,6 +289,8 @@ def _usage(usage: object) -> Usage:
         sum(counted) if counted else None,
         output if isinstance(output, int) else None,
         thinking if isinstance(thinking, int) else None,
+        cached_tokens=token_count(usage.get("cache_read_input_tokens")),
+        cache_write_tokens=token_count(usage.get("cache_creation_input_tokens")),
     )
 
 

@@ -85,6 +85,14 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE generations ADD COLUMN seed INTEGER;
     """,
+    # 4: input tokens read from (cached_tokens) and written to (cache_write_tokens) the
+    # provider's prompt cache, both also counted in prompt_tokens; NULL: not reported.
+    """
+    ALTER TABLE generations ADD COLUMN cached_tokens INTEGER;
+    ALTER TABLE generations ADD COLUMN cache_write_tokens INTEGER;
+    ALTER TABLE judgements ADD COLUMN cached_tokens INTEGER;
+    ALTER TABLE judgements ADD COLUMN cache_write_tokens INTEGER;
+    """,
 )
 
 #: ``PRAGMA application_id`` of a run file ("BSA!"): another application's SQLite file is refused,
@@ -132,6 +140,9 @@ class Generation:
     raw: str | None
     #: The seed sent with the request that made this sample (see ``Decoding.for_sample``).
     seed: int | None = None
+    #: Of ``prompt_tokens``, those read from / written to the provider's prompt cache.
+    cached_tokens: int | None = None
+    cache_write_tokens: int | None = None
 
 
 GENERATION_COLUMNS: tuple[str, ...] = tuple(Generation.__dataclass_fields__)
@@ -168,6 +179,9 @@ class Judgement:
     latency_s: float | None
     prompt_tokens: int | None
     completion_tokens: int | None
+    #: Of ``prompt_tokens``, those read from / written to the provider's prompt cache.
+    cached_tokens: int | None = None
+    cache_write_tokens: int | None = None
 
 
 JUDGEMENT_COLUMNS: tuple[str, ...] = tuple(Judgement.__dataclass_fields__)
