@@ -54,6 +54,10 @@ class Completion:
 class Message:
     role: str
     content: str
+    #: How many leading characters of ``content`` are the same in every call of the stage (a
+    #: judge template's fixed text): a provider whose prompt cache needs a marker (Anthropic's
+    #: ``cache_control``) may mark them; the others cache prefixes by themselves and ignore it.
+    cache_prefix: int = 0
 
     def as_dict(self) -> dict[str, str]:
         return {"role": self.role, "content": self.content}
