@@ -95,7 +95,8 @@ def _price_value(value: object, where: str) -> float:
 
 
 def load_price_file(path: Path) -> dict[str, Price]:
-    """The price table in ``path``: JSON for ``.json``, TOML otherwise."""
+    """The price table in ``path``: JSON for ``.json`` (or a text that opens with ``{``, when the
+    name says neither), TOML otherwise."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
@@ -104,7 +105,8 @@ def load_price_file(path: Path) -> dict[str, Price]:
 
 
 def _parsed(path: Path, text: str) -> Any:
-    if path.suffix.lower() == ".json":
+    suffix = path.suffix.lower()
+    if suffix == ".json" or (suffix != ".toml" and text.lstrip().startswith("{")):
         try:
             return json.loads(text)
         except ValueError as error:
