@@ -184,3 +184,7 @@ def test_stored_samples_without_verdicts_are_judged_less_those_needing_no_call(
     result = estimate(run, "--sample", "8", "-k", "2")
     assert result["model"]["calls"] == 0
     assert result["judges"][0]["calls"] == expected == 2 * 16 - 2 - 1
+    # k 3 adds a sample to each of the 8 items: their verdicts are as often skipped as the
+    # stored samples' were (1 blocked and 1 without reasoning of 16).
+    more = estimate(run, "--sample", "8", "-k", "3")["judges"][0]["calls"]
+    assert more == expected + round(8 * (1 - 1 / 16)) + round(8 * (1 - 2 / 16))

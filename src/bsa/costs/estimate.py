@@ -3,8 +3,7 @@
 What it counts is what ``bsa run`` would ask for: every selected prompt's samples below k that
 are not stored (``ok`` or ``blocked``), then, per judge, every verdict of every sample (stored or
 predicted) that the judge has not scored, less those given without a call (a blocked sample, a
-thinking verdict on a sample without reasoning). Predicted samples are assumed to come back
-``ok`` with reasoning.
+thinking verdict on a sample without reasoning).
 
 How each quantity is predicted, the run file's measurements first, stated defaults otherwise:
 
@@ -319,7 +318,7 @@ def estimate_judge(
             if kind == "thinking" and not has_reasoning(generation):
                 continue
             calls.append(judge_prompt_chars(kind, sample, templates))
-    calls += [judge_prompt_chars(kind, sample, templates) for sample in predicted for kind in KINDS]
+    calls += predicted_calls(contents.generations, predicted, templates)
     by_sample = {(g.item_id, g.sample): g for g in contents.generations}
     measured = measure(
         (judge_prompt_chars(j.kind, SampleText.of(by_sample[(j.item_id, j.sample)],
@@ -329,6 +328,22 @@ def estimate_judge(
     return estimate_stage(
         settings, calls, len(calls), measured, price_of(plan.prices, settings.name)
     )
+
+
+def predicted_calls(
+    stored: Sequence[Generation], predicted: Sequence[SampleText], templates: JudgeTemplates
+) -> list[int]:
+    """The judge prompts of the samples to come: as many safety calls as the stored samples'
+    share not blocked predicts, and thinking calls for the share neither blocked nor without
+    reasoning (all of them on a new run)."""
+    blocked = sum(g.status == "blocked" for g in stored)
+    bare = sum(g.status == "ok" and not has_reasoning(g) for g in stored)
+    share = (lambda count: 1 - count / len(stored)) if stored else (lambda count: 1.0)
+    safety = round(len(predicted) * share(blocked))
+    thinking = round(len(predicted) * share(blocked + bare))
+    return [judge_prompt_chars("safety", sample, templates) for sample in predicted[:safety]] + [
+        judge_prompt_chars("thinking", sample, templates) for sample in predicted[:thinking]
+    ]
 
 
 def estimate(plan: EstimatePlan, templates: JudgeTemplates | None) -> dict[str, Any]:
