@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from bsa.cli.params import FiniteFloat
-from bsa.costs.prices import PriceFlags
+from bsa.costs.prices import PriceFlags, model_label
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -78,7 +78,6 @@ def record_price_flags(
     """Record what the flags give in the run file (a running command, holding the lock), under
     the ``provider:model`` labels the prices are looked up by (``mock`` is ``mock:mock``)."""
     from bsa.costs.spend import record_prices
-    from bsa.providers.registry import canonical_model
 
-    labels = [canonical_model(judge) for judge in judges]
-    record_prices(run_path, flags.table(model and canonical_model(model), labels))
+    labels = [model_label(judge) for judge in judges]
+    record_prices(run_path, flags.table(model and model_label(model), labels))

@@ -59,6 +59,14 @@ class Price:
 PriceTable = Mapping[str, Price]
 
 
+def model_label(model: str) -> str:
+    """``model`` as providers label themselves, the key prices are recorded and looked up under:
+    the bare ``mock`` is ``mock:mock``; a ``provider:model`` is itself. (The rule of
+    ``bsa.providers.registry.canonical_model``, kept here so that reading a run's cost imports no
+    provider.)"""
+    return "mock:mock" if model == "mock" else model
+
+
 def price_of(table: PriceTable, model: str) -> Price | None:
     """``model``'s price: under its full ``provider:model`` name, else under its bare name."""
     if model in table:

@@ -18,10 +18,10 @@ from bsa.costs.prices import (
     PriceFlags,
     PriceTable,
     merged_json,
+    model_label,
     price_of,
     stored_prices,
 )
-from bsa.providers.registry import canonical_model
 from bsa.runfile.store import RunStore
 from bsa.runfile.usage import StageUsage, judge_usage, model_usage
 
@@ -63,7 +63,7 @@ def run_spending(run_path: Path, flags: PriceFlags | None = None) -> dict[str, A
     with what ``flags`` (a reading command's) give over it."""
     with RunStore(run_path, read_only=True) as store:
         model = store.info().model
-        model = model and canonical_model(model)
+        model = model and model_label(model)
         judges = judge_usage(store)
         stages = [("model", model, model_usage(store))]
         stages += [("judge", judge, usage) for judge, usage in judges.items()]
