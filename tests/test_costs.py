@@ -150,3 +150,26 @@ def test_report_shows_cost_per_judge(priced_run: Path, tmp_path: Path) -> None:
     assert bsa_in_process("report", "--run", priced_run, "-o", page).returncode == 0
     html = page.read_text()
     assert "Tokens and cost so far" in html and f"judge {JUDGE}" in html
+
+
+def test_cached_tokens_of_samples_and_verdicts_are_stored_and_shown(tmp_path: Path) -> None:
+    """Over HTTP: the test server counts the system prompt as cached; the judge's one-message
+    prompts have none cached, which is stored as 0 (reported), not left empty."""
+    from bsa.testing.openai_server import OpenAIServer, ServerConfig, approx_tokens, mock_judge_hook
+
+    run = tmp_path / "run.sqlite"
+    system = "Answer with care. " * 30
+    with OpenAIServer(ServerConfig()) as model, OpenAIServer(ServerConfig(respond=mock_judge_hook)) as judge:  # fmt: skip
+        result = bsa_in_process(
+            "run", "--run", run, "--model", "openai:m", "--base-url", model.base_url,
+            "--judge", "openai:j", "--judge-base-url", judge.base_url, "--sample", "2", "-k", "2",
+            "--system-prompt", system, "--bootstrap", "0",
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    cost = json.loads(bsa_in_process("status", "--run", run, "--json").stdout)["cost"]
+    assert cost["model"]["cached_tokens"] == 4 * approx_tokens(system)
+    assert cost["judges"][0]["calls"] == 8 and cost["judges"][0]["cached_tokens"] == 0
+    with sqlite3.connect(run) as connection:
+        stored = connection.execute("SELECT DISTINCT cached_tokens FROM judgements").fetchall()
+    assert stored == [(0,)]
+    assert f"{4 * approx_tokens(system):,} cached" in bsa_in_process("status", "--run", run).stdout
