@@ -188,3 +188,16 @@ def test_stored_samples_without_verdicts_are_judged_less_those_needing_no_call(
     # stored samples' were (1 blocked and 1 without reasoning of 16).
     more = estimate(run, "--sample", "8", "-k", "3")["judges"][0]["calls"]
     assert more == expected + round(8 * (1 - 1 / 16)) + round(8 * (1 - 2 / 16))
+
+
+def test_plain_prompts_are_estimated_without_a_judge(tmp_path: Path) -> None:
+    questions = tmp_path / "q.csv"
+    questions.write_text("id,question\na,How are you?\nb,What is 2 + 2?\n")
+    run = tmp_path / "r.sqlite"
+    plain = ("estimate", "--run", run, "--model", "mock", "--input", questions, "--json", "-k", "1")
+    result = bsa_in_process(*plain)
+    assert result.returncode == 0, result.stderr
+    model = json.loads(result.stdout)["model"]
+    assert (model["calls"], model["input_tokens"]) == (2, round((12 + 14) / 4))
+    judged = bsa_in_process(*plain, "--judge", JUDGE)
+    assert judged.returncode == 1 and judged.stderr.startswith("error: only BSA items")

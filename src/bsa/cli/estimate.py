@@ -21,6 +21,7 @@ from bsa.cli.params import FiniteFloat, alpha_option, bootstrap_options, truncat
 from bsa.cli.price_flags import price_flags, price_options
 from bsa.costs import estimate as estimating
 from bsa.costs.spend import money
+from bsa.errors import BsaError
 from bsa.output.terminal import safe_line, terminal_json
 from bsa.providers.registry import canonical_model
 
@@ -81,6 +82,8 @@ def estimate_command(as_json: bool, **options: Any) -> None:
 def estimate_plan(ctx: click.Context, options: dict[str, Any]) -> estimating.EstimatePlan:
     """The plan ``bsa run`` would make of these flags, as the estimate needs it."""
     flags = price_flags(options)
+    if options["input_path"] and options["judge_models"]:
+        raise BsaError("only BSA items can be judged; estimate an --input run without --judge")
     generation, _ = plan_generation(ctx, options)
     model = canonical_model(generation.settings.model)
     judges = [canonical_model(judge) for judge in options["judge_models"]]

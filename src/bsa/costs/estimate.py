@@ -35,7 +35,8 @@ from typing import Any
 from bsa.benchmark import Scenario
 from bsa.costs.prices import PRICES_META, Price, PriceTable, price_of, stored_prices
 from bsa.costs.spend import cost_usd
-from bsa.data.assets import JudgeTemplates
+from bsa.data.assets import JudgeTemplate, JudgeTemplates
+from bsa.judging.judge import template_for
 from bsa.runfile.reading import KINDS, has_reasoning
 from bsa.runfile.store import Generation, Judgement, Prompt, RunStore
 from bsa.runfile.usage import StageUsage
@@ -268,14 +269,13 @@ class SampleText:
 def judge_prompt_chars(kind: str, sample: SampleText, templates: JudgeTemplates) -> int:
     """The length of the official judge prompt of ``kind`` about ``sample``: the template's own
     text and the item's and sample's texts it takes (str.format substitutes them whole)."""
-    scenario = Scenario.parse(sample.prompt.scenario or "")
-    template = templates.safety if kind == "safety" else templates.thinking_for(scenario)
+    template = template_for(kind, Scenario.parse(sample.prompt.scenario or ""), templates)
     graded = sample.answer_chars if kind == "safety" else sample.reasoning_chars
     item = len(sample.prompt.query) + len(sample.prompt.risk_summary or "")
     return template_chars(template) + item + graded
 
 
-def template_chars(template: Any) -> int:
+def template_chars(template: JudgeTemplate) -> int:
     """The characters of a template's own text, placeholders empty."""
     return len(template.render(**dict.fromkeys(template.placeholders, "")))
 
