@@ -129,6 +129,9 @@ def test_no_prices_say_so_rather_than_zero(tmp_path: Path) -> None:
     assert cost["model"]["input_tokens"] > 0
     printed = bsa_in_process("status", "--run", run).stdout
     assert "out: no prices" in printed and "$0" not in printed
+    assert f"cost so far: no prices for model mock:mock, judge {JUDGE} (give" in printed
+    partly = bsa_in_process("status", "--run", run, "--price-in", "1", "--price-out", "1").stdout
+    assert f"for the priced stages; no prices for judge {JUDGE} (give" in partly
     page = tmp_path / "r.html"
     assert bsa_in_process("report", "--run", run, "-o", page).returncode == 0
     assert "Tokens and cost so far" in page.read_text() and "no prices" in page.read_text()

@@ -94,14 +94,23 @@ def spending_lines(spending: Mapping[str, Any]) -> list[str]:
     stages = [("model", spending["model"])]
     stages += [("judge", judge) for judge in spending["judges"]]
     lines = [f"{role} {entry['name']}: {_tokens_text(entry)}" for role, entry in stages]
-    total = spending["total_cost_usd"]
-    lines.append(
-        f"cost so far: {money(total)}"
-        if total is not None
-        else "cost so far: no prices for "
-        "every stage (give --price-in/--price-out, --judge-price-in/--judge-price-out or --prices)"
-    )
+    lines.append(_total_line(spending["total_cost_usd"], stages))
     return lines
+
+
+def _total_line(total: float | None, stages: list[tuple[str, Mapping[str, Any]]]) -> str:
+    """The total, or what the priced stages cost and which stages have no price (never a
+    partial sum shown as if it were the whole)."""
+    if total is not None:
+        return f"cost so far: {money(total)}"
+    priced = [entry["cost_usd"] for _, entry in stages if entry["cost_usd"] is not None]
+    unpriced = [f"{role} {entry['name']}" for role, entry in stages
+                if entry["cost_usd"] is None and entry["calls"]]  # fmt: skip
+    known = f"{money(sum(priced))} for the priced stages; " if priced else ""
+    return (
+        f"cost so far: {known}no prices for {', '.join(unpriced) or 'any stage'} (give "
+        "--price-in/--price-out, --judge-price-in/--judge-price-out or --prices)"
+    )
 
 
 def _tokens_text(entry: Mapping[str, Any]) -> str:
