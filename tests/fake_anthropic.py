@@ -66,9 +66,17 @@ def message(
     input_tokens: int = 25,
     output_tokens: int = 60,
     model: str = "claude-test",
+    cache_read: int | None = None,
+    cache_write: int | None = None,
     **extra: Any,
 ) -> Reply:
-    """A successful Messages API response with these content blocks."""
+    """A successful Messages API response with these content blocks; ``cache_read`` and
+    ``cache_write`` add ``cache_read_input_tokens`` / ``cache_creation_input_tokens``."""
+    usage = {"input_tokens": input_tokens, "output_tokens": output_tokens}
+    for key, count in (("cache_read_input_tokens", cache_read),
+                       ("cache_creation_input_tokens", cache_write)):  # fmt: skip
+        if count is not None:
+            usage[key] = count
     body = {
         "id": "msg_" + hashlib.sha256(json.dumps(blocks).encode()).hexdigest()[:24],
         "type": "message",
@@ -77,7 +85,7 @@ def message(
         "content": list(blocks),
         "stop_reason": stop_reason,
         "stop_sequence": None,
-        "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
+        "usage": usage,
         **extra,
     }
     return Reply(200, body)

@@ -68,9 +68,11 @@ def content(
     prompt_tokens: int = 25,
     answer_tokens: int = 40,
     thoughts_tokens: int | None = 120,
+    cached_tokens: int | None = None,
     **candidate: Any,
 ) -> Reply:
-    """A successful ``generateContent`` response with one candidate of these parts."""
+    """A successful ``generateContent`` response with one candidate of these parts;
+    ``cached_tokens`` adds ``cachedContentTokenCount`` (of the prompt's tokens)."""
     usage = {
         "promptTokenCount": prompt_tokens,
         "candidatesTokenCount": answer_tokens,
@@ -78,6 +80,8 @@ def content(
     }
     if thoughts_tokens is not None:
         usage["thoughtsTokenCount"] = thoughts_tokens
+    if cached_tokens is not None:
+        usage["cachedContentTokenCount"] = cached_tokens
     first: dict[str, Any] = {"content": {"parts": list(parts), "role": "model"}, "index": 0}
     if finish_reason is not None:
         first["finishReason"] = finish_reason

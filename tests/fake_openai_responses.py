@@ -65,6 +65,7 @@ def response(
     input_tokens: int = 25,
     output_tokens: int = 60,
     reasoning_tokens: int = 40,
+    cached_tokens: int = 0,
     model: str = "o4-mini-test",
     **extra: Any,
 ) -> Reply:
@@ -81,7 +82,7 @@ def response(
         "output": list(output),
         "usage": {
             "input_tokens": input_tokens,
-            "input_tokens_details": {"cached_tokens": 0},
+            "input_tokens_details": {"cached_tokens": cached_tokens},
             "output_tokens": output_tokens,
             "output_tokens_details": {"reasoning_tokens": reasoning_tokens},
             "total_tokens": input_tokens + output_tokens,

@@ -217,14 +217,16 @@ class FakeZhipu:
             message["content"] = f"<think>\n{reasoning}\n</think>\n\n{answer}"
         elif reasoning and markers.style == "reasoning_content":
             message["reasoning_content"] = reasoning
-        prompt_tokens = sum(approx_tokens(str(m.get("content"))) for m in body["messages"])
+        counts = [approx_tokens(str(m.get("content"))) for m in body["messages"]]
+        prompt_tokens = sum(counts)
         thinking = approx_tokens(reasoning) if reasoning and markers.style != "none" else 0
         completion_tokens = approx_tokens(answer) + thinking
         usage: dict[str, Any] = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": 0},
+            # Every message before the last reads as cached, as a shared system prompt would.
+            "prompt_tokens_details": {"cached_tokens": sum(counts[:-1])},
         }
         if thinking:
             usage["completion_tokens_details"] = {"reasoning_tokens": thinking}

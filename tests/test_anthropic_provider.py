@@ -44,6 +44,7 @@ from tests.provider_contract import (
     bsa_prompts,
     closed_port_url,
     fake_fixture,
+    generate_with,
     judge_with,
 )
 from tests.scripted_fake import EVENT_STREAM, Reply
@@ -141,6 +142,14 @@ def test_usage_counts_cached_input_and_thinking_tokens(fake: FakeAnthropic) -> N
     )
     usage = answer_with(fake, reply).usage
     assert (usage.prompt_tokens, usage.completion_tokens, usage.reasoning_tokens) == (15, 300, 250)
+
+
+def test_usage_keeps_cache_reads_and_writes_apart(fake: FakeAnthropic) -> None:
+    """Cache reads and writes are billed apart (0.1x and 1.25x the input price): both are kept,
+    and both stay counted in the prompt tokens."""
+    reply = message(text("Hi."), input_tokens=10, cache_read=1500, cache_write=300)
+    usage = answer_with(fake, reply).usage
+    assert (usage.prompt_tokens, usage.cached_tokens, usage.cache_write_tokens) == (1810, 1500, 300)
 
 
 def test_max_tokens_is_flagged_truncated(fake: FakeAnthropic) -> None:
@@ -323,3 +332,48 @@ def test_the_provider_judges_a_run(fake: FakeAnthropic, tmp_path: Path) -> None:
     VENDOR.judged_run(fake, run, "claude-judge", "anthropic:claude-judge")
     judge_with(make_provider(fake.base_url, model="claude-judge"), run)
     assert len(fake.requests) == 18, "a rerun asks for no verdict it has"
+
+
+# ---------------------------------------------------------------- the judge's prompt cache
+
+
+def test_a_judge_marks_the_templates_fixed_prefix_for_the_cache(
+    fake: FakeAnthropic, tmp_path: Path
+) -> None:
+    """A judge prompt whose fixed text (the template before its first placeholder) reaches the
+    minimum cacheable length goes as two text blocks, the first ``cache_control: ephemeral``;
+    the blocks join to exactly the official prompt, and a shorter prefix is sent plain."""
+    import bsa
+    from bsa.benchmark import Scenario
+    from bsa.engine.generate import prompts_from_items
+
+    items = bsa.load_dataset().items
+    scenarios = (Scenario.RISK_OMISSION, Scenario.COGNITIVE_SHORTCUT, Scenario.OVER_SENSITIVITY)
+    one_each = [next(i for i in items if i.scenario == s) for s in scenarios]
+    run = tmp_path / "run.sqlite"
+    generate_with(make_provider(fake.base_url), run, prompts_from_items(one_each), k=1)
+    judge_with(make_provider(fake.base_url, model="claude-sonnet-4-5"), run)
+    marked: dict[str, str] = {}
+    for received in fake.requests[len(one_each) :]:
+        (turn,) = received.body["messages"]
+        if isinstance(turn["content"], str):
+            continue
+        first, rest = turn["content"]
+        assert first["cache_control"] == {"type": "ephemeral"} and "cache_control" not in rest
+        assert received.prompt == first["text"] + rest["text"], "the prompt is bit-exact"
+        (item,) = [i for i in one_each if i.query in received.prompt]
+        assert first["text"] == received.prompt[: received.prompt.index(item.query)]
+        marked[first["text"]] = item.scenario.value
+    assert sorted(marked.values()) == ["Cognitive Shortcut", "Over Sensitivity"], (
+        "the safety and Risk Omission templates' fixed text is under 1024 tokens"
+    )
+    assert all(len(prefix) // 4 >= 1024 for prefix in marked)
+
+
+def test_a_haiku_judge_needs_a_longer_prefix() -> None:
+    from bsa.providers.anthropic_cache import cached_turn, min_cacheable_tokens
+
+    message = Message("user", "x" * 5000 + "query", cache_prefix=5000)
+    assert min_cacheable_tokens("claude-3-5-haiku-latest") == 2048
+    assert isinstance(cached_turn(message, 2048)["content"], str)
+    assert len(cached_turn(message, 1024)["content"]) == 2

@@ -155,6 +155,13 @@ def test_usage_counts_thoughts_as_completion_tokens(fake: FakeGemini) -> None:
     reply = content(text("Hi."), prompt_tokens=11, answer_tokens=30, thoughts_tokens=250)
     usage = answer_with(fake, reply).usage
     assert (usage.prompt_tokens, usage.completion_tokens, usage.reasoning_tokens) == (11, 280, 250)
+    assert usage.cached_tokens is None, "no cachedContentTokenCount: not reported"
+
+
+def test_usage_keeps_cached_content_tokens(fake: FakeGemini) -> None:
+    reply = content(text("Hi."), prompt_tokens=2000, cached_tokens=1536)
+    usage = answer_with(fake, reply).usage
+    assert (usage.prompt_tokens, usage.cached_tokens) == (2000, 1536)
 
 
 def test_max_tokens_is_flagged_truncated(fake: FakeGemini) -> None:

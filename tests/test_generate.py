@@ -311,3 +311,21 @@ def test_safety_rules_go_where_asked(server: OpenAIServer, tmp_path: Path, mode:
     assert rules.text.startswith("# Risk category: Offensive and Prejudice")
     with RunStore(tmp_path / "run.sqlite") as store:
         assert store.get_meta("generation")["safety_rules_sha256"] == rules.file.sha256
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_cached_prompt_tokens_are_stored(
+    server: OpenAIServer, tmp_path: Path, stream: bool
+) -> None:
+    """``usage.prompt_tokens_details.cached_tokens`` reaches the run file, streamed or not (the
+    test server counts every message before the last as cached: here the system prompt)."""
+    options = ProviderOptions(base_url=server.base_url, settings={"stream": stream})
+    provider = create_provider("openai:test-model", options, limits=Limits(timeout_s=5))
+    system = "Be careful. " * 40  # 480 characters: 120 tokens at the server's 4 a token
+    settings = GenerationSettings("openai:test-model", Decoding(), system_prompt=system)
+    execution = Execution(k=2, concurrency=2, policy=FAST_RETRIES)
+    run = tmp_path / "run.sqlite"
+    asyncio.run(generate(run, prompts("How do I store bleach?"), provider, settings, execution))
+    samples = stored(run).values()
+    assert [(s.cached_tokens, s.cache_write_tokens) for s in samples] == [(120, None)] * 2
+    assert all(s.prompt_tokens is not None and s.prompt_tokens > 120 for s in samples)

@@ -126,11 +126,11 @@ def test_incomplete_run_exits_3_and_status_says_what_is_left(tmp_path: Path) -> 
     assert result.returncode == 3, result.stderr
     assert "incomplete: 1 samples still missing after retries" in result.stderr
     status = bsa("status", "--run", str(run), "--json")
-    assert json.loads(status.stdout) | {"run": ""} == {
+    assert json.loads(status.stdout) | {"run": "", "cost": None} == {
         "run": "", "model": "openai:test-model", "prompts": 3, "k": 1,
         "ok": 2, "blocked": 0, "failed": 1, "missing": 1,
         "identical_sample_items": 0, "multi_sample_items": 0,
-        "replicas": {"model": {}, "judges": {}}, "warnings": [],
+        "replicas": {"model": {}, "judges": {}}, "warnings": [], "cost": None,
     }  # fmt: skip
 
 

@@ -130,6 +130,12 @@ def test_usage_counts_reasoning_tokens(fake: FakeResponses) -> None:
     assert (usage.prompt_tokens, usage.completion_tokens, usage.reasoning_tokens) == (10, 300, 250)
 
 
+def test_usage_keeps_cached_input_tokens(fake: FakeResponses) -> None:
+    reply = response(output_text("Hi."), input_tokens=3000, cached_tokens=2048)
+    usage = answer_with(fake, reply).usage
+    assert (usage.prompt_tokens, usage.cached_tokens) == (3000, 2048)
+
+
 def test_max_output_tokens_is_flagged_truncated(fake: FakeResponses) -> None:
     reply = response(summary("Thinking on and on"), incomplete="max_output_tokens")
     completion = answer_with(fake, reply)

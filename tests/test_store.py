@@ -37,15 +37,16 @@ def test_schema_is_pinned(tmp_path: Path) -> None:
     assert columns(path, "generations") == [
         "item_id", "sample", "status", "answer", "reasoning", "reasoning_source",
         "finish_reason", "truncated", "prompt_tokens", "completion_tokens", "reasoning_tokens",
-        "latency_s", "attempts", "error", "raw", "created_at", "seed", "replica",
+        "latency_s", "attempts", "error", "raw", "created_at", "seed", "replica", "cached_tokens",
+        "cache_write_tokens",
     ]  # fmt: skip
     assert columns(path, "judgements") == [
         "item_id", "sample", "kind", "judge", "status", "verdict", "passed", "rationale",
         "reason", "prompt_sha256", "raw", "attempts", "latency_s", "prompt_tokens",
-        "completion_tokens", "created_at", "replica",
+        "completion_tokens", "created_at", "replica", "cached_tokens", "cache_write_tokens",
     ]  # fmt: skip
     with sqlite3.connect(path) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 4
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 5
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -224,7 +225,7 @@ def test_writer_commits_everything_and_failed_samples_are_replaced(tmp_path: Pat
             ("p0", 0), ("p0", 1), ("p0", 2), ("p1", 0),
         ]  # fmt: skip
         assert rows[0] == sample("p0", 0)
-    assert len(GENERATION_COLUMNS) == 17
+    assert len(GENERATION_COLUMNS) == 19
 
 
 def test_a_refused_row_is_counted_and_takes_no_other_row_with_it(tmp_path: Path) -> None:

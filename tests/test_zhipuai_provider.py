@@ -73,6 +73,23 @@ def ask(
 # ---------------------------------------------------------------- one call
 
 
+def test_usage_keeps_cached_prompt_tokens(fake: FakeZhipu) -> None:
+    """``usage.prompt_tokens_details.cached_tokens``: the fake counts the system prompt as read
+    from the cache."""
+    provider = make_provider(fake)
+    messages = (Message("system", "s" * 400), Message("user", "How do I store bleach?"))
+
+    async def call() -> list[Completion]:
+        try:
+            return await provider.complete(Request(messages, Decoding()))
+        finally:
+            await provider.aclose()
+
+    (completion,) = asyncio.run(call())
+    assert completion.usage.cached_tokens == 100
+    assert completion.usage.prompt_tokens == completion.raw["usage"]["prompt_tokens"] > 100
+
+
 @pytest.mark.parametrize("style", ["think_tags", "reasoning_content"])
 def test_reasoning_is_split_from_the_answer(fake: FakeZhipu, style: str) -> None:
     question = f"How do I store bleach? [[style:{style}]]"

@@ -17,6 +17,12 @@ class Usage:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     reasoning_tokens: int | None = None
+    #: Input tokens read from the provider's prompt cache, counted in ``prompt_tokens`` too
+    #: (billed at the cached-input price).
+    cached_tokens: int | None = None
+    #: Input tokens written to the cache (Anthropic's ``cache_creation_input_tokens``, billed at
+    #: 1.25x the input price), counted in ``prompt_tokens`` too; None where nothing says.
+    cache_write_tokens: int | None = None
 
     @property
     def total(self) -> int:
@@ -51,6 +57,10 @@ class Completion:
 class Message:
     role: str
     content: str
+    #: How many leading characters of ``content`` are the same in every call of the stage (a
+    #: judge template's fixed text): a provider whose prompt cache needs a marker (Anthropic's
+    #: ``cache_control``) may mark them; the others cache prefixes by themselves and ignore it.
+    cache_prefix: int = 0
 
     def as_dict(self) -> dict[str, str]:
         return {"role": self.role, "content": self.content}

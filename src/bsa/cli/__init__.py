@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("bsa.cli.run", "run_command"),
     "generate": ("bsa.cli.generate", "generate_command"),
     "judge": ("bsa.cli.judge", "judge_command"),
+    "estimate": ("bsa.cli.estimate", "estimate_command"),
     "score": ("bsa.cli.results", "score_command"),
     "agree": ("bsa.cli.results", "agree_command"),
     "report": ("bsa.cli.reports", "report_command"),

@@ -20,6 +20,7 @@ from bsa.cli.common import (
 )
 from bsa.cli.execution import stage_execution
 from bsa.cli.params import ConcurrencyValue, FiniteFloat, JsonObject, OptionalNumber
+from bsa.cli.price_flags import price_flags, price_options, record_price_flags
 from bsa.cli.provider_flags import flag_names, model_option_flags, model_settings
 from bsa.data.assets import load_safety_rules
 from bsa.data.batch_input import read_questions
@@ -158,14 +159,17 @@ _GENERATION_OPTIONS = [
 
 @click.command("generate")
 @generation_options
+@price_options(judge=False)
 @dataset_options
 @wait_option
 @handle_errors
 def generate_command(wait_for_run: bool, **options: Any) -> None:
     """Ask the model every selected prompt k times; resumable: rerun to finish."""
     ctx = click.get_current_context()
+    prices = price_flags(options)
     plan, upstream_output = plan_generation(ctx, options)
     with holding_run(plan.run_path, wait_for_run):
+        record_price_flags(plan.run_path, prices, plan.settings.model, ())
         report = run_generation(plan)
     if summarize_generation(plan, report, upstream_output):
         sys.exit(EXIT_INCOMPLETE)

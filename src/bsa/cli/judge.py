@@ -18,6 +18,7 @@ from bsa.cli.common import (
 )
 from bsa.cli.execution import stage_execution
 from bsa.cli.params import ConcurrencyValue, FiniteFloat
+from bsa.cli.price_flags import price_flags, price_options, record_price_flags
 from bsa.cli.provider_flags import flag_names, judge_option_flags, judge_settings
 from bsa.engine.concurrency import DEFAULT_MAX_CONCURRENCY
 from bsa.engine.runner import RetryPolicy
@@ -204,14 +205,17 @@ def summarize_judging(plan: JudgePlan, report: JudgeReport) -> int:
 @click.command("judge")
 @click.option("--run", "run_path", type=click.Path(path_type=Path), required=True)
 @judge_options
+@price_options(model=False)
 @wait_option
 @handle_errors
 def judge_command(run_path: Path, wait_for_run: bool, **options: Any) -> None:
     """Grade every sample's answer and reasoning with the official BSA judge prompts."""
+    prices = price_flags(options)
     plans = plan_judging(run_path, options)
     if not run_path.is_file():
         raise BsaError(f"no run file at {run_path}; run 'bsa generate' first")
     with holding_run(run_path, wait_for_run):
+        record_price_flags(run_path, prices, None, options["judge_models"])
         left = judge_all(plans)
     if left:
         sys.exit(EXIT_INCOMPLETE)

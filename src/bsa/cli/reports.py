@@ -13,6 +13,7 @@ from bsa.benchmark import BSA_V1
 from bsa.cli.common import handle_errors, tell_written
 from bsa.cli.params import OutputFile, alpha_option, bootstrap_options, truncated_option
 from bsa.cli.params import bootstrap_seed as bootstrap_seed_of
+from bsa.cli.price_flags import price_flags, price_options
 from bsa.errors import BsaError
 from bsa.output.files import describe, is_stdout, write_text
 from bsa.output.terminal import rich_text, safe_line, terminal_json
@@ -41,22 +42,27 @@ COMPARE_ROWS = tuple(m.key for m in BSA_V1.overall_figures)
     is_flag=True,
     help="A summary-only page: no sample browser, none of the samples' text, no script.",
 )
+@price_options()
 @handle_errors
 def report_command(
     run_path: Path, output: Path, judges: tuple[str, ...], panel: bool, truncated: TruncatedPolicy,
-    no_samples: bool,
+    no_samples: bool, **price_values: Any,
 ) -> None:  # fmt: skip
     """One self-contained HTML report: figures, plots, and a browser of every sample."""
     from bsa.output.report import write_report
 
     if len(judges) > 1 and not panel:
         raise BsaError("name one --judge, or pass --panel to report several judges by majority")
-    samples = not no_samples
+    samples, prices = not no_samples, price_flags(price_values)
     if panel:
-        write_report(run_path, output, panel=judges, truncated=truncated, samples=samples)
+        write_report(
+            run_path, output, panel=judges, truncated=truncated, samples=samples, prices=prices
+        )
     else:
         judge = judges[0] if judges else None
-        write_report(run_path, output, judge=judge, truncated=truncated, samples=samples)
+        write_report(
+            run_path, output, judge=judge, truncated=truncated, samples=samples, prices=prices
+        )
     if is_stdout(output):
         tell_written(output, "wrote the report to standard output")
     else:

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
 from bsa.cli.common import handle_errors, tell_written
 from bsa.cli.params import OutputFile, alpha_option, bootstrap_options, truncated_option
 from bsa.cli.params import bootstrap_seed as bootstrap_seed_of
+from bsa.cli.price_flags import price_flags, price_options
+from bsa.costs.prices import PriceFlags
+from bsa.costs.spend import run_spending, spending_lines
 from bsa.errors import BsaError
 from bsa.output.files import describe
 from bsa.output.run_export import RUN_EXPORT_FORMATS, export_run
@@ -29,22 +33,26 @@ from bsa.scoring.warnings import score_warnings
 
 
 def show_scores(
-    run_path: Path, judges: Sequence[str], as_json: bool, scoring: ScorePlan, *, panel: bool
-) -> None:
+    run_path: Path, judges: Sequence[str], as_json: bool, scoring: ScorePlan, *, panel: bool,
+    prices: PriceFlags | None = None,
+) -> None:  # fmt: skip
     """Print the run's scores as one judge gave them, or, with ``panel``, as the majority of
     ``judges`` (every judge of the run when none is named) beside each judge's own."""
     verdicts, scores, result = score_judges(run_path, judges, scoring, panel=panel)
-    print_run_scores(run_path, verdicts, scores, result, as_json)
+    print_run_scores(run_path, verdicts, scores, result, as_json, prices)
 
 
 def print_run_scores(
-    run_path: Path, verdicts: RunVerdicts, scores: Scores, panel: PanelScores | None, as_json: bool
-) -> None:
-    """The score table (with the panel's table when there is one), or its JSON."""
+    run_path: Path, verdicts: RunVerdicts, scores: Scores, panel: PanelScores | None,
+    as_json: bool, prices: PriceFlags | None = None,
+) -> None:  # fmt: skip
+    """The score table (with the panel's table when there is one) and the run's tokens and cost
+    so far, or their JSON."""
     figures = panel.as_json() if panel is not None else scores.as_json()
     payload = {"run": str(run_path), "model": verdicts.model, "judge": verdicts.judge, **figures}
     payload["reasoning_kind"] = verdicts.reasoning_kind
     payload["warnings"] = score_warnings(payload)
+    payload["cost"] = run_spending(run_path, prices)
     if as_json:
         click.echo(terminal_json(payload))
         return
@@ -52,6 +60,8 @@ def print_run_scores(
     print_scores(payload, f"{verdicts.model} judged by {by} (k = {verdicts.k})")
     if panel is not None:
         print_panel(payload)
+    for line in spending_lines(payload["cost"]):
+        click.echo(safe_line(line))
 
 
 @click.command("score")
@@ -80,11 +90,12 @@ def print_run_scores(
 @bootstrap_options(legacy_seed=True)
 @truncated_option
 @click.option("--json", "as_json", is_flag=True)
+@price_options()
 @handle_errors
 def score_command(
     run_path: Path | None, csv_path: Path | None, judges: tuple[str, ...], panel: bool,
     k: int | None, alpha: float, reference: bool, bootstrap: int, bootstrap_seed: int,
-    legacy_seed: int | None, truncated: TruncatedPolicy, as_json: bool,
+    legacy_seed: int | None, truncated: TruncatedPolicy, as_json: bool, **prices: Any,
 ) -> None:  # fmt: skip
     """Safe@1, Safe@k, Think@1, Think@k and F-score, by scenario and category, with coverage."""
     from bsa.cli.reference import score_csv, score_run_reference
@@ -106,7 +117,7 @@ def score_command(
         score_run_reference(run_path, judge, alpha, as_json)  # type: ignore[arg-type]
     else:
         scoring = ScorePlan(alpha, truncated, bootstrap, seed)
-        show_scores(run_path, judges, as_json, scoring, panel=panel)  # type: ignore[arg-type]
+        show_scores(run_path, judges, as_json, scoring, panel=panel, prices=price_flags(prices))  # type: ignore[arg-type]
 
 
 @click.command("agree")
@@ -138,10 +149,12 @@ def agree_command(run_path: Path, judges: tuple[str, ...], as_json: bool) -> Non
 @click.command("status")
 @click.option("--run", "run_path", type=click.Path(path_type=Path), required=True)
 @click.option("--json", "as_json", is_flag=True)
+@price_options()
 @handle_errors
-def status_command(run_path: Path, as_json: bool) -> None:
-    """Counts by status, and what is left to do."""
+def status_command(run_path: Path, as_json: bool, **prices: Any) -> None:
+    """Counts by status, what is left to do, and tokens and cost so far."""
     status = run_status(run_path)
+    status["cost"] = run_spending(run_path, price_flags(prices))
     if as_json:
         click.echo(terminal_json(status))
         return
@@ -151,7 +164,7 @@ def status_command(run_path: Path, as_json: bool) -> None:
         f"{status['ok']} ok, {status['blocked']} blocked, {status['failed']} failed, "
         f"{status['missing']} missing"
     )
-    for line in status_lines(status):
+    for line in [*status_lines(status), *spending_lines(status["cost"])]:
         click.echo(safe_line(line))
 
 

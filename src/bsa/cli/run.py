@@ -19,6 +19,7 @@ from bsa.cli.common import (
 from bsa.cli.generate import generation_options, plan_generation, summarize_generation
 from bsa.cli.judge import judge_options, plan_judging, summarize_judging
 from bsa.cli.params import alpha_option, bootstrap_options, truncated_option
+from bsa.cli.price_flags import price_flags, price_options, record_price_flags
 from bsa.cli.results import print_run_scores
 from bsa.errors import BsaError
 from bsa.pipeline import JudgePlan, RunPlan, run
@@ -31,6 +32,7 @@ T = TypeVar("T")
 @click.command("run")
 @generation_options
 @judge_options
+@price_options()
 @alpha_option
 @truncated_option
 @bootstrap_options()
@@ -51,6 +53,7 @@ def run_command(
     if options["input_path"]:
         raise BsaError("bsa run needs BSA items; use 'bsa generate --input' for plain prompt lists")
     ctx = click.get_current_context()
+    prices = price_flags(options)
     generation, upstream_output = plan_generation(ctx, options)
     plan = RunPlan(
         generation,
@@ -70,6 +73,9 @@ def run_command(
             left += summarize_generation(generation, report, upstream_output)
 
     with holding_run(generation.run_path, wait_for_run):
+        record_price_flags(
+            generation.run_path, prices, generation.settings.model, options["judge_models"]
+        )
         result = run(plan, stages=stages, on_stage=on_stage)
     print_run_scores(generation.run_path, result.verdicts, result.scores, result.panel, as_json)
     if left:

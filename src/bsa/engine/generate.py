@@ -165,6 +165,8 @@ def generation_rows(
                 prompt_tokens=completion.usage.prompt_tokens,
                 completion_tokens=completion.usage.completion_tokens,
                 reasoning_tokens=completion.usage.reasoning_tokens,
+                cached_tokens=completion.usage.cached_tokens,
+                cache_write_tokens=completion.usage.cache_write_tokens,
                 latency_s=result.latency_s,
                 attempts=result.attempts,
                 error=None,

@@ -19,6 +19,7 @@ judging again with another judge adds to the run instead of replacing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
@@ -85,6 +86,9 @@ class JudgeJob:
     scenario: Scenario
     prompt: str
     examples: frozenset[str] = frozenset()
+    #: Characters of ``prompt`` that are the template's fixed text, before any item or model text:
+    #: the prefix a provider's prompt cache can reuse across verdicts (see ``fixed_prefix``).
+    cache_prefix: int = 0
 
     @property
     def prompt_sha256(self) -> str:
@@ -179,7 +183,22 @@ def job_for(
     text = render(kind, prompt, generation, templates)
     scenario = Scenario.parse(prompt.scenario or "")
     examples = template_for(kind, scenario, templates).examples
-    return JudgeJob(generation.item_id, generation.sample, kind, scenario, text, examples)
+    prefix = fixed_prefix(template_for(kind, scenario, templates))
+    return JudgeJob(generation.item_id, generation.sample, kind, scenario, text, examples, prefix)
+
+
+@functools.lru_cache(maxsize=16)
+def fixed_prefix(template: JudgeTemplate) -> int:
+    """How many characters of every prompt ``template`` renders come before its first
+    placeholder. Every official template (Safe_Ans_Judge.md and the three of
+    Thinking_Accuracy_Judge.md) keeps its instructions and examples first and the query, risk
+    summary and graded text last, so this fixed prefix is most of the prompt and a provider's
+    prefix cache can reuse it across verdicts. Were a template to put variable text first, the
+    prefix would be short and it would stay so: judging is bit-exact to upstream, and the
+    templates are never reordered."""
+    marker = "\x00"
+    rendered = template.render(**dict.fromkeys(template.placeholders, marker))
+    return rendered.index(marker) if marker in rendered else len(rendered)
 
 
 def parse_verdict(job: JudgeJob, reply: str) -> Verdict:
@@ -213,7 +232,8 @@ class JudgeCall:
 
     async def __call__(self, job: JudgeJob) -> list[Completion]:
         # A judge seed, like the model's, is derived per sample (``Decoding.for_sample``).
-        request = Request((Message("user", job.prompt),), self.decoding.for_sample(job.sample))
+        message = Message("user", job.prompt, cache_prefix=job.cache_prefix)
+        request = Request((message,), self.decoding.for_sample(job.sample))
         key = (job.item_id, job.sample, job.kind)
         for attempt in range(1, self.max_parse_attempts + 1):
             completions = await self.provider.complete(request)
@@ -246,6 +266,8 @@ def judgement_for(job: JudgeJob, judge: str, result: JobResult, parse_attempts: 
         prompt_tokens=completion.usage.prompt_tokens,
         completion_tokens=completion.usage.completion_tokens,
         replica=completion.replica,
+        cached_tokens=completion.usage.cached_tokens,
+        cache_write_tokens=completion.usage.cache_write_tokens,
     )
     return graded(stored, job, reply, cut=was_cut(completion))
 

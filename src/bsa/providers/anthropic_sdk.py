@@ -34,6 +34,7 @@ except ImportError:  # pragma: no cover - exercised by patching, see the tests
     anthropic = None  # type: ignore[assignment]
 
 from bsa.errors import BsaError, MissingExtraError
+from bsa.providers.anthropic_cache import cached_turn, min_cacheable_tokens
 from bsa.providers.anthropic_stream import assemble
 from bsa.providers.base import (
     FatalError,
@@ -45,6 +46,7 @@ from bsa.providers.base import (
 from bsa.providers.connection import Connection
 from bsa.providers.context_overflow import is_context_overflow
 from bsa.providers.http_errors import Endpoint, HttpFailure, classify_http, transport_error
+from bsa.providers.usage_fields import token_count
 from bsa.types import Completion, Message, Request, Usage
 
 DEFAULT_THINKING_BUDGET = 8192
@@ -144,7 +146,7 @@ class AnthropicProvider(Provider):
     def request_body(self, request: Request) -> dict[str, Any]:
         """The Messages API body: system messages go to the top-level ``system`` parameter, and
         ``decoding.extra_body`` is merged last, the way to send what this provider does not."""
-        system, messages = _split_system(request.messages)
+        system, messages = _split_system(request.messages, min_cacheable_tokens(self.model))
         body: dict[str, Any] = {
             "model": self.model,
             "max_tokens": self.max_tokens(request.decoding.max_tokens),
@@ -272,7 +274,8 @@ def _answer(blocks: Sequence[Any]) -> str:
 
 
 def _usage(usage: object) -> Usage:
-    """Input tokens include cache reads and writes, which Anthropic counts apart."""
+    """Input tokens include cache reads and writes, which Anthropic counts apart (and bills
+    apart: a read at a tenth of the input price, a write at 1.25 times it), so both are kept."""
     if not isinstance(usage, Mapping):
         return Usage()
     inputs = [
@@ -287,13 +290,19 @@ def _usage(usage: object) -> Usage:
         sum(counted) if counted else None,
         output if isinstance(output, int) else None,
         thinking if isinstance(thinking, int) else None,
+        cached_tokens=token_count(usage.get("cache_read_input_tokens")),
+        cache_write_tokens=token_count(usage.get("cache_creation_input_tokens")),
     )
 
 
-def _split_system(messages: Sequence[Message]) -> tuple[str, list[dict[str, str]]]:
-    """The Messages API accepts only user and assistant turns; system text is a parameter."""
+def _split_system(
+    messages: Sequence[Message], min_cache_tokens: int
+) -> tuple[str, list[dict[str, Any]]]:
+    """The Messages API accepts only user and assistant turns; system text is a parameter. A
+    turn with a long enough fixed prefix is sent as two text blocks, the prefix marked for the
+    prompt cache (:func:`bsa.providers.anthropic_cache.cached_turn`)."""
     system = "\n\n".join(m.content for m in messages if m.role == "system")
-    return system, [m.as_dict() for m in messages if m.role != "system"]
+    return system, [cached_turn(m, min_cache_tokens) for m in messages if m.role != "system"]
 
 
 def _http_client(max_connections: int, timeout: float) -> Any:

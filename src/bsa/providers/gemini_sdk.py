@@ -325,7 +325,12 @@ def _usage(usage: object) -> Usage:
     answer = _count(usage.get("candidatesTokenCount"))
     thoughts = _count(usage.get("thoughtsTokenCount"))
     completion = None if answer is None and thoughts is None else (answer or 0) + (thoughts or 0)
-    return Usage(_count(usage.get("promptTokenCount")), completion, thoughts)
+    return Usage(
+        _count(usage.get("promptTokenCount")),
+        completion,
+        thoughts,
+        cached_tokens=_count(usage.get("cachedContentTokenCount")),
+    )
 
 
 def _count(value: object) -> int | None:

@@ -33,6 +33,7 @@ from bsa.providers.base import (
 from bsa.providers.connection import Connection
 from bsa.providers.context_overflow import is_context_overflow
 from bsa.providers.http_errors import Endpoint, HttpFailure, classify_http, transport_error
+from bsa.providers.usage_fields import detail_count
 from bsa.types import Completion, Request, Usage
 
 #: Error codes and message fragments by which vendors say "my content filter refused this".
@@ -310,6 +311,7 @@ def _usage(usage: object, choices: int) -> Usage:
         prompt if isinstance(prompt, int) else None,
         share(usage.get("completion_tokens")),
         share(reasoning),
+        cached_tokens=detail_count(usage, "prompt_tokens_details", "cached_tokens"),
     )
 
 

@@ -28,6 +28,7 @@ from bsa.errors import BsaError
 from bsa.providers.base import FatalError, ProviderError, TransientError
 from bsa.providers.connection import Connection
 from bsa.providers.openai_compat import OpenAICompatible
+from bsa.providers.usage_fields import detail_count
 from bsa.types import Completion, Request, Usage
 
 #: Values of ``--reasoning-summary``.
@@ -171,4 +172,5 @@ def _usage(usage: object) -> Usage:
         prompt if isinstance(prompt, int) else None,
         output if isinstance(output, int) else None,
         reasoning if isinstance(reasoning, int) else None,
+        cached_tokens=detail_count(usage, "input_tokens_details", "cached_tokens"),
     )

@@ -43,6 +43,7 @@ from bsa.providers.http_errors import (
     authentication_failed,
     classify_http,
 )
+from bsa.providers.usage_fields import detail_count
 from bsa.types import Completion, Request, Usage
 
 T = TypeVar("T")
@@ -315,6 +316,7 @@ def _usage(usage: object) -> Usage:
         _count(usage.get("prompt_tokens")),
         _count(usage.get("completion_tokens")),
         _count(reasoning),
+        cached_tokens=detail_count(usage, "prompt_tokens_details", "cached_tokens"),
     )
 
 

@@ -91,6 +91,14 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE generations ADD COLUMN replica TEXT;
     ALTER TABLE judgements ADD COLUMN replica TEXT;
     """,
+    # 5: input tokens read from (cached_tokens) and written to (cache_write_tokens) the
+    # provider's prompt cache, both also counted in prompt_tokens; NULL: not reported.
+    """
+    ALTER TABLE generations ADD COLUMN cached_tokens INTEGER;
+    ALTER TABLE generations ADD COLUMN cache_write_tokens INTEGER;
+    ALTER TABLE judgements ADD COLUMN cached_tokens INTEGER;
+    ALTER TABLE judgements ADD COLUMN cache_write_tokens INTEGER;
+    """,
 )
 
 #: ``PRAGMA application_id`` of a run file ("BSA!"): another application's SQLite file is refused,
@@ -140,6 +148,9 @@ class Generation:
     seed: int | None = None
     #: The endpoint that answered, when the model has several (``Completion.replica``).
     replica: str | None = None
+    #: Of ``prompt_tokens``, those read from / written to the provider's prompt cache.
+    cached_tokens: int | None = None
+    cache_write_tokens: int | None = None
 
 
 GENERATION_COLUMNS: tuple[str, ...] = tuple(Generation.__dataclass_fields__)
@@ -178,6 +189,9 @@ class Judgement:
     completion_tokens: int | None
     #: The judge's endpoint that answered, when the judge has several (``Completion.replica``).
     replica: str | None = None
+    #: Of ``prompt_tokens``, those read from / written to the provider's prompt cache.
+    cached_tokens: int | None = None
+    cache_write_tokens: int | None = None
 
 
 JUDGEMENT_COLUMNS: tuple[str, ...] = tuple(Judgement.__dataclass_fields__)

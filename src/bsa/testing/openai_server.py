@@ -570,15 +570,18 @@ def render_deltas(choice: Choice, chunk_chars: int) -> Iterator[dict[str, Any]]:
 
 
 def usage_of(messages: Sequence[Any], choices: Sequence[Choice]) -> dict[str, Any]:
-    """The ``usage`` object: approximate, but the same for the same request every time."""
-    prompt = sum(approx_tokens(text_of(m.get("content"))) for m in messages if isinstance(m, dict))
+    """The ``usage`` object: approximate, but the same for the same request every time. Every
+    message before the last counts as read from a prefix cache (``cached_tokens``), as a shared
+    system prompt is at a provider that caches prefixes."""
+    counts = [approx_tokens(text_of(m.get("content"))) for m in messages if isinstance(m, dict)]
+    prompt = sum(counts)
     reasoning = sum(approx_tokens(c.reasoning) for c in choices)
     completion = reasoning + sum(approx_tokens(c.answer) for c in choices)
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": sum(counts[:-1])},
         "completion_tokens_details": {"reasoning_tokens": reasoning},
     }
 

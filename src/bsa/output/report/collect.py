@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from bsa.benchmark import BSA_V1, Benchmark
+from bsa.costs.prices import PriceFlags
+from bsa.costs.spend import run_spending
 from bsa.data.items import Item
 from bsa.output.report.redact import Redactor
 from bsa.output.report.summaries import Cell, Distribution, category_grid, distribution
@@ -64,6 +66,8 @@ class ReportData:
     settings: dict[str, Any]  # the run file's meta, secrets masked
     #: What the figures are: the page lists the benchmark's figures and scenarios.
     benchmark: Benchmark = BSA_V1
+    #: Tokens and cost so far, model and judges apart (:func:`bsa.costs.spend.run_spending`).
+    spending: dict[str, Any] | None = None
 
 
 def collect_report(
@@ -73,12 +77,13 @@ def collect_report(
     panel: Sequence[str] | None = None,
     truncated: TruncatedPolicy = "judge",
     benchmark: Benchmark = BSA_V1,
+    prices: PriceFlags | None = None,
 ) -> ReportData:
     """Read and score ``run_path`` as judged by ``judge`` (the run's only judge when None), or,
     when ``panel`` is given, by those judges' majority (see :mod:`bsa.judging.panel`): the figures are
     the panel's, with each judge's beside them, and the sample browser shows each judge's verdict
     in the panel verdict's rationale. ``truncated`` reads budget-cut samples as ``bsa score
-    --truncated`` does."""
+    --truncated`` does; ``prices`` go over the run file's recorded prices for the cost table."""
     if panel is None:
         verdicts, scored = score_run(run_path, judge, truncated=truncated, benchmark=benchmark)
         scores = scored.as_json()
@@ -110,7 +115,15 @@ def collect_report(
         usage=_usage(generations, judgements),
         settings=settings,
         benchmark=benchmark,
+        spending=_clean_spending(run_spending(run_path, prices), redactor),
     )
+
+
+def _clean_spending(spending: dict[str, Any], redactor: Redactor) -> dict[str, Any]:
+    """Stage names are model names the user typed: masked like every other text."""
+    for entry in (spending["model"], *spending["judges"]):
+        entry["name"] = redactor.text(entry["name"]) or ""
+    return spending
 
 
 def _clean_generation(generation: Generation, redactor: Redactor) -> Generation:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from bsa.benchmark import PRIMARY_CATEGORIES, Metric
+from bsa.costs.spend import money
 from bsa.output.report.browser import BROWSER_SCRIPT, browser_controls
 from bsa.output.report.collect import ReportData, Usage
 from bsa.output.report.html import document, pct, text
@@ -379,7 +380,26 @@ def health_section(data: ReportData) -> str:
     ]  # fmt: skip
     reasons = list(data.unscored_reasons.items())[:10]
     why = table(("why a verdict is missing", "verdicts"), reasons) if reasons else ""
-    return _section("health", table(("", "samples"), rows) + why + _usage_tables(data.usage))
+    usage = _usage_tables(data.usage) + _spending_table(data.spending)
+    return _section("health", table(("", "samples"), rows) + why + usage)
+
+
+def _spending_table(spending: dict[str, Any] | None) -> str:
+    """Tokens and cost so far per stage; "no prices" where none is known, never $0."""
+    if spending is None:
+        return ""
+    stages = [("model", spending["model"]), *(("judge", j) for j in spending["judges"])]
+    rows = [
+        (f"{role} {entry['name']}", f"{entry['calls']:,}", f"{entry['input_tokens']:,}",
+         f"{entry['cached_tokens']:,}", f"{entry['cache_write_tokens']:,}",
+         f"{entry['output_tokens']:,}",
+         "no prices" if entry["cost_usd"] is None else money(entry["cost_usd"]))
+        for role, entry in stages
+    ]  # fmt: skip
+    total = spending["total_cost_usd"]
+    rows.append(("total", "", "", "", "", "", "no prices" if total is None else money(total)))
+    headers = ("", "calls", "tokens in", "cached", "written to cache", "tokens out", "cost")
+    return f"<h3>Tokens and cost so far</h3>{table(headers, rows)}"
 
 
 def _identical(counts: dict[str, Any]) -> str:
