@@ -167,15 +167,7 @@ class OpenAICompatible(Provider):
         try:
             async with aclosing(self._http.events("chat/completions", body)) as stream:
                 async for payload in stream:
-                    if not isinstance(payload, dict):
-                        raise TransientError("malformed stream event (not a JSON object)")
-                    head = {
-                        k: payload[k] for k in ("id", "model", "created", "usage") if payload.get(k)
-                    }
-                    for choice in payload.get("choices") or []:
-                        index = choice.get("index", 0)
-                        _accumulate(messages.setdefault(index, {}), choice.get("delta") or {})
-                        finish[index] = choice.get("finish_reason") or finish.get(index)
+                    head = _take_event(payload, messages, finish)
         except ValueError as error:  # an event whose data is not JSON
             raise TransientError(f"malformed stream event ({error})") from error
         _check_finished(finish, messages)
@@ -273,6 +265,20 @@ def _usage(usage: object, choices: int) -> Usage:
         share(usage.get("completion_tokens")),
         share(reasoning),
     )
+
+
+def _take_event(
+    payload: object, messages: dict[int, dict[str, Any]], finish: dict[int, str | None]
+) -> dict[str, Any]:
+    """Add one streamed event's deltas and finish reasons to the choices being rebuilt; return
+    its head (id, model, created, usage), of which the last event's is kept."""
+    if not isinstance(payload, dict):
+        raise TransientError("malformed stream event (not a JSON object)")
+    for choice in payload.get("choices") or []:
+        index = choice.get("index", 0)
+        _accumulate(messages.setdefault(index, {}), choice.get("delta") or {})
+        finish[index] = choice.get("finish_reason") or finish.get(index)
+    return {k: payload[k] for k in ("id", "model", "created", "usage") if payload.get(k)}
 
 
 def _accumulate(message: dict[str, Any], delta: Mapping[str, Any]) -> None:

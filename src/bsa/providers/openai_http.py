@@ -32,6 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import openai
+import yarl
 
 try:  # the HTTP library the installed SDK's exceptions are built on: httpx2 from openai 3
     import httpx2 as http_lib
@@ -59,42 +60,45 @@ class OpenAIHttp:
         self._limits = limits
         self._headers = request_headers(api_key)
         self._proxy = environment_proxy(base_url)
+        self._urls: dict[str, yarl.URL] = {}
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def post(self, path: str, body: Mapping[str, Any]) -> bytes:
         """The body of a 2xx response to ``body`` posted at ``path``; else the SDK's errors."""
-        url = self.url(path)
+        url = self._url(path)
         try:
             async with self._post(url, body) as response:
                 content = await response.read()
         except TRANSPORT_ERRORS as error:
-            raise connection_error(error, url) from error
+            raise connection_error(error, str(url)) from error
         if not 200 <= response.status < 300:
-            raise status_error(response.status, response.headers, content, url)
+            raise status_error(response.status, response.headers, content, str(url))
         return content
 
     async def events(self, path: str, body: Mapping[str, Any]) -> AsyncGenerator[Any, None]:
         """The JSON events of a streamed response, up to ``[DONE]`` or the end of the body."""
-        url = self.url(path)
+        url = self._url(path)
         try:
             async with self._post(url, body) as response:
                 if not 200 <= response.status < 300:
                     content = await response.read()
-                    raise status_error(response.status, response.headers, content, url)
-                async for event in _json_events(_server_events(response.content), url):
+                    raise status_error(response.status, response.headers, content, str(url))
+                async for event in _json_events(_server_events(response.content), str(url)):
                     yield event
                 await _drain(response.content)
         except TRANSPORT_ERRORS as error:
-            raise connection_error(error, url) from error
+            raise connection_error(error, str(url)) from error
 
-    def url(self, path: str) -> str:
-        """``path`` under the base URL, whose query (``?api-version=``) is kept."""
-        parts = urlsplit(self.base_url)
-        return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/" + path.lstrip("/")))
+    def _url(self, path: str) -> yarl.URL:
+        """``path``'s URL, parsed once (aiohttp would parse a string on every call)."""
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = yarl.URL(endpoint_url(self.base_url, path), encoded=True)
+        return url
 
     def _post(
-        self, url: str, body: Mapping[str, Any]
+        self, url: yarl.URL, body: Mapping[str, Any]
     ) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
         data = encode_body(body)
         return self._current_session().post(
@@ -113,6 +117,12 @@ class OpenAIHttp:
         session, self._session = self._session, None
         if session is not None and self._loop is asyncio.get_running_loop():
             await session.close()
+
+
+def endpoint_url(base_url: str, path: str) -> str:
+    """``path`` under the base URL, whose query (``?api-version=``) is kept."""
+    parts = urlsplit(base_url)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/" + path.lstrip("/")))
 
 
 def new_session(limits: Limits) -> aiohttp.ClientSession:
