@@ -163,13 +163,14 @@ class OpenAICompatible(Provider):
         body = {**_flat(arguments), "stream": True, "stream_options": {"include_usage": True}}
         messages: dict[int, dict[str, Any]] = {}
         finish: dict[int, str | None] = {}
-        head: dict[str, Any] = {}
+        last: dict[str, Any] = {}
         try:
             async with aclosing(self._http.events("chat/completions", body)) as stream:
                 async for payload in stream:
-                    head = _take_event(payload, messages, finish)
+                    last = _take_event(payload, messages, finish)
         except ValueError as error:  # an event whose data is not JSON
             raise TransientError(f"malformed stream event ({error})") from error
+        head = {k: last[k] for k in ("id", "model", "created", "usage") if last.get(k)}
         _check_finished(finish, messages)
         choices = [
             {"index": i, "message": messages[i], "finish_reason": finish.get(i)}
@@ -271,14 +272,14 @@ def _take_event(
     payload: object, messages: dict[int, dict[str, Any]], finish: dict[int, str | None]
 ) -> dict[str, Any]:
     """Add one streamed event's deltas and finish reasons to the choices being rebuilt; return
-    its head (id, model, created, usage), of which the last event's is kept."""
+    the event (the last one's id, model, created and usage head the reply)."""
     if not isinstance(payload, dict):
         raise TransientError("malformed stream event (not a JSON object)")
     for choice in payload.get("choices") or []:
         index = choice.get("index", 0)
         _accumulate(messages.setdefault(index, {}), choice.get("delta") or {})
         finish[index] = choice.get("finish_reason") or finish.get(index)
-    return {k: payload[k] for k in ("id", "model", "created", "usage") if payload.get(k)}
+    return payload
 
 
 def _accumulate(message: dict[str, Any], delta: Mapping[str, Any]) -> None:

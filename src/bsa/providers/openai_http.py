@@ -25,7 +25,7 @@ import contextlib
 import json
 import os
 import urllib.request
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -84,8 +84,12 @@ class OpenAIHttp:
                 if not 200 <= response.status < 300:
                     content = await response.read()
                     raise status_error(response.status, response.headers, content, str(url))
-                async for event in _json_events(_server_events(response.content), str(url)):
-                    yield event
+                reader = _EventReader(str(url))
+                async for chunk in response.content.iter_any():
+                    for payload in reader.payloads(chunk):
+                        yield payload
+                    if reader.done:
+                        break
                 await _drain(response.content)
         except TRANSPORT_ERRORS as error:
             raise connection_error(error, str(url)) from error
@@ -227,46 +231,43 @@ def _request(url: str) -> Any:
     return http_lib.Request("POST", url)
 
 
-class _Event:
-    """One server-sent event: its ``event`` field and its ``data`` lines joined."""
+class _EventReader:
+    """A stream's JSON events out of its chunks, as the SDK's decoder and stream read them (the
+    WHATWG event-stream rules: lines end at CR, LF or CRLF, a blank line ends an event, an
+    unfinished last event is dropped; ``[DONE]`` ends the stream; an event whose data holds an
+    ``error`` is the SDK's ``APIError``; data that is not JSON raises ``ValueError``). One sync
+    pass per chunk: a streamed reply is one event per few tokens, so each layer of async
+    iteration per event would cost more than the parsing."""
 
-    __slots__ = ("data", "event")
+    def __init__(self, url: str) -> None:
+        self.url = url
+        #: Whether ``[DONE]`` came: what follows it is not read as events.
+        self.done = False
+        self._lines = _LineSplitter()
+        self._fields = _EventFields()
 
-    def __init__(self, event: str | None, data: str) -> None:
-        self.event = event
-        self.data = data
+    def payloads(self, chunk: bytes) -> Iterator[Any]:
+        for line in self._lines.feed(chunk):
+            event = self._fields.take(line.decode("utf-8"))
+            if event is None:
+                continue
+            name, data = event
+            if data.startswith("[DONE]"):
+                self.done = True
+                return
+            yield self._payload(name, data)
 
-
-async def _json_events(events: AsyncIterator[_Event], url: str) -> AsyncIterator[Any]:
-    """Each event's data as JSON, as the SDK yields them: ``[DONE]`` ends the stream, an event
-    whose data holds an ``error`` is raised as the SDK's ``APIError``, an event that is not JSON
-    raises ``ValueError``."""
-    async for event in events:
-        if event.data.startswith("[DONE]"):
-            return
-        data = json.loads(event.data)
-        if event.event and event.event.startswith("thread."):  # the SDK's Assistants events
-            yield {"data": data, "event": event.event}
-            continue
-        if isinstance(data, Mapping) and data.get("error"):
-            error = data["error"]
-            message = error.get("message") if isinstance(error, Mapping) else None
+    def _payload(self, name: str | None, data: str) -> Any:
+        payload = json.loads(data)
+        if name and name.startswith("thread."):  # the SDK's Assistants events, passed as is
+            return {"data": payload, "event": name}
+        if isinstance(payload, dict) and payload.get("error"):
+            error = payload["error"]
+            message = error.get("message") if isinstance(error, dict) else None
             if not message or not isinstance(message, str):
                 message = "An error occurred during streaming"
-            raise openai.APIError(message, _request(url), body=error)
-        yield data
-
-
-async def _server_events(content: aiohttp.StreamReader) -> AsyncIterator[_Event]:
-    """Server-sent events as the SDK's decoder reads them (the WHATWG event-stream rules: lines
-    end at CR, LF or CRLF, a blank line ends an event, an unfinished last event is dropped)."""
-    decoder = _EventDecoder()
-    lines = _LineSplitter()
-    async for chunk in content.iter_any():
-        for line in lines.feed(chunk):
-            event = decoder.decode(line.decode("utf-8"))
-            if event is not None:
-                yield event
+            raise openai.APIError(message, _request(self.url), body=error)
+        return payload
 
 
 class _LineSplitter:
@@ -277,19 +278,18 @@ class _LineSplitter:
         self._pending = b""
         self._skip_lf = False
 
-    def feed(self, chunk: bytes) -> Iterator[bytes]:
+    def feed(self, chunk: bytes) -> list[bytes]:
         if self._skip_lf and chunk.startswith(b"\n"):
             chunk = chunk[1:]
         self._skip_lf = False
-        lines = (self._pending + chunk).splitlines(keepends=True)
+        lines = (self._pending + chunk if self._pending else chunk).splitlines(keepends=True)
         self._pending = lines.pop() if lines and not lines[-1].endswith((b"\n", b"\r")) else b""
         if lines and lines[-1].endswith(b"\r"):
             self._skip_lf = True
-        for line in lines:
-            yield line.rstrip(b"\r\n")
+        return [line.rstrip(b"\r\n") for line in lines]
 
 
-class _EventDecoder:
+class _EventFields:
     """The SDK's SSE field rules, line by line (``openai._streaming.SSEDecoder``)."""
 
     def __init__(self) -> None:
@@ -298,21 +298,22 @@ class _EventDecoder:
         self._last_id: str | None = None
         self._retry: int | None = None
 
-    def decode(self, line: str) -> _Event | None:
+    def take(self, line: str) -> tuple[str | None, str] | None:
+        """The event (its name and data) that ``line`` ends, if it ends one."""
         if not line:
             if not (self._event or self._data or self._last_id or self._retry is not None):
                 return None
-            event = _Event(self._event or None, "\n".join(self._data))
+            event = (self._event or None, "\n".join(self._data))
             self._event, self._data, self._retry = None, [], None  # the id stays (the spec)
             return event
         if line.startswith(":"):
             return None
         field, _, value = line.partition(":")
         value = value[1:] if value.startswith(" ") else value
-        if field == "event":
-            self._event = value
-        elif field == "data":
+        if field == "data":
             self._data.append(value)
+        elif field == "event":
+            self._event = value
         elif field == "id" and "\0" not in value:
             self._last_id = value
         elif field == "retry":
