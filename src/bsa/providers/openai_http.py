@@ -281,11 +281,10 @@ class _LineSplitter:
     def feed(self, chunk: bytes) -> list[bytes]:
         if self._skip_lf and chunk.startswith(b"\n"):
             chunk = chunk[1:]
-        self._skip_lf = False
         lines = (self._pending + chunk if self._pending else chunk).splitlines(keepends=True)
         self._pending = lines.pop() if lines and not lines[-1].endswith((b"\n", b"\r")) else b""
-        if lines and lines[-1].endswith(b"\r"):
-            self._skip_lf = True
+        # A chunk that ends in CR may have its LF at the start of the next one.
+        self._skip_lf = chunk.endswith(b"\r")
         return [line.rstrip(b"\r\n") for line in lines]
 
 
