@@ -8,14 +8,16 @@ one. Here the URL, the headers and the proxy are worked out once, the body is en
 the bytes go straight to aiohttp.
 
 What the SDK did that callers rely on is kept: a response outside 2xx becomes the SDK's own
-status error (``openai.BadRequestError`` for a 400, … with the body read as the SDK reads it),
-an error event inside a stream the SDK's ``APIError``, a failed connection or a timeout its
-``APIConnectionError`` or ``APITimeoutError`` (chained to aiohttp's error); the same headers
+status error (``openai.BadRequestError`` for a 400, …, body and message read as the SDK read
+them), an error event inside a stream its ``APIError``, a failed connection or a timeout its
+``APIConnectionError`` or ``APITimeoutError`` chained to aiohttp's error; the same headers
 (``Authorization``, and ``OpenAI-Organization`` and ``OpenAI-Project`` from ``OPENAI_ORG_ID``
-and ``OPENAI_PROJECT_ID``), the same timeout (per connect and per read, no total: a long stream
-that keeps sending is not cut), redirects followed, and the proxy the environment names. The
-SDK is imported for its exception types only: ``--debug`` shows the same chained exception, and
-code that catches ``openai.APIStatusError`` still does.
+and ``OPENAI_PROJECT_ID``), the same timeout (to connect and per read; the runner bounds the
+whole call), redirects followed, and the proxy the environment names. The SDK is imported for
+its exception types only: ``--debug`` shows the same chained exception, and code that catches
+``openai.APIStatusError`` still does. Two things differ, on purpose: a query in the base URL
+stays a query (the SDK appended the path to it), and a dropped connection is called so (the
+SDK's aiohttp transport called it a timeout).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ try:  # the HTTP library the installed SDK's exceptions are built on: httpx2 fro
 except ImportError:  # pragma: no cover - older openai SDKs
     import httpx as http_lib  # type: ignore[no-redef,import-not-found,unused-ignore]
 
+from bsa import __version__
 from bsa.providers.connection import Limits
 
 #: How long the rest of a stream is read after ``[DONE]`` so its connection can be reused (the
@@ -146,8 +149,6 @@ def new_session(limits: Limits) -> aiohttp.ClientSession:
 
 def request_headers(api_key: str) -> dict[str, str]:
     """Every request's headers, built once."""
-    from bsa import __version__
-
     headers = {
         "Authorization": f"Bearer {api_key}",
         "Accept": "application/json",
