@@ -7,6 +7,7 @@ test_openai_errors.py and test_providers_e2e.py, which run unchanged."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
@@ -14,7 +15,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from bsa.providers.base import TransientError
+from bsa.providers.base import RateLimited, TransientError
 from bsa.providers.connection import Connection
 from bsa.providers.openai_compat import OpenAICompatible
 from bsa.providers.openai_http import _EventReader
@@ -137,6 +138,30 @@ def test_a_stream_split_anywhere_reads_the_same() -> None:
         if not reader.done:
             events += reader.payloads(STREAM[cut:])
         assert events == whole, cut
+
+
+class _GzippedRateLimit(BaseHTTPRequestHandler):
+    """A 429 whose JSON body is gzip-encoded, as CDNs in front of APIs send it."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = gzip.compress(json.dumps({"error": {"message": "Slow down"}}).encode())
+        self.send_response(429)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Retry-After", "3")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_compressed_error_body_is_read_once() -> None:
+    with serve_loopback(_GzippedRateLimit) as url, pytest.raises(RateLimited) as caught:
+        ask(f"{url}/v1")
+    assert caught.value.retry_after == 3.0 and "Slow down" in caught.value.message
 
 
 class _Hangup(BaseHTTPRequestHandler):

@@ -200,9 +200,9 @@ def status_error(
             message += f" - {words}"
     if isinstance(body, Mapping):
         body = body.get("error", body)
-    response = http_lib.Response(
-        status, headers=list(headers.items()), content=content, request=_request(url)
-    )
+    # aiohttp has decoded the body already: httpx would decode it again by Content-Encoding.
+    kept = [(k, v) for k, v in headers.items() if k.lower() != "content-encoding"]
+    response = http_lib.Response(status, headers=kept, content=content, request=_request(url))
     return _status_class(status)(message, response=response, body=body)
 
 
