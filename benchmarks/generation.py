@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
 import sqlite3
 import subprocess
@@ -56,6 +57,13 @@ def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen[str], str]:
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert server.stdout is not None
     return server, server.stdout.readline().strip()
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU of a live process (Linux ``/proc``): the test server's share of a
+    loaded machine, to tell a client-bound run from a server-bound one."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def io_bytes_written() -> int:
@@ -120,6 +128,7 @@ def main() -> None:
             written = io_bytes_written() - written_before
             file_bytes = sum(p.stat().st_size for p in Path(folder).iterdir())
             text = stored_text_bytes(run)
+            server_cpu = process_cpu_seconds(server.pid)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -136,7 +145,11 @@ def main() -> None:
         f"efficiency {floor / wall:.3f} (target >= {case.efficiency_target})"
     )
     print(f"client CPU: {cpu:.1f} s, {cpu / calls * 1e3:.2f} ms per call (target <= 1.5)")
+    print(f"test server CPU: {server_cpu:.1f} s, {server_cpu / calls * 1e3:.2f} ms per call")
     print(f"peak RSS: {peak_rss_mb:.0f} MB (target <= 150)")
+    print(
+        f"load average at the end (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     print(
         f"run file: {file_bytes / 1e6:.1f} MB for {text / 1e6:.1f} MB of stored text: "
         f"{file_bytes / text:.2f}x (target <= 3); bytes written to disk {written / 1e6:.1f} MB"

@@ -1,24 +1,21 @@
 """OpenAI-compatible chat completions: OpenAI, DeepSeek, vLLM, SGLang, Ollama, OpenRouter, Together,
 Moonshot, Volcengine Ark, DashScope, Zhipu's compatible endpoint, and anything else that speaks it.
 
-Uses the official ``openai`` SDK with its own retries off (the runner retries), and reads the raw
-response JSON rather than the SDK's parsed objects: vendors put reasoning in fields the SDK does not
-model, the raw body is what the run file keeps, and skipping pydantic parsing saves client CPU at
-thousands of calls.
+Posts with aiohttp directly (:mod:`bsa.providers.openai_http`: the SDK's request path was half
+the client's CPU per call) and reads the raw response JSON rather than the SDK's parsed objects:
+vendors put reasoning in fields the SDK does not model, and the raw body is what the run file
+keeps. Failures arrive as the SDK's own exceptions, classified here; nothing is retried here (the
+runner retries).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from contextlib import aclosing
 from typing import Any
 
 import openai
-
-try:  # the HTTP library the installed SDK is built on: httpx2 from openai 3, httpx before
-    import httpx2 as http_lib
-except ImportError:  # pragma: no cover - older openai SDKs
-    import httpx as http_lib  # type: ignore[no-redef,import-not-found,unused-ignore]
 
 from bsa.engine.reasoning import split_reasoning
 from bsa.providers.base import (
@@ -33,6 +30,7 @@ from bsa.providers.base import (
 from bsa.providers.connection import Connection
 from bsa.providers.context_overflow import is_context_overflow
 from bsa.providers.http_errors import Endpoint, HttpFailure, classify_http, transport_error
+from bsa.providers.openai_http import OpenAIHttp
 from bsa.providers.usage_fields import detail_count
 from bsa.types import Completion, Request, Usage
 
@@ -85,18 +83,10 @@ class OpenAICompatible(Provider):
         self.base_url = connection.base_url or "https://api.openai.com/v1"
         self.stream = stream
         self.dropped_parameters: set[str] = set()
-        pool = connection.max_connections
-        limits = http_lib.Limits(max_connections=pool, max_keepalive_connections=pool)
-        self._client = openai.AsyncOpenAI(
-            api_key=connection.api_key,
-            base_url=self.base_url,
-            max_retries=0,
-            timeout=connection.timeout,
-            http_client=_http_client(limits, connection.timeout),
-        )
+        self._http = OpenAIHttp(self.base_url, connection.api_key, connection.limits)
 
     async def aclose(self) -> None:
-        await self._client.close()
+        await self._http.aclose()
 
     async def complete(self, request: Request) -> list[Completion]:
         while True:
@@ -119,13 +109,9 @@ class OpenAICompatible(Provider):
         arguments = self._arguments(request)
         if self.stream:
             return await self._stream(arguments, request.n)
-        # The SDK's documented way to send a request body as is: ``create`` would first walk the
-        # whole body through its typed transform, a third of the client's CPU per call.
-        response = await self._client.post(
-            "/chat/completions", cast_to=http_lib.Response, body=_flat(arguments)
-        )
+        content = await self._http.post("chat/completions", _flat(arguments))
         try:
-            data = json.loads(response.content)
+            data = json.loads(content)
         except (ValueError, UnicodeDecodeError) as error:
             raise TransientError(f"malformed response body ({error})") from error
         return self.parse_response(data, request.n)
@@ -173,32 +159,19 @@ class OpenAICompatible(Provider):
     async def _stream(self, arguments: dict[str, Any], n: int) -> list[Completion]:
         # Each event arrives as the plain JSON object it is: the SDK's typed chunks cost about
         # 10 ms of CPU per streamed call at a few hundred in flight (benchmarks/generation.py
-        # --stream), four times a whole call's budget. The SDK still raises an error event as
+        # --stream), four times a whole call's budget. An error event arrives as the SDK's
         # ``openai.APIError``.
         body = {**_flat(arguments), "stream": True, "stream_options": {"include_usage": True}}
-        stream = await self._client.post(
-            "/chat/completions",
-            cast_to=object,
-            body=body,
-            stream=True,
-            stream_cls=openai.AsyncStream[object],
-        )
         messages: dict[int, dict[str, Any]] = {}
         finish: dict[int, str | None] = {}
-        head: dict[str, Any] = {}
+        last: dict[str, Any] = {}
         try:
-            async for payload in stream:
-                if not isinstance(payload, dict):
-                    raise TransientError("malformed stream event (not a JSON object)")
-                head = {
-                    k: payload[k] for k in ("id", "model", "created", "usage") if payload.get(k)
-                }
-                for choice in payload.get("choices") or []:
-                    index = choice.get("index", 0)
-                    _accumulate(messages.setdefault(index, {}), choice.get("delta") or {})
-                    finish[index] = choice.get("finish_reason") or finish.get(index)
+            async with aclosing(self._http.events("chat/completions", body)) as stream:
+                async for payload in stream:
+                    last = _take_event(payload, messages, finish)
         except ValueError as error:  # an event whose data is not JSON
             raise TransientError(f"malformed stream event ({error})") from error
+        head = {k: last[k] for k in ("id", "model", "created", "usage") if last.get(k)}
         _check_finished(finish, messages)
         choices = [
             {"index": i, "message": messages[i], "finish_reason": finish.get(i)}
@@ -267,24 +240,6 @@ def _flat(arguments: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def _http_client(limits: Any, timeout: float) -> Any:
-    """The SDK's aiohttp transport when available, else its default httpx one.
-
-    httpx's connection pool scans every pooled connection on each request, so at a few hundred
-    concurrent requests the client spends more CPU choosing a connection than on the call
-    (benchmarks/generation.py: about 20 ms per call at concurrency 256); aiohttp's connector
-    does not.
-    """
-    aiohttp_client = getattr(openai, "DefaultAioHttpClient", None)  # openai >= 1.86
-    try:
-        import aiohttp  # noqa: F401 - presence check: the SDK's aiohttp transport needs it
-    except ImportError:  # pragma: no cover - aiohttp is a dependency; kept for odd installs
-        aiohttp_client = None
-    if aiohttp_client is None:  # pragma: no cover
-        return openai.DefaultAsyncHttpxClient(limits=limits, timeout=timeout)
-    return aiohttp_client(limits=limits, timeout=timeout)
-
-
 def _completion(data: Mapping[str, Any], choice: Any, usage: Usage) -> Completion:
     if not isinstance(choice, Mapping) or not isinstance(choice.get("message"), Mapping):
         raise TransientError("malformed response body (choice without a message)")
@@ -313,6 +268,20 @@ def _usage(usage: object, choices: int) -> Usage:
         share(reasoning),
         cached_tokens=detail_count(usage, "prompt_tokens_details", "cached_tokens"),
     )
+
+
+def _take_event(
+    payload: object, messages: dict[int, dict[str, Any]], finish: dict[int, str | None]
+) -> dict[str, Any]:
+    """Add one streamed event's deltas and finish reasons to the choices being rebuilt; return
+    the event (the last one's id, model, created and usage head the reply)."""
+    if not isinstance(payload, dict):
+        raise TransientError("malformed stream event (not a JSON object)")
+    for choice in payload.get("choices") or []:
+        index = choice.get("index", 0)
+        _accumulate(messages.setdefault(index, {}), choice.get("delta") or {})
+        finish[index] = choice.get("finish_reason") or finish.get(index)
+    return payload
 
 
 def _accumulate(message: dict[str, Any], delta: Mapping[str, Any]) -> None:

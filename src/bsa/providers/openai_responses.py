@@ -61,10 +61,7 @@ class OpenAIResponses(OpenAICompatible):
                 f"{self.label} returns one sample per request; asked for n={request.n} "
                 "(run without --use-n)"
             )
-        # bytes: the response body as received, not parsed into the SDK's models first.
-        content = await self._client.post(
-            "/responses", cast_to=bytes, body=self.request_body(request)
-        )
+        content = await self._http.post("responses", self.request_body(request))
         try:
             data = json.loads(content)
         except (ValueError, UnicodeDecodeError) as error:

@@ -16,7 +16,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import closing
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -619,8 +619,9 @@ INSERT_GENERATION = _upsert(
 def generation_row(generation: Generation) -> tuple[Any, ...]:
     """The row to insert, every text with keys masked (bsa.redaction): providers echo keys in
     error bodies and even in completions, and a run file is made to be shared."""
-    values: Mapping[str, Any] = asdict(generation)
-    return (*(storable(redact_json(values[c])) for c in GENERATION_COLUMNS), time.time())
+    # getattr, not asdict: asdict deep-copies every field, a tenth of the client's CPU per call.
+    values = (getattr(generation, c) for c in GENERATION_COLUMNS)
+    return (*(storable(redact_json(v)) for v in values), time.time())
 
 
 #: A ``scored`` verdict is final; unscored and failed ones are asked again and replaced.
@@ -630,8 +631,8 @@ INSERT_JUDGEMENT = _upsert(
 
 
 def judgement_row(judgement: Judgement) -> tuple[Any, ...]:
-    values: Mapping[str, Any] = asdict(judgement)
-    return (*(storable(redact_json(values[c])) for c in JUDGEMENT_COLUMNS), time.time())
+    values = (getattr(judgement, c) for c in JUDGEMENT_COLUMNS)
+    return (*(storable(redact_json(v)) for v in values), time.time())
 
 
 def migrate(connection: sqlite3.Connection, path: Path) -> None:
