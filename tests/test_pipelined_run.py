@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import signal
 import sqlite3
 import subprocess
@@ -17,8 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 import bsa as library
+from bsa.engine.progress import BarProgress
+from bsa.engine.runner import RunCounters
 from bsa.providers.mock import mock_judge_reply
 from bsa.runfile.store import INSERT_GENERATION, Generation, Prompt, RunStore, generation_row
 from bsa.runfile.writer import ResultWriter
@@ -130,6 +134,23 @@ def test_judges_grade_committed_samples_while_generation_goes_on(
     assert judge_server.stats.total == 10 == stored_verdicts(run)
     for line in ("5 ok, 0 blocked, 0 failed of 5 samples", "judge openai:test-judge: 10 verdicts"):
         assert line in result.stdout
+    for progress in ("generate: 5/5 (100.0%)", "judge openai:test-judge: 10/10 (100.0%)"):
+        assert progress in result.stderr, "a progress line per stage, each with its own counts"
+
+
+def test_each_stage_has_its_own_bar_with_its_own_counts() -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=240)
+    with BarProgress(["generate", "judge [bold]x"], console=console) as bars:
+        bars.stages[0].update(RunCounters(total=10, done=4, in_flight=3))
+        bars.stages[1].update(
+            RunCounters(total=20, done=7, in_flight=5, concurrency=9, max_concurrency=64)
+        )
+    last_frame = out.getvalue().splitlines()[-3:]  # the display as it stopped
+    generation = next(line for line in last_frame if "generate" in line)
+    judge = next(line for line in last_frame if "judge [bold]x" in line)
+    assert "4/10" in generation and "in flight 3" in generation
+    assert "7/20" in judge and "in flight 5 (concurrency auto: 9 of max 64)" in judge
 
 
 def test_a_pipelined_run_resumes_a_generated_file_and_then_asks_nothing(

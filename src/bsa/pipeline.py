@@ -11,8 +11,8 @@ in the run file that it lacks (a resume), then each sample as soon as generation
 (:mod:`bsa.engine.sample_feed`), and ends when generation has ended and its feed is drained. A run
 so takes about as long as its slowest stage instead of their sum.
 
-When a stage fails (a rejected key, a full disk, a judge that is the model under test), every
-other stage starts nothing new and ends once its calls in flight are stored; then the failure is
+When a stage fails (a rejected key, a full disk, a judge's settings unlike those it judged the
+run with), every other stage starts nothing new and ends once its calls in flight are stored; then the failure is
 raised. Stopping so, rather than cancelling the calls in flight (paid for, then thrown away) or
 letting generation run to its end (paying for every sample before the user can fix a judge's key
 and with no judge to grade them), loses nothing that was paid for and spends nothing more before
@@ -154,8 +154,13 @@ async def run_stages(
         _stopping_others(feed.stopper, _generation_feeding(plan.generation, progress[0], feed))
     )
     ready = asyncio.ensure_future(feed.ready.wait())
-    await asyncio.wait({generation, ready}, return_when=asyncio.FIRST_COMPLETED)
-    ready.cancel()
+    try:
+        await asyncio.wait({generation, ready}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:  # cancelled (Ctrl-C) before the judges started
+        generation.cancel()
+        raise
+    finally:
+        ready.cancel()
     if not feed.ready.is_set():
         await generation  # its setup failed: raise why
     tasks: list[asyncio.Future[Any]] = [generation]

@@ -107,7 +107,7 @@ class StageBar:
 class BarProgress:
     """Rich progress bars, one per stage, with each stage's counters beside its bar."""
 
-    def __init__(self, labels: str | Sequence[str], console: Console | None = None) -> None:
+    def __init__(self, labels: Sequence[str], console: Console | None = None) -> None:
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -117,13 +117,8 @@ class BarProgress:
             console=console or Console(stderr=True),
             refresh_per_second=4,
         )
-        labels = [labels] if isinstance(labels, str) else labels
         #: Each stage's sink, in the order of the labels.
         self.stages = [StageBar(self._progress, label) for label in labels]
-
-    def update(self, counters: RunCounters) -> None:
-        """The first stage's counters (a display of one stage)."""
-        self.stages[0].update(counters)
 
     def __enter__(self) -> BarProgress:
         self._progress.start()
@@ -137,18 +132,12 @@ class StageSink(Protocol):
     def update(self, counters: RunCounters) -> None: ...
 
 
-def progress_for(label: str, stream: TextIO | None = None) -> LogProgress | BarProgress:
-    """A bar on an interactive terminal, log lines when output goes to a file or CI."""
-    stream = stream or sys.stderr
-    return BarProgress(label) if stream.isatty() else LogProgress(label, stream)
-
-
 @contextlib.contextmanager
 def stages_progress(
     labels: Sequence[str], stream: TextIO | None = None
 ) -> Iterator[Sequence[StageSink]]:
-    """One sink per stage: bars in one display on an interactive terminal, else a log line per
-    stage (each naming its stage)."""
+    """One sink per stage: bars in one display on an interactive terminal, log lines (each
+    naming its stage) when output goes to a file or CI."""
     stream = stream or sys.stderr
     if stream.isatty():
         with BarProgress(labels) as bars:

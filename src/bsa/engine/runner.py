@@ -242,7 +242,6 @@ class Runner(Generic[J]):
 
     async def _worker(self, jobs: JobQueue[J]) -> None:
         while (job := await jobs.take()) is not None:
-            self.counters.total = jobs.added
             result = await self._attempt_until_done(job)
             if result is not None:
                 self._finish(job, result)
