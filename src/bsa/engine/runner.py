@@ -219,8 +219,10 @@ class Runner(Generic[J]):
             )
             jobs = JobQueue(jobs, closed=True)
         self._queue = jobs
-        if self._stopping.is_set():  # stopped before it started
-            jobs.abandon()
+        stopped = self._stopping.is_set()
+        self._stopping = asyncio.Event()  # of this run's event loop
+        if stopped:  # stopped before it started
+            self.stop()
         self.counters = RunCounters(total=jobs.added)
         self._show_limit()
         self._report()

@@ -368,6 +368,8 @@ async def judge_run(
         finally:
             writer.close()
             await provider.aclose()
+        if fed.error is not None:
+            raise fed.error
         return JudgeReport(
             counters,
             store.judgement_counts(settings.judge),
@@ -389,11 +391,13 @@ class _FedSamples:
         writer: ResultWriter,
         runner: Runner[JudgeJob],
     ) -> None:
-        self._judge, self._prompts, self._templates = judge, prompts, templates
+        self._judge_name, self._prompts, self._templates = judge, prompts, templates
         self._writer, self._runner = writer, runner
         self._queue: JobQueue[JudgeJob] = JobQueue()
         self._seen: set[tuple[str, int]] = set()
         self.direct = 0
+        #: What stopped the feed's work (a full disk), raised once the calls in flight are done.
+        self.error: Exception | None = None
 
     def follow(
         self, feed: Subscription, jobs: list[JudgeJob], stored: Sequence[Generation]
@@ -407,19 +411,23 @@ class _FedSamples:
         return self._queue
 
     def _take(self, samples: Sequence[Generation]) -> None:
-        for generation in samples:
-            key = (generation.item_id, generation.sample)
-            if key in self._seen:
-                continue
-            self._seen.add(key)
-            jobs, direct = sample_judging(
-                generation, self._prompts[generation.item_id], self._judge, set(), self._templates
-            )
-            try:
-                for judgement in direct:
-                    self._writer.put(INSERT_JUDGEMENT, judgement_row(judgement))
-            except Exception:  # the writer failed (a full disk): close() raises it; stop here
-                self._runner.stop()
-                return
-            self.direct += len(direct)
-            self._queue.add(jobs)
+        """Called on the event loop, outside any task: an error is kept for :func:`judge_run`."""
+        try:
+            for generation in samples:
+                self._judge(generation)
+        except Exception as error:
+            self.error = self.error or error
+            self._runner.stop()
+
+    def _judge(self, generation: Generation) -> None:
+        key = (generation.item_id, generation.sample)
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        jobs, direct = sample_judging(
+            generation, self._prompts[generation.item_id], self._judge_name, set(), self._templates
+        )
+        for judgement in direct:
+            self._writer.put(INSERT_JUDGEMENT, judgement_row(judgement))
+        self.direct += len(direct)
+        self._queue.add(jobs)
