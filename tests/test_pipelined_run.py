@@ -246,6 +246,26 @@ def test_on_stage_hears_generation_first_then_each_judge(tmp_path: Path) -> None
     assert [r.counters.done + r.direct for r in result.judging] == [24, 24]
 
 
+def test_a_panel_is_summarized_in_its_order_whichever_judge_ends_first(tmp_path: Path) -> None:
+    slow = ServerConfig(latency=0.2, respond=lambda body, i: judge_reply(body))
+    fast = ServerConfig(respond=lambda body, i: judge_reply(body))
+    with (
+        OpenAIServer(ServerConfig()) as model_server,
+        OpenAIServer(slow) as slow_judge,
+        OpenAIServer(fast) as fast_judge,
+    ):
+        result = bsa(
+            "run", "--run", tmp_path / "run.sqlite", "--model", "openai:test-model",
+            "--base-url", model_server.base_url, "-k", "1", "--sample", "6",
+            "--judge", "openai:slow", "--judge-base-url", slow_judge.base_url,
+            "--judge", "openai:fast", "--judge-base-url", fast_judge.base_url,
+            "--judge-concurrency", "1",
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summaries = [line for line in result.stdout.splitlines() if ": judge openai:" in line]
+    assert [line.split(": judge ")[1].split(":")[1] for line in summaries] == ["slow", "fast"]
+
+
 # --- Ctrl-C and kill -9 in a real process ---------------------------------------------------
 
 

@@ -196,21 +196,24 @@ async def _together(
     on_stage: Callable[[Any, Any], None] | None,
 ) -> list[Any]:
     """The stages' reports, in the order of ``tasks``; ``on_stage`` hears each stage's plan and
-    report as it ends. The first failure is raised once every stage has ended (a Ctrl-C cancels
-    them all)."""
+    report as it ends, in that order (a judge that ends first waits for the judges before it, so
+    what a caller prints does not depend on which finished first). Once a stage has failed, no
+    other is heard (they were stopped short); the first failure is raised once every stage has
+    ended (a Ctrl-C cancels them all)."""
     reports: list[Any] = [None] * len(tasks)
     failure: BaseException | None = None
+    heard = 0  # stages whose report on_stage has heard
     pending = set(tasks)
     try:
         while pending:
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for index in sorted(tasks.index(task) for task in done):
-                task = tasks[index]
-                failure = failure or task.exception()
-                if task.exception() is None:
-                    reports[index] = task.result()
-                    if on_stage and failure is None:
-                        on_stage(plans[index], reports[index])
+            _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            ended = [task for task in tasks if task.done()]
+            failure = failure or next((t.exception() for t in ended if t.exception()), None)
+            while failure is None and heard < len(tasks) and tasks[heard].done():
+                reports[heard] = tasks[heard].result()
+                if on_stage:
+                    on_stage(plans[heard], reports[heard])
+                heard += 1
     finally:
         for task in pending:
             task.cancel()
