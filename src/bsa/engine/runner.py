@@ -212,7 +212,8 @@ class Runner(Generic[J]):
 
     async def run(self, jobs: Sequence[J] | JobQueue[J]) -> RunCounters:
         """Process all jobs (a queue: until it is closed and drained); raise RunAborted on a fatal
-        error (finished results are kept)."""
+        error (finished results are kept). A queue's prompts are not known in advance, so its
+        setup is judged broken after SETUP_FAILURE_PROMPTS of them, never fewer."""
         if not isinstance(jobs, JobQueue):
             self._setup_failure_prompts = min(
                 SETUP_FAILURE_PROMPTS, len({self._job_key(job) for job in jobs})
