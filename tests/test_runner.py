@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import pytest
 
+from bsa.engine.job_queue import JobQueue
 from bsa.engine.runner import (
     SETUP_FAILURE_PROMPTS,
     JobResult,
@@ -206,3 +207,58 @@ def test_requests_per_minute_are_spaced() -> None:
         return time.monotonic() - start
 
     assert asyncio.run(measure()) >= 0.19
+
+
+def test_a_queue_is_worked_as_it_grows_until_it_is_closed() -> None:
+    results: dict[str, JobResult] = {}
+
+    async def scenario() -> RunCounters:
+        queue: JobQueue[str] = JobQueue(["a"])
+        runner: Runner[str] = Runner(Script({}), results.__setitem__, concurrency=2, policy=FAST)
+        task = asyncio.ensure_future(runner.run(queue))
+        while "a" not in results:
+            await asyncio.sleep(0)
+        queue.add(["b", "c"])
+        while len(results) < 3:
+            await asyncio.sleep(0)
+        assert not task.done(), "an open queue may still bring work"
+        queue.close()
+        return await asyncio.wait_for(task, 30)
+
+    counters = asyncio.run(scenario())
+    assert sorted(results) == ["a", "b", "c"] and (counters.total, counters.done) == (3, 3)
+
+
+def test_stop_lets_calls_in_flight_finish_and_starts_nothing_more() -> None:
+    results: dict[str, JobResult] = {}
+
+    async def scenario() -> RunCounters:
+        script = Script({"first": ["sleep"]})
+        runner: Runner[str] = Runner(script, results.__setitem__, concurrency=1, policy=FAST)
+        task = asyncio.ensure_future(runner.run(["first", "second", "third"]))
+        while not script.calls["first"]:
+            await asyncio.sleep(0)
+        runner.stop()
+        return await asyncio.wait_for(task, 30)
+
+    counters = asyncio.run(scenario())
+    assert list(results) == ["first"], "the call in flight is kept, no other is made"
+    assert results["first"].completions is not None and counters.done == 1
+
+
+def test_stop_ends_a_backoff_without_the_retry() -> None:
+    script = Script({"a": [RateLimited("slow down", retry_after=1000.0), "ok"]})
+    policy = replace(FAST, max_retry_after_s=1000.0)
+    results: dict[str, JobResult] = {}
+
+    async def scenario() -> RunCounters:
+        runner: Runner[str] = Runner(script, results.__setitem__, policy=policy)
+        task = asyncio.ensure_future(runner.run(["a"]))
+        while not runner.counters.retries:
+            await asyncio.sleep(0)
+        runner.stop()
+        return await asyncio.wait_for(task, 30)
+
+    counters = asyncio.run(scenario())
+    assert script.calls["a"] == 1 and results == {}, "no retry, and no result stored as failed"
+    assert counters.done == 0

@@ -5,10 +5,24 @@ the same plan and calls the same function, so the command line adds nothing but 
 progress display and printing. Every stage resumes from the run file: calling :func:`run` again
 with the same plan asks only for what is missing.
 
-How a stage is executed is the caller's choice (:class:`StageRunner`): the default runs it with
-``asyncio.run`` and no display; the CLI wraps it in a progress display that turns Ctrl-C into
-its exit status. ``on_stage`` hears each stage's report as soon as it ends, before the next
-begins, so a caller can print the generation summary while the judges are still to come.
+The stages are pipelined: generation and every judge run at once in one event loop, each with
+its own provider, concurrency, retry policy and limits. A judge first grades the samples already
+in the run file that it lacks (a resume), then each sample as soon as generation has committed it
+(:mod:`bsa.engine.sample_feed`), and ends when generation has ended and its feed is drained. A run
+so takes about as long as its slowest stage instead of their sum.
+
+When a stage fails (a rejected key, a full disk, a judge's settings unlike those it judged the
+run with), every other stage starts nothing new and ends once its calls in flight are stored; then the failure is
+raised. Stopping so, rather than cancelling the calls in flight (paid for, then thrown away) or
+letting generation run to its end (paying for every sample before the user can fix a judge's key
+and with no judge to grade them), loses nothing that was paid for and spends nothing more before
+the user has heard of the problem.
+
+How the stages are executed is the caller's choice (:class:`StageRunner`): the default runs them
+with ``asyncio.run`` and no display; the CLI gives each stage a progress bar and turns Ctrl-C into
+its exit status. ``on_stage`` hears each stage's report as soon as that stage ends (generation
+first, while the judges grade its last samples), so a caller can print the generation summary
+while the judges are still at work.
 """
 
 from __future__ import annotations
@@ -20,8 +34,9 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from bsa.engine.generate import Execution, GenerationReport, GenerationSettings, generate
+from bsa.engine.sample_feed import SampleFeed, Stopper, Subscription
 from bsa.errors import BsaError
-from bsa.judging.judge import JUDGE_DECODING, JudgeReport, judge_run
+from bsa.judging.judge import JUDGE_DECODING, JudgeReport, judge_run, refuse_self_judge
 from bsa.providers import Limits, Provider, ProviderOptions, create_provider
 from bsa.runfile.store import Prompt
 from bsa.scoring.inputs import RunVerdicts
@@ -83,17 +98,24 @@ class RunResult:
 
 
 class StageRunner(Protocol):
-    """Runs one async stage (given the progress sink it should report to) and returns its
-    result; ``label`` names the stage, ``what`` the unit it commits (``sample``, ``verdict``)."""
+    """Runs the stages of a run, which run at once: ``stages`` takes one progress sink per label
+    (``generate``, then ``judge NAME`` for each judge, in the plan's order) and returns the
+    result."""
 
     def __call__(
-        self, label: str, what: str, stage: Callable[[Any], Coroutine[Any, Any, T]]
+        self, labels: Sequence[str], stages: Callable[[Sequence[Any]], Coroutine[Any, Any, T]]
     ) -> T: ...
 
 
-def run_quietly(label: str, what: str, stage: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+def run_quietly(
+    labels: Sequence[str], stages: Callable[[Sequence[Any]], Coroutine[Any, Any, T]]
+) -> T:
     """The default :class:`StageRunner`: no display."""
-    return asyncio.run(stage(None))
+    return asyncio.run(stages([None] * len(labels)))
+
+
+#: What the stages of a run report: generation's, then each judge's in the plan's order.
+StageReports = tuple[GenerationReport, list[JudgeReport]]
 
 
 def run(
@@ -102,32 +124,109 @@ def run(
     stages: StageRunner = run_quietly,
     on_stage: Callable[[Any, Any], None] | None = None,
 ) -> RunResult:
-    """Generate every missing sample, have each judge grade every sample it has not graded, and
-    score the run (the panel's majority when there are several judges)."""
+    """Generate every missing sample while each judge grades every sample it has not graded
+    (pipelined, see above), and score the run (the panel's majority when there are several
+    judges)."""
     if not plan.judges:
         raise BsaError("a run needs at least one judge")
-    generation = stages("generate", "sample", lambda p: generate_stage(plan.generation, p))
-    if on_stage:
-        on_stage(plan.generation, generation)
-    judging = []
-    for judge in plan.judges:
-        report = stages("judge", "verdict", _judging(judge))
-        if on_stage:
-            on_stage(judge, report)
-        judging.append(report)
+    for judge in plan.judges:  # before any call, rather than once generation has begun
+        refuse_self_judge(plan.generation.settings.model, judge.judge, judge.allow_self_judge)
+    labels = ["generate", *(f"judge {judge.judge}" for judge in plan.judges)]
+    generation, judging = stages(labels, lambda sinks: run_stages(plan, sinks, on_stage))
     verdicts, scores, panel = score_judges(
         plan.generation.run_path, [judge.judge for judge in plan.judges], plan.scoring
     )
     return RunResult(generation, judging, verdicts, scores, panel)
 
 
-def _judging(plan: JudgePlan) -> Callable[[Any], Coroutine[Any, Any, JudgeReport]]:
-    """``judge_stage`` for ``plan``, waiting for its progress sink."""
-    return lambda progress: judge_stage(plan, progress)
+async def run_stages(
+    plan: RunPlan,
+    progress: Sequence[Any],
+    on_stage: Callable[[Any, Any], None] | None = None,
+) -> StageReports:
+    """Generation and every judge at once, each reporting to its own entry of ``progress``.
+
+    The judges start once generation has recorded its settings and prompts in the run file (they
+    check and plan from it); each took its feed before, so none misses a sample."""
+    feed = SampleFeed()
+    feeds = [feed.subscribe() for _ in plan.judges]
+    generation = asyncio.ensure_future(
+        _stopping_others(feed.stopper, _generation_feeding(plan.generation, progress[0], feed))
+    )
+    ready = asyncio.ensure_future(feed.ready.wait())
+    try:
+        await asyncio.wait({generation, ready}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:  # cancelled (Ctrl-C) before the judges started
+        generation.cancel()
+        raise
+    finally:
+        ready.cancel()
+    if not feed.ready.is_set():
+        await generation  # its setup failed: raise why
+    tasks: list[asyncio.Future[Any]] = [generation]
+    for judge, sink, judge_feed in zip(plan.judges, progress[1:], feeds, strict=True):
+        task = _stopping_others(feed.stopper, judge_stage(judge, sink, judge_feed))
+        tasks.append(asyncio.ensure_future(task))
+    reports = await _together(tasks, [plan.generation, *plan.judges], on_stage)
+    return reports[0], reports[1:]
 
 
-async def generate_stage(plan: GenerationPlan, progress: Any = None) -> GenerationReport:
-    """The generation stage of ``plan``, with its own provider."""
+async def _generation_feeding(
+    plan: GenerationPlan, progress: Any, feed: SampleFeed
+) -> GenerationReport:
+    """Generation, telling the judges it has ended once its writer has committed everything."""
+    try:
+        return await generate_stage(plan, progress, feed)
+    finally:
+        feed.finish()
+
+
+async def _stopping_others(stopper: Stopper, stage: Coroutine[Any, Any, T]) -> T:
+    """``stage``; if it fails, the other stages are told to stop at once."""
+    try:
+        return await stage
+    except Exception:
+        stopper.stop()
+        raise
+
+
+async def _together(
+    tasks: Sequence[asyncio.Future[Any]],
+    plans: Sequence[Any],
+    on_stage: Callable[[Any, Any], None] | None,
+) -> list[Any]:
+    """The stages' reports, in the order of ``tasks``; ``on_stage`` hears each stage's plan and
+    report as it ends, in that order (a judge that ends first waits for the judges before it, so
+    what a caller prints does not depend on which finished first). Once a stage has failed, no
+    other is heard (they were stopped short); the first failure is raised once every stage has
+    ended (a Ctrl-C cancels them all)."""
+    reports: list[Any] = [None] * len(tasks)
+    failure: BaseException | None = None
+    heard = 0  # stages whose report on_stage has heard
+    pending = set(tasks)
+    try:
+        while pending:
+            _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            ended = [task for task in tasks if task.done()]
+            failure = failure or next((t.exception() for t in ended if t.exception()), None)
+            while failure is None and heard < len(tasks) and tasks[heard].done():
+                reports[heard] = tasks[heard].result()
+                if on_stage:
+                    on_stage(plans[heard], reports[heard])
+                heard += 1
+    finally:
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+    if failure is not None:
+        raise failure
+    return reports
+
+
+async def generate_stage(
+    plan: GenerationPlan, progress: Any = None, feed: SampleFeed | None = None
+) -> GenerationReport:
+    """The generation stage of ``plan``, with its own provider (and, pipelined, its ``feed``)."""
     provider = _provider(plan.settings.model, plan.provider_options, plan.execution, plan.api_key)
     return await generate(
         plan.run_path,
@@ -138,11 +237,15 @@ async def generate_stage(plan: GenerationPlan, progress: Any = None) -> Generati
         rules_text=plan.rules_text,
         source=plan.source,
         progress=progress,
+        feed=feed,
     )
 
 
-async def judge_stage(plan: JudgePlan, progress: Any = None) -> JudgeReport:
-    """One judge's stage: every verdict it lacks in the run."""
+async def judge_stage(
+    plan: JudgePlan, progress: Any = None, feed: Subscription | None = None
+) -> JudgeReport:
+    """One judge's stage: every verdict it lacks in the run (and, pipelined, every sample its
+    ``feed`` brings)."""
     if not plan.run_path.is_file():
         raise BsaError(f"no run file at {plan.run_path}; run 'bsa generate' first")
     provider = _provider(plan.judge, plan.options, plan.execution)
@@ -155,6 +258,7 @@ async def judge_stage(plan: JudgePlan, progress: Any = None) -> JudgeReport:
         max_parse_attempts=plan.parse_attempts,
         allow_self_judge=plan.allow_self_judge,
         progress=progress,
+        feed=feed,
     )
 
 

@@ -8,7 +8,7 @@ import functools
 import os
 import sqlite3
 import sys
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -206,11 +206,21 @@ def run_stage(
 ) -> T:
     """Run one async stage with a progress display; Ctrl-C ends it with exit status 130 and the
     promise the stage keeps (every finished ``what`` is already committed to the run file)."""
-    from bsa.engine.progress import progress_for
+    return run_stages([label], run_path, what, lambda sinks: stage(sinks[0]))
+
+
+def run_stages(
+    labels: Sequence[str],
+    run_path: Path,
+    what: str,
+    stages: Callable[[Sequence[Any]], Coroutine[Any, Any, T]],
+) -> T:
+    """:func:`run_stage` for stages that run at once, one progress bar (or log line) each."""
+    from bsa.engine.progress import stages_progress
 
     try:
-        with progress_for(label) as progress:
-            return asyncio.run(stage(progress))
+        with stages_progress(labels) as sinks:
+            return asyncio.run(stages(sinks))
     except KeyboardInterrupt:
         click.echo(
             f"interrupted: every finished {what} is saved in {run_path}; "

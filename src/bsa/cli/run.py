@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 import click
@@ -13,7 +13,7 @@ from bsa.cli.common import (
     dataset_options,
     handle_errors,
     holding_run,
-    run_stage,
+    run_stages,
     wait_option,
 )
 from bsa.cli.generate import generation_options, plan_generation, summarize_generation
@@ -46,8 +46,9 @@ def run_command(
 ) -> None:  # fmt: skip
     """Ask the model, judge every sample, and print the BSA scores; rerun to resume.
 
-    With several --judge, each judges in turn and the scores are the panel's majority, shown
-    beside each judge's own (as 'bsa score --panel' shows them)."""
+    The judges grade each sample as soon as it is stored, while generation goes on. With several
+    --judge, the scores are the panel's majority, shown beside each judge's own (as 'bsa score
+    --panel' shows them)."""
     if not options["judge_models"]:
         raise BsaError("name the judge with --judge PROVIDER:MODEL (try --model mock --judge mock)")
     if options["input_path"]:
@@ -62,8 +63,10 @@ def run_command(
     )
     left = 0
 
-    def stages(label: str, what: str, stage: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
-        return run_stage(label, generation.run_path, what, stage)
+    def stages(
+        labels: Sequence[str], stages: Callable[[Sequence[Any]], Coroutine[Any, Any, T]]
+    ) -> T:
+        return run_stages(labels, generation.run_path, "sample and verdict", stages)
 
     def on_stage(stage_plan: Any, report: Any) -> None:
         nonlocal left

@@ -22,12 +22,14 @@ from bsa.engine.runner import (
     Execution as Execution,  # re-exported: its home before bsa.engine.runner
 )
 from bsa.engine.runner import JobResult, RateLimiter, RunCounters, Runner
+from bsa.engine.sample_feed import SampleFeed
 from bsa.engine.separate_samples import SeparateWhenNIgnored
 from bsa.errors import BsaError
 from bsa.providers.base import ContentBlocked, Provider
 from bsa.redaction import redact_json
 from bsa.runfile.lock import run_lock
 from bsa.runfile.store import (
+    GENERATION_COLUMNS,
     INSERT_GENERATION,
     Generation,
     Prompt,
@@ -238,8 +240,10 @@ async def generate(
     rules_text: str | None = None,
     source: dict[str, Any] | None = None,
     progress: Any = None,
+    feed: SampleFeed | None = None,
 ) -> GenerationReport:
-    """Generate every missing sample of ``prompts`` into the run file at ``run_path``."""
+    """Generate every missing sample of ``prompts`` into the run file at ``run_path``; with a
+    ``feed``, tell it each sample once committed, and stop when it says so."""
     if execution.use_n and not provider.supports_n:
         raise BsaError(f"{provider.label} cannot return several samples per request; drop --use-n")
     checked_extra_body(settings.decoding.extra_body)
@@ -248,12 +252,15 @@ async def generate(
         store.raise_k(execution.k)
         store.add_prompts(prompts)
         jobs = plan_jobs(store, prompts, settings, execution, rules_text)
-        writer = ResultWriter(run_path)
+        writer = ResultWriter(run_path, feed.committed if feed else None)
 
         def on_done(job: GenerationJob, result: JobResult) -> None:
             seeds = job.seeds_sent(calls.separated(job.request))
-            for row in generation_rows(job, result, seeds):
-                writer.put(INSERT_GENERATION, generation_row(row))
+            for generation in generation_rows(job, result, seeds):
+                row = generation_row(generation)
+                # The sample as stored (keys masked), so a judge grades what a rerun would read.
+                note = Generation(*row[: len(GENERATION_COLUMNS)]) if feed else None
+                writer.put(INSERT_GENERATION, row, note)
 
         calls = SeparateWhenNIgnored(provider)
         runner: Runner[GenerationJob] = Runner(
@@ -265,6 +272,9 @@ async def generate(
             progress=progress,
             job_key=lambda job: job.prompt.item_id,
         )
+        if feed is not None:
+            feed.stopper.watch(runner.stop)
+            feed.ready.set()
         try:
             counters = await runner.run(jobs)
         finally:

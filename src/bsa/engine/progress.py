@@ -1,19 +1,25 @@
 """Progress for long runs: a live bar on a terminal, a log line every few seconds elsewhere.
 
 ``update`` is called on the event loop after every result, so it only stores a reference; drawing
-happens on rich's refresh thread (terminal) or at most once per interval (logs).
+happens on rich's refresh thread (terminal) or at most once per interval (logs). Stages that run
+at once (a pipelined ``bsa run``: generation and each judge) share one display, one bar or log
+line per stage, each with its own counts, rate and concurrency.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
-from typing import TextIO
+from collections.abc import Iterator, Sequence
+from typing import Protocol, TextIO
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from bsa.engine.runner import RunCounters
+from bsa.output.terminal import safe_line
 
 
 def describe(counters: RunCounters) -> str:
@@ -77,20 +83,13 @@ class LogProgress:
         self._emit()
 
 
-class BarProgress:
-    """A rich progress bar with the run's counters beside it."""
+class StageBar:
+    """One stage's bar in a :class:`BarProgress`."""
 
-    def __init__(self, label: str, console: Console | None = None) -> None:
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[details]}"),
-            console=console or Console(stderr=True),
-            refresh_per_second=4,
-        )
-        self._task: TaskID = self._progress.add_task(label, total=None, details="")
+    def __init__(self, progress: Progress, label: str) -> None:
+        self._progress = progress
+        # A judge's name comes from the command line: no markup, no control characters.
+        self._task: TaskID = progress.add_task(escape(safe_line(label)), total=None, details="")
 
     def update(self, counters: RunCounters) -> None:
         elapsed = max(time.monotonic() - counters.started_at, 1e-9)
@@ -104,6 +103,23 @@ class BarProgress:
             self._task, total=counters.total, completed=counters.done, details=details
         )
 
+
+class BarProgress:
+    """Rich progress bars, one per stage, with each stage's counters beside its bar."""
+
+    def __init__(self, labels: Sequence[str], console: Console | None = None) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[details]}"),
+            console=console or Console(stderr=True),
+            refresh_per_second=4,
+        )
+        #: Each stage's sink, in the order of the labels.
+        self.stages = [StageBar(self._progress, label) for label in labels]
+
     def __enter__(self) -> BarProgress:
         self._progress.start()
         return self
@@ -112,7 +128,24 @@ class BarProgress:
         self._progress.stop()
 
 
-def progress_for(label: str, stream: TextIO | None = None) -> LogProgress | BarProgress:
-    """A bar on an interactive terminal, log lines when output goes to a file or CI."""
+class StageSink(Protocol):
+    def update(self, counters: RunCounters) -> None: ...
+
+
+@contextlib.contextmanager
+def stages_progress(
+    labels: Sequence[str], stream: TextIO | None = None
+) -> Iterator[Sequence[StageSink]]:
+    """One sink per stage: bars in one display on an interactive terminal, log lines (each
+    naming its stage) when output goes to a file or CI."""
     stream = stream or sys.stderr
-    return BarProgress(label) if stream.isatty() else LogProgress(label, stream)
+    if stream.isatty():
+        with BarProgress(labels) as bars:
+            yield bars.stages
+        return
+    logs = [LogProgress(safe_line(label), stream) for label in labels]
+    try:
+        yield logs
+    finally:
+        for log in logs:  # each stage's last line, in the stages' order
+            log.__exit__()

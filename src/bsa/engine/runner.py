@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from bsa.engine.concurrency import AdaptiveLimit, ConcurrencySetting
+from bsa.engine.job_queue import JobQueue
 from bsa.errors import BsaError
 from bsa.providers.base import (
     ContentBlocked,
@@ -204,18 +206,28 @@ class Runner(Generic[J]):
         #: Error kind -> prompts that failed with it while nothing had worked yet.
         self._early_failures: dict[str, set[Hashable]] = {}
         self._setup_failure_prompts = SETUP_FAILURE_PROMPTS
+        self._queue: JobQueue[J] = JobQueue(closed=True)
+        self._stopping = asyncio.Event()
         self.counters = RunCounters()
 
-    async def run(self, jobs: Sequence[J]) -> RunCounters:
-        """Process all jobs; raise RunAborted on a fatal error (finished results are kept)."""
-        self.counters = RunCounters(total=len(jobs))
+    async def run(self, jobs: Sequence[J] | JobQueue[J]) -> RunCounters:
+        """Process all jobs (a queue: until it is closed and drained); raise RunAborted on a fatal
+        error (finished results are kept). A queue's prompts are not known in advance, so its
+        setup is judged broken after SETUP_FAILURE_PROMPTS of them, never fewer."""
+        if not isinstance(jobs, JobQueue):
+            self._setup_failure_prompts = min(
+                SETUP_FAILURE_PROMPTS, len({self._job_key(job) for job in jobs})
+            )
+            jobs = JobQueue(jobs, closed=True)
+        self._queue = jobs
+        stopped = self._stopping.is_set()
+        self._stopping = asyncio.Event()  # of this run's event loop
+        if stopped:  # stopped before it started
+            self.stop()
+        self.counters = RunCounters(total=jobs.added)
         self._show_limit()
-        self._setup_failure_prompts = min(
-            SETUP_FAILURE_PROMPTS, len({self._job_key(job) for job in jobs})
-        )
         self._report()
-        pending: collections.deque[J] = collections.deque(jobs)
-        workers = [asyncio.ensure_future(self._worker(pending)) for _ in range(self._workers)]
+        workers = [asyncio.ensure_future(self._worker(jobs)) for _ in range(self._workers)]
         try:
             await asyncio.gather(*workers)
         finally:
@@ -224,17 +236,27 @@ class Runner(Generic[J]):
             await asyncio.gather(*workers, return_exceptions=True)
         return self.counters
 
-    async def _worker(self, pending: collections.deque[J]) -> None:
-        while pending:
-            job = pending.popleft()
-            result = await self._attempt_until_done(job)
-            self._finish(job, result)
+    def stop(self) -> None:
+        """Start nothing more (no new job, no retry) and end once the calls in flight are done:
+        their results are kept, the rest stays missing for a rerun (a pipelined stage stops so
+        when another stage failed)."""
+        self._stopping.set()
+        self._queue.abandon()
 
-    async def _attempt_until_done(self, job: J) -> JobResult:
+    async def _worker(self, jobs: JobQueue[J]) -> None:
+        while (job := await jobs.take()) is not None:
+            result = await self._attempt_until_done(job)
+            if result is not None:
+                self._finish(job, result)
+
+    async def _attempt_until_done(self, job: J) -> JobResult | None:
+        """How ``job`` ended; None if the runner was stopped before its next attempt."""
         attempt = 0
         while True:
             attempt += 1
             await self._limiter.acquire()
+            if self._stopping.is_set():
+                return None
             outcome, latency = await self._call_once(job)
             if not isinstance(outcome, ProviderError):
                 return JobResult(outcome, None, attempt, latency)
@@ -291,16 +313,21 @@ class Runner(Generic[J]):
         """Sleep before a retry; a long wait is counted so the progress line can show it."""
         if seconds < SHOWN_WAIT_S:
             self._report()
-            await asyncio.sleep(seconds)
+            await self._sleep(seconds)
             return
         counters = self.counters
         counters.waiting += 1
         counters.waiting_until = max(counters.waiting_until, time.monotonic() + seconds)
         self._report()
         try:
-            await asyncio.sleep(seconds)
+            await self._sleep(seconds)
         finally:
             counters.waiting -= 1
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, or less if the runner is stopped meanwhile (the retry will not be made)."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
 
     def _finish(self, job: J, result: JobResult) -> None:
         counters = self.counters
@@ -335,5 +362,6 @@ class Runner(Generic[J]):
             )
 
     def _report(self) -> None:
+        self.counters.total = self._queue.added
         if self._progress is not None:
             self._progress.update(self.counters)

@@ -22,13 +22,16 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from bsa.benchmark import Scenario
 from bsa.data.assets import JudgeTemplate, JudgeTemplates, load_judge_templates
+from bsa.engine.job_queue import JobQueue
 from bsa.engine.runner import Execution, JobResult, RateLimiter, RunCounters, Runner
+from bsa.engine.sample_feed import Subscription
 from bsa.errors import BsaError
 from bsa.judging.verdicts import (
     JUDGE_REFUSED,
@@ -149,31 +152,51 @@ def render(job_kind: str, prompt: Prompt, generation: Generation, templates: Jud
 
 
 def plan_judging(
-    store: RunStore, judge: str, templates: JudgeTemplates
+    store: RunStore,
+    judge: str,
+    templates: JudgeTemplates,
+    generations: Iterable[Generation] | None = None,
 ) -> tuple[list[JudgeJob], list[Judgement]]:
     """Calls still needed (missing, unscored or failed verdicts of ``judge``), and the verdicts
-    that need no call."""
+    that need no call, for ``generations`` (default: every stored sample)."""
+    prompts = judged_prompts(store)
+    done = store.scored_judgements(judge)
+    jobs: list[JudgeJob] = []
+    direct: list[Judgement] = []
+    for generation in store.generations() if generations is None else generations:
+        more_jobs, shortcuts = sample_judging(
+            generation, prompts[generation.item_id], judge, done, templates
+        )
+        jobs.extend(more_jobs)
+        direct.extend(shortcuts)
+    return jobs, direct
+
+
+def judged_prompts(store: RunStore) -> dict[str, Prompt]:
+    """The run's prompts by id; refused when they are not BSA items (nothing to judge against)."""
     prompts = {p.item_id: p for p in store.prompts()}
     if any(p.scenario is None or p.risk_summary is None for p in prompts.values()):
         raise BsaError(
             f"{store.path} holds plain prompts without risk summaries (an --input run); "
             "only BSA items can be judged"
         )
-    done = store.scored_judgements(judge)
-    jobs: list[JudgeJob] = []
-    direct: list[Judgement] = []
-    for generation in store.generations():
-        if generation.status == "failed":
-            continue
-        todo = {k for k in KINDS if (generation.item_id, generation.sample, k) not in done}
-        if not todo:
-            continue
-        shortcuts = direct_judgements(generation, judge, todo)
-        direct.extend(shortcuts)
-        prompt = prompts[generation.item_id]
-        for kind in sorted(todo - {j.kind for j in shortcuts}):
-            jobs.append(job_for(kind, prompt, generation, templates))
-    return jobs, direct
+    return prompts
+
+
+def sample_judging(
+    generation: Generation,
+    prompt: Prompt,
+    judge: str,
+    done: set[tuple[str, int, str]],
+    templates: JudgeTemplates,
+) -> tuple[list[JudgeJob], list[Judgement]]:
+    """What ``judge`` still needs for one sample: its calls, and the verdicts needing none."""
+    if generation.status == "failed":
+        return [], []
+    todo = {k for k in KINDS if (generation.item_id, generation.sample, k) not in done}
+    shortcuts = direct_judgements(generation, judge, todo) if todo else []
+    kinds = sorted(todo - {j.kind for j in shortcuts})
+    return [job_for(kind, prompt, generation, templates) for kind in kinds], shortcuts
 
 
 def job_for(
@@ -291,11 +314,7 @@ def graded(stored: Judgement, job: JudgeJob, reply: str, *, cut: bool) -> Judgem
 def record_judge(store: RunStore, settings: JudgeSettings, allow_self_judge: bool) -> None:
     """Refuse a judge that is the model under test (unless asked), and a judge whose settings or
     templates changed since it last judged this run."""
-    if _is_self_judge(store.info().model, settings.judge) and not allow_self_judge:
-        raise BsaError(
-            f"the judge {settings.judge} is the model under test; pass --allow-self-judge to "
-            "grade a model with itself"
-        )
+    refuse_self_judge(store.info().model, settings.judge, allow_self_judge)
     stored = store.judge_settings(settings.judge)
     if stored is None:
         store.set_judge_settings(settings.judge, settings.as_json())
@@ -303,6 +322,15 @@ def record_judge(store: RunStore, settings: JudgeSettings, allow_self_judge: boo
         raise RunFileError(
             f"{store.path} has verdicts of {settings.judge} made with other judge settings or "
             "templates; name the judge differently (e.g. another model string) to keep both"
+        )
+
+
+def refuse_self_judge(model: str | None, judge: str, allow_self_judge: bool) -> None:
+    """Refuse ``judge`` if it is the model under test, unless asked to allow it."""
+    if _is_self_judge(model, judge) and not allow_self_judge:
+        raise BsaError(
+            f"the judge {judge} is the model under test; pass --allow-self-judge to "
+            "grade a model with itself"
         )
 
 
@@ -327,13 +355,16 @@ async def judge_run(
     allow_self_judge: bool = False,
     templates: JudgeTemplates | None = None,
     progress: Any = None,
+    feed: Subscription | None = None,
 ) -> JudgeReport:
-    """Ask ``provider`` for every verdict the run lacks; store each as it arrives."""
+    """Ask ``provider`` for every verdict the run lacks; store each as it arrives. With a
+    ``feed``, also grade every sample it brings, until it ends (or stops the stage)."""
     templates = templates or load_judge_templates()
     settings = JudgeSettings(provider.label, decoding, tuple(f.sha256 for f in templates.files))
     with run_lock(run_path), RunStore(run_path) as store:
         record_judge(store, settings, allow_self_judge)
-        jobs, direct = plan_judging(store, settings.judge, templates)
+        stored = list(store.generations())
+        jobs, direct = plan_judging(store, settings.judge, templates, stored)
         writer = ResultWriter(run_path)
         for judgement in direct:
             writer.put(INSERT_JUDGEMENT, judgement_row(judgement))
@@ -351,14 +382,75 @@ async def judge_run(
             limiter=RateLimiter(execution.rpm, execution.tpm), progress=progress,
             job_key=lambda job: job.item_id,
         )  # fmt: skip
+        fed = _FedSamples(settings.judge, judged_prompts(store), templates, writer, runner)
+        work: list[JudgeJob] | JobQueue[JudgeJob] = jobs
+        if feed is not None:
+            work = fed.follow(feed, jobs, stored)
         try:
-            counters = await runner.run(jobs)
+            counters = await runner.run(work)
         finally:
             writer.close()
             await provider.aclose()
+        if fed.error is not None:
+            raise fed.error
         return JudgeReport(
             counters,
             store.judgement_counts(settings.judge),
-            len(direct),
+            len(direct) + fed.direct,
             tuple(writer.rejected),
         )
+
+
+class _FedSamples:
+    """A judge's share of a pipelined run: each sample generation commits becomes the judge's
+    calls (into the runner's queue) and call-free verdicts (to the writer), as in
+    :func:`plan_judging`."""
+
+    def __init__(
+        self,
+        judge: str,
+        prompts: dict[str, Prompt],
+        templates: JudgeTemplates,
+        writer: ResultWriter,
+        runner: Runner[JudgeJob],
+    ) -> None:
+        self._judge_name, self._prompts, self._templates = judge, prompts, templates
+        self._writer, self._runner = writer, runner
+        self._queue: JobQueue[JudgeJob] = JobQueue()
+        self._seen: set[tuple[str, int]] = set()
+        self.direct = 0
+        #: What stopped the feed's work (a full disk), raised once the calls in flight are done.
+        self.error: Exception | None = None
+
+    def follow(
+        self, feed: Subscription, jobs: list[JudgeJob], stored: Sequence[Generation]
+    ) -> JobQueue[JudgeJob]:
+        """The runner's queue: ``jobs`` (from the samples already ``stored``, which the feed may
+        bring again and are skipped), then the feed's, closed when the feed ends."""
+        self._seen = {(g.item_id, g.sample) for g in stored}
+        self._queue.add(jobs)
+        feed.stopper.watch(self._runner.stop)
+        feed.attach(self._take, self._queue.close)
+        return self._queue
+
+    def _take(self, samples: Sequence[Generation]) -> None:
+        """Called on the event loop, outside any task: an error is kept for :func:`judge_run`."""
+        try:
+            for generation in samples:
+                self._judge(generation)
+        except Exception as error:
+            self.error = self.error or error
+            self._runner.stop()
+
+    def _judge(self, generation: Generation) -> None:
+        key = (generation.item_id, generation.sample)
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        jobs, direct = sample_judging(
+            generation, self._prompts[generation.item_id], self._judge_name, set(), self._templates
+        )
+        for judgement in direct:
+            self._writer.put(INSERT_JUDGEMENT, judgement_row(judgement))
+        self.direct += len(direct)
+        self._queue.add(jobs)

@@ -282,6 +282,14 @@ def connect_read_only(path: Path) -> sqlite3.Connection:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+#: Run files this process has open for writing, and how many times (a pipelined run opens one per
+#: stage). Their header is not read again with plain file I/O: closing any descriptor of a file
+#: drops every POSIX lock the process holds on it, SQLite's included, and another process closing
+#: its last connection (a reader) could then checkpoint and delete the WAL that our connections go
+#: on writing to, losing every later commit.
+_open_for_writing: dict[Path, int] = {}
+
+
 class RunStore:
     """Reads and small writes of one run file. Bulk results go through :class:`bsa.runfile.writer.ResultWriter`."""
 
@@ -294,7 +302,9 @@ class RunStore:
         """
         self.path = path
         self.read_only = read_only
-        _check_path(path, must_exist=read_only)
+        self._key = path.resolve()
+        self._counted = False
+        _check_path(path, must_exist=read_only, header=self._key not in _open_for_writing)
         try:
             if read_only:
                 self.connection = connect_read_only(path)
@@ -307,6 +317,8 @@ class RunStore:
                 _check_schema(self.connection, path, writable=True)
                 _configure(self.connection)
                 migrate(self.connection, path)
+                _open_for_writing[self._key] = _open_for_writing.get(self._key, 0) + 1
+                self._counted = True
         except sqlite3.Error as error:
             self._close_quietly()
             raise unusable_run_file(path, error) from None
@@ -324,6 +336,11 @@ class RunStore:
 
     def close(self) -> None:
         self.connection.close()
+        if self._counted:
+            self._counted = False
+            _open_for_writing[self._key] -= 1
+            if not _open_for_writing[self._key]:
+                del _open_for_writing[self._key]
 
     def __enter__(self) -> RunStore:
         return self
@@ -755,14 +772,14 @@ def unusable_run_file(path: Path, error: sqlite3.Error) -> RunFileError:
     return RunFileError(f"cannot use the run file {path}: {why} ({text})")
 
 
-def _check_path(path: Path, *, must_exist: bool) -> None:
+def _check_path(path: Path, *, must_exist: bool, header: bool = True) -> None:
     if path.is_dir():
         raise RunFileError(f"{path} is a folder; --run needs a file path such as {path}/run.sqlite")
     if not path.exists():
         if must_exist:
             raise RunFileError(f"no run file at {path}")
         return
-    if not _is_sqlite(path):
+    if header and not _is_sqlite(path):
         raise RunFileError(f"{path} is not a bsa run file (not an SQLite database)")
 
 

@@ -11,6 +11,10 @@ only the refused row is left out (counted in :attr:`ResultWriter.rejected`; its 
 missing, so a rerun asks for it again). A full disk stops the run instead: every row not yet
 written is kept in memory, tried once more at :meth:`ResultWriter.close`, and the error says how
 many could not be saved.
+
+A row may carry a note (``put(..., note=…)``): ``on_commit`` hears the notes of the rows each
+commit has written, from the writer thread, once they are on disk; a pipelined run hands the
+judges its samples this way, so no judge ever sees a sample that a crash could still take back.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import contextlib
 import queue
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +31,7 @@ from bsa.runfile.store import RunFileError, connect, unusable_run_file
 
 _STOP = object()
 MAX_BATCH = 2000
-_Row = tuple[str, Sequence[Any]]
+_Row = tuple[str, Sequence[Any], object]
 _SQLITE_FULL = 13  # sqlite3.SQLITE_FULL from Python 3.11 on
 
 
@@ -38,8 +42,9 @@ class RunFileFull(RunFileError):
 class ResultWriter:
     """A background writer of ``(sql, params)`` rows into one SQLite file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, on_commit: Callable[[list[object]], None] | None = None) -> None:
         self._path = path
+        self._on_commit = on_commit
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._error: BaseException | None = None
         self._unwritten: list[_Row] = []
@@ -50,10 +55,10 @@ class ResultWriter:
         self._thread = threading.Thread(target=self._run, name="bsa-result-writer", daemon=True)
         self._thread.start()
 
-    def put(self, sql: str, params: Sequence[Any]) -> None:
+    def put(self, sql: str, params: Sequence[Any], note: object = None) -> None:
         if self._error is not None:
             raise self._error
-        self._queue.put((sql, params))
+        self._queue.put((sql, params, note))
 
     def close(self) -> None:
         """Write everything queued, stop the thread, and re-raise any error it met."""
@@ -106,9 +111,9 @@ class ResultWriter:
         except BaseException as error:  # surfaced to the event loop by put() and close()
             self._error = error
 
-    def _next_batch(self) -> tuple[list[tuple[str, Sequence[Any]]], bool]:
+    def _next_batch(self) -> tuple[list[_Row], bool]:
         """Block for one row, then take whatever else is already queued."""
-        batch: list[tuple[str, Sequence[Any]]] = []
+        batch: list[_Row] = []
         entry = self._queue.get()
         while entry is not _STOP:
             batch.append(entry)  # type: ignore[arg-type]
@@ -141,7 +146,7 @@ class ResultWriter:
     def _commit_rows(self, connection: sqlite3.Connection, rows: list[_Row]) -> None:
         connection.execute("BEGIN IMMEDIATE")
         try:
-            for sql, params in rows:
+            for sql, params, _ in rows:
                 connection.execute(sql, params)
         except BaseException:
             if connection.in_transaction:
@@ -150,6 +155,9 @@ class ResultWriter:
         connection.execute("COMMIT")
         self.rows_written += len(rows)
         self.commits += 1
+        notes = [note for _, _, note in rows if note is not None]
+        if notes and self._on_commit is not None:
+            self._on_commit(notes)
 
 
 def _is_full(error: sqlite3.Error) -> bool:
