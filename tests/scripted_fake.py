@@ -174,6 +174,11 @@ class ScriptedFake(Generic[R]):
             scripted = queue.pop(0) if queue else None
         return self.shape(body, scripted or self.respond(body))
 
+    def answer_get(self, path: str, headers: dict[str, str]) -> Reply:
+        """The answer to a GET; the JSON APIs these fakes speak are all POST unless a fake
+        says otherwise (the OpenAI batch fake's polls and downloads)."""
+        return Reply(404, {"error": {"message": f"no route GET {path}"}})
+
     @contextmanager
     def serve(self) -> Iterator[str]:
         """Listen on an ephemeral loopback port for the duration; yield the base URL."""
@@ -188,8 +193,15 @@ def _handler_for(fake: ScriptedFake[Any]) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            headers = {name.lower(): value for name, value in self.headers.items()}
-            reply = fake.answer(self.path, headers, raw)
+            self._send(fake.answer(self.path, self._headers(), raw))
+
+        def do_GET(self) -> None:
+            self._send(fake.answer_get(self.path, self._headers()))
+
+        def _headers(self) -> dict[str, str]:
+            return {name.lower(): value for name, value in self.headers.items()}
+
+        def _send(self, reply: Reply) -> None:
             time.sleep(reply.delay)
             if reply.drop:
                 self.close_connection = True

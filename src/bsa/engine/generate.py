@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import bsa
+from bsa.batch import batch_runner, check_batch
+from bsa.batch.runner import BatchRunner
 from bsa.data.items import Item
 from bsa.engine.extra_body import checked_extra_body
 from bsa.engine.runner import (
@@ -26,6 +28,7 @@ from bsa.engine.separate_samples import SeparateWhenNIgnored
 from bsa.errors import BsaError
 from bsa.providers.base import ContentBlocked, Provider
 from bsa.redaction import redact_json
+from bsa.runfile.batches import GENERATION_KIND, RequestKey
 from bsa.runfile.lock import run_lock
 from bsa.runfile.store import (
     INSERT_GENERATION,
@@ -40,6 +43,8 @@ from bsa.runfile.writer import ResultWriter
 from bsa.types import Decoding, Message, Request
 
 SAFETY_RULES_MODES = ("none", "system", "prefix")
+#: The stage name of generation's batches in the run file.
+GENERATE_STAGE = "generate"
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,11 @@ def plan_jobs(
     return jobs
 
 
+def generation_key(job: GenerationJob) -> RequestKey:
+    """What a one-sample job stands for, as a batch request records it."""
+    return (job.prompt.item_id, job.samples[0], GENERATION_KIND)
+
+
 def generation_rows(
     job: GenerationJob, result: JobResult, seeds: Sequence[int | None]
 ) -> list[Generation]:
@@ -239,6 +249,7 @@ async def generate(
     """Generate every missing sample of ``prompts`` into the run file at ``run_path``."""
     if execution.use_n and not provider.supports_n:
         raise BsaError(f"{provider.label} cannot return several samples per request; drop --use-n")
+    check_batch(provider.name, execution)
     checked_extra_body(settings.decoding.extra_body)
     with run_lock(run_path), RunStore(run_path) as store:
         record_settings(store, settings, source)
@@ -253,7 +264,7 @@ async def generate(
                 writer.put(INSERT_GENERATION, generation_row(row))
 
         calls = SeparateWhenNIgnored(provider)
-        runner: Runner[GenerationJob] = Runner(
+        runner: Runner[GenerationJob] | BatchRunner[GenerationJob] = Runner(
             lambda job: calls.complete(job.request, job.singles),
             on_done,
             concurrency=execution.concurrency_setting,
@@ -262,6 +273,11 @@ async def generate(
             progress=progress,
             job_key=lambda job: job.prompt.item_id,
         )
+        if execution.batch:
+            runner = batch_runner(
+                provider, store, writer, GENERATE_STAGE, execution, key_of=generation_key,
+                request_of=lambda job: job.request, on_done=on_done, progress=progress,
+            )  # fmt: skip
         try:
             counters = await runner.run(jobs)
         finally:

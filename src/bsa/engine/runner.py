@@ -88,6 +88,10 @@ class Execution:
     rpm: float | None = None
     tpm: float | None = None
     use_n: bool = False
+    #: Through the vendor's batch API (bsa.batch) instead of live calls, polled every
+    #: ``poll_interval_s`` seconds at first.
+    batch: bool = False
+    poll_interval_s: float = 30.0
 
     def __post_init__(self) -> None:
         self.concurrency_setting  # noqa: B018 - checks the pair when the stage is planned

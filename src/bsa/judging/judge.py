@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from bsa.batch import batch_runner, check_batch
+from bsa.batch.runner import BatchRunner
 from bsa.benchmark import Scenario
 from bsa.data.assets import JudgeTemplate, JudgeTemplates, load_judge_templates
 from bsa.engine.runner import Execution, JobResult, RateLimiter, RunCounters, Runner
@@ -202,6 +204,12 @@ def was_cut(completion: Completion) -> bool:
     return completion.truncated or completion.finish_reason == "length"
 
 
+def judge_request(job: JudgeJob, decoding: Decoding) -> Request:
+    """The request that asks for ``job``'s verdict; a judge seed, like the model's, is derived
+    per sample (``Decoding.for_sample``)."""
+    return Request((Message("user", job.prompt),), decoding.for_sample(job.sample))
+
+
 class JudgeCall:
     """Ask the judge for one verdict, again while its reply holds none (up to a cap)."""
 
@@ -212,8 +220,7 @@ class JudgeCall:
         self.parse_attempts: dict[tuple[str, int, str], int] = {}
 
     async def __call__(self, job: JudgeJob) -> list[Completion]:
-        # A judge seed, like the model's, is derived per sample (``Decoding.for_sample``).
-        request = Request((Message("user", job.prompt),), self.decoding.for_sample(job.sample))
+        request = judge_request(job, self.decoding)
         key = (job.item_id, job.sample, job.kind)
         for attempt in range(1, self.max_parse_attempts + 1):
             completions = await self.provider.complete(request)
@@ -306,6 +313,7 @@ async def judge_run(
     progress: Any = None,
 ) -> JudgeReport:
     """Ask ``provider`` for every verdict the run lacks; store each as it arrives."""
+    check_batch(provider.name, execution)
     templates = templates or load_judge_templates()
     settings = JudgeSettings(provider.label, decoding, tuple(f.sha256 for f in templates.files))
     with run_lock(run_path), RunStore(run_path) as store:
@@ -323,11 +331,18 @@ async def judge_run(
                 judgement_row(judgement_for(job, settings.judge, result, attempts)),
             )
 
-        runner: Runner[JudgeJob] = Runner(
+        runner: Runner[JudgeJob] | BatchRunner[JudgeJob] = Runner(
             call, on_done, concurrency=execution.concurrency_setting, policy=execution.policy,
             limiter=RateLimiter(execution.rpm, execution.tpm), progress=progress,
             job_key=lambda job: job.item_id,
         )  # fmt: skip
+        if execution.batch:
+            runner = batch_runner(
+                provider, store, writer, f"judge:{settings.judge}", execution,
+                key_of=lambda job: (job.item_id, job.sample, job.kind),
+                request_of=lambda job: judge_request(job, decoding), on_done=on_done,
+                progress=progress,
+            )  # fmt: skip
         try:
             counters = await runner.run(jobs)
         finally:

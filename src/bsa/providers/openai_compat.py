@@ -205,6 +205,34 @@ class OpenAICompatible(Provider):
         ]
         return self.parse_response({**head, "choices": choices, "streamed": True}, n)
 
+    def request_body(self, request: Request) -> dict[str, Any]:
+        """The body the live path posts for ``request`` (never streamed), for a batch file."""
+        return _flat(self._arguments(request))
+
+    def read_reply(self, status: int, body: object, n: int) -> list[Completion] | ProviderError:
+        """What a reply read elsewhere (a batch's output or error file) ends in: the same
+        reading as a live call's body (:meth:`parse_response`) or error (:meth:`_classify_body`)."""
+        if not 200 <= status < 300:
+            return self._classify_body(status, body)
+        try:
+            return self.parse_response(body, n)
+        except ProviderError as error:
+            return error
+
+    def failure(self, error: openai.APIError) -> ProviderError:
+        """A failed SDK call (a batch's upload, create, poll or download) classified as a live
+        call's would be."""
+        if isinstance(error, openai.APIStatusError):
+            return self._classify(error)
+        if isinstance(error, openai.APIConnectionError):
+            return self._transport_error(error)
+        return self._classify_stream_error(error.body, error.message)
+
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        """The SDK client, for the batch endpoints (bsa.batch.openai_batch)."""
+        return self._client
+
     def _transport_error(self, error: openai.APIConnectionError) -> TransientError:
         timed_out = isinstance(error, openai.APITimeoutError)
         return transport_error(error, self.base_url, timed_out=timed_out)
