@@ -2,10 +2,9 @@
 
 ``POST /v1/files`` (multipart, purpose ``batch``) stores a JSONL input file; ``POST /v1/batches``
 creates a batch of it (``endpoint`` ``/v1/chat/completions``, ``completion_window`` ``24h``, as the
-real API requires); ``GET /v1/batches/{id}`` polls it: ``validating``, then ``in_progress`` for
-:attr:`FakeOpenAIBatch.polls_in_progress` polls (forever while :attr:`FakeOpenAIBatch.hold`), then
-it runs every request and ends ``completed``, or ``expired`` when a number of requests to run is
-queued in :attr:`FakeOpenAIBatch.expiring`; ``GET /v1/files/{id}/content`` downloads a file.
+real API requires); ``GET /v1/batches/{id}`` polls it: ``validating``, then ``in_progress`` until
+it runs (:class:`tests.fake_batches.BatchBook` says when, and how many requests run before it
+ends ``expired`` rather than ``completed``); ``GET /v1/files/{id}/content`` downloads a file.
 
 Each request of a batch is answered as the scripted fakes answer a live call (a script per
 prompt, else the default: the mock judge's verdict to a judge prompt, a reasoning and an answer
@@ -13,7 +12,7 @@ to anything else): a 200 reply becomes a line of the output file, ``{"custom_id"
 {"status_code", "body"}}``; an error reply a line of the error file with the same shape; a request
 the batch never ran an error-file line ``{"custom_id", "response": null, "error": {"code":
 "batch_expired"}}``. Every request the batch ran is in :attr:`requests` (so ``calls()`` counts
-them per prompt), every created batch's input lines in :attr:`created`.
+them per prompt), every created batch's input lines in ``book.created``.
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
 
+from .fake_batches import BatchBook
 from .scripted_fake import Received, Reply, ScriptedFake, default_texts, last_user_turn
 
 TEST_KEY = "sk-test-batch-key"
@@ -58,6 +58,8 @@ def default_reply(body: dict[str, Any]) -> Reply:
 
 
 class FakeOpenAIBatch(ScriptedFake[Received]):
+    """The server's state: its files and batches, its replies, every request its batches ran."""
+
     test_key = TEST_KEY
     record = Received
     default_reply = staticmethod(default_reply)
@@ -70,20 +72,11 @@ class FakeOpenAIBatch(ScriptedFake[Received]):
         super().__init__(**kwargs)
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
-        #: The input lines of every batch created, in order.
-        self.created: list[list[dict[str, Any]]] = []
-        #: Polls a batch answers ``in_progress`` before it runs.
-        self.polls_in_progress = 1
-        #: While True, every batch stays ``in_progress``.
-        self.hold = False
-        #: For the next batches created, one each: how many requests run before it expires.
-        self.expiring: list[int] = []
-        self._polls: dict[str, int] = {}
-        self._expire_at: dict[str, int] = {}
+        self.book = BatchBook()
 
-    def polls(self, batch_id: str) -> int:
-        """How many times the batch was polled so far."""
-        return self._polls.get(batch_id, 0)
+    def check(self, path: str, headers: dict[str, str], body: dict[str, Any]) -> Reply | None:
+        """A batch request is checked when the batch runs: the key was checked at upload."""
+        return None
 
     def unreadable(self) -> Reply:
         return api_error(400, "We could not parse the JSON body of your request.")
@@ -146,11 +139,7 @@ class FakeOpenAIBatch(ScriptedFake[Received]):
         lines = [json.loads(line) for line in content.splitlines() if line.strip()]
         if len({line["custom_id"] for line in lines}) != len(lines):
             return api_error(400, "custom_id values must be unique within a batch")
-        batch_id = f"batch_{len(self.batches) + 1}"
-        self.created.append(lines)
-        self._polls[batch_id] = 0
-        if self.expiring:
-            self._expire_at[batch_id] = self.expiring.pop(0)
+        batch_id = self.book.add("batch_", lines)
         self.batches[batch_id] = {
             "id": batch_id, "object": "batch", "endpoint": ENDPOINT,
             "input_file_id": body["input_file_id"], "completion_window": "24h",
@@ -164,23 +153,21 @@ class FakeOpenAIBatch(ScriptedFake[Received]):
         batch = self.batches[batch_id]
         if batch["status"] not in ("validating", "in_progress"):
             return batch
-        self._polls[batch_id] += 1
-        if self.hold or self._polls[batch_id] <= self.polls_in_progress:
+        if self.book.due(batch_id):
+            self._run(batch)
+        else:
             batch["status"] = "in_progress"
-            return batch
-        self._run(batch)
         return batch
 
     def _run(self, batch: dict[str, Any]) -> None:
         """Answer the batch's requests (up to its expiry) into its output and error files."""
-        lines = self.created[int(batch["id"].split("_")[1]) - 1]
-        runs = self._expire_at.get(batch["id"], len(lines))
+        lines, runs = self.book.requests(batch["id"]), self.book.runs(batch["id"])
         output, errors = [], []
         for index, line in enumerate(lines):
             if index >= runs:
                 errors.append(_not_run(line["custom_id"]))
                 continue
-            reply = self._served(line["body"])
+            reply = self.received(ENDPOINT, {}, line["body"]) or self.next_reply(line["body"])
             row = _answered(line["custom_id"], reply)
             (output if reply.status == 200 else errors).append(row)
         batch["status"] = "expired" if runs < len(lines) else "completed"
@@ -190,15 +177,6 @@ class FakeOpenAIBatch(ScriptedFake[Received]):
             batch["output_file_id"] = self._store_file(_jsonl(output))
         if errors:
             batch["error_file_id"] = self._store_file(_jsonl(errors))
-
-    def _served(self, body: dict[str, Any]) -> Reply:
-        """The reply a live call of ``body`` would get, logged as a received request."""
-        prompt = self.prompt_of(body)
-        with self._lock:
-            self.requests.append(self.record(ENDPOINT, {}, body, prompt))
-            queue = self._scripts.get(prompt)
-            scripted = queue.pop(0) if queue else None
-        return scripted or self.respond(body)
 
 
 def _answered(custom_id: str, reply: Reply) -> dict[str, Any]:

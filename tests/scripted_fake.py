@@ -163,16 +163,22 @@ class ScriptedFake(Generic[R]):
             body = None
         if not isinstance(body, dict):
             return self.unreadable()
-        prompt = self.prompt_of(body)
+        refusal = self.received(path, headers, body)
+        return refusal or self.shape(body, self.next_reply(body))
+
+    def received(self, path: str, headers: dict[str, str], body: dict[str, Any]) -> Reply | None:
+        """Log a request (a live call, or one request of a batch) and return the error the real
+        API would answer it with, or None."""
         with self._lock:
-            self.requests.append(self.record(path, headers, body, prompt))
-        refusal = self.check(path, headers, body)
-        if refusal is not None:
-            return refusal
+            self.requests.append(self.record(path, headers, body, self.prompt_of(body)))
+        return self.check(path, headers, body)
+
+    def next_reply(self, body: dict[str, Any]) -> Reply:
+        """The reply scripted next for the request's prompt, else the default one."""
         with self._lock:
-            queue = self._scripts.get(prompt)
+            queue = self._scripts.get(self.prompt_of(body))
             scripted = queue.pop(0) if queue else None
-        return self.shape(body, scripted or self.respond(body))
+        return scripted or self.respond(body)
 
     def answer_get(self, path: str, headers: dict[str, str]) -> Reply:
         """The answer to a GET; the JSON APIs these fakes speak are all POST unless a fake

@@ -20,36 +20,34 @@ from bsa.batch.api import BatchLimits
 from bsa.batch.runner import poll_waits, split_entries
 from bsa.engine.generate import Execution, GenerationReport, GenerationSettings, generate
 from bsa.engine.runner import RunAborted
-from bsa.judging.judge import JudgeReport, judge_run
+from bsa.judging.judge import JudgeReport
 from bsa.providers.openai_compat import OpenAICompatible
 from bsa.runfile.batches import stored_batches
 from bsa.runfile.store import Prompt, RunStore
 from bsa.types import Decoding, Message, Request
+from tests import batch_contract as contract
+from tests.batch_contract import BATCH, submitted_prompts
 from tests.bsa_command import bsa_in_process
 from tests.fake_openai_batch import TEST_KEY, FakeOpenAIBatch, api_error
-from tests.provider_contract import FAST, Vendor, bsa_prompts, fake_fixture
+from tests.provider_contract import Vendor, bsa_prompts, fake_fixture
 from tests.scripted_fake import expected_texts
 
 VENDOR = Vendor(OpenAICompatible, "gpt-test", TEST_KEY, "OPENAI_API_KEY", path="/v1")
 fake = fake_fixture(FakeOpenAIBatch)
-BATCH = Execution(k=2, policy=FAST, batch=True, poll_interval_s=0.001)
 
 
 def batch_generate(
     fake: FakeOpenAIBatch, run: Path, prompts: list[Prompt], execution: Execution = BATCH
 ) -> GenerationReport:
-    provider = VENDOR.make_provider(fake.base_url)
-    settings = GenerationSettings(provider.label, Decoding(temperature=0.6))
-    return asyncio.run(generate(run, prompts, provider, settings, execution))
+    return contract.batch_generate(VENDOR, fake, run, prompts, execution)
 
 
 def batch_judge(fake: FakeOpenAIBatch, run: Path) -> JudgeReport:
-    judge = VENDOR.make_provider(fake.base_url, model="gpt-judge")
-    return asyncio.run(judge_run(run, judge, replace(BATCH, k=5)))
+    return contract.batch_judge(VENDOR, fake, run, "gpt-judge")
 
 
-def submitted_prompts(fake: FakeOpenAIBatch, batch: int) -> list[str]:
-    return [fake.prompt_of(line["body"]) for line in fake.created[batch]]
+def interrupted_generation(fake: FakeOpenAIBatch, run: Path, prompts: list[Prompt]) -> None:
+    contract.interrupted_generation(VENDOR, fake, run, prompts, "batch_1")
 
 
 def test_generation_goes_in_one_batch_of_the_live_bodies_and_is_stored_as_live(
@@ -58,7 +56,7 @@ def test_generation_goes_in_one_batch_of_the_live_bodies_and_is_stored_as_live(
     prompts = bsa_prompts()
     report = batch_generate(fake, tmp_path / "run.sqlite", prompts)
     assert report.status == {"ok": 6, "blocked": 0, "failed": 0}
-    (lines,) = fake.created
+    (lines,) = fake.book.created
     provider = VENDOR.make_provider(fake.base_url)
     for line in lines:
         assert line["method"] == "POST" and line["url"] == "/v1/chat/completions"
@@ -75,7 +73,7 @@ def test_generation_goes_in_one_batch_of_the_live_bodies_and_is_stored_as_live(
     assert all(s.prompt_tokens == 20 and s.raw and s.attempts == 1 for s in samples)
     assert (batch.state, batch.done, batch.counts["completed"]) == ("completed", True, 6)
     assert batch_generate(fake, tmp_path / "run.sqlite", prompts).counters.total == 0
-    assert len(fake.created) == 1, "a finished run submits nothing again"
+    assert len(fake.book.created) == 1, "a finished run submits nothing again"
 
 
 def test_judging_goes_in_a_batch_and_every_verdict_is_scored(
@@ -84,7 +82,7 @@ def test_judging_goes_in_a_batch_and_every_verdict_is_scored(
     batch_generate(fake, tmp_path / "run.sqlite", bsa_prompts())
     report = batch_judge(fake, tmp_path / "run.sqlite")
     assert report.status == {"scored": 12, "unscored": 0, "failed": 0}
-    assert len(fake.created) == 2 and len(fake.created[1]) == 12
+    assert len(fake.book.created) == 2 and len(fake.book.created[1]) == 12
     with RunStore(tmp_path / "run.sqlite") as store:
         stages = [b.stage for b in stored_batches(store)]
     assert stages == ["generate", "judge:openai:gpt-judge"]
@@ -95,7 +93,7 @@ def test_a_stage_is_split_into_batches_by_the_request_and_byte_limits(
 ) -> None:
     monkeypatch.setattr(openai_batch, "OPENAI_LIMITS", BatchLimits(4, 10**9))
     assert batch_generate(fake, tmp_path / "a.sqlite", bsa_prompts()).status["ok"] == 6
-    assert [len(lines) for lines in fake.created] == [4, 2]
+    assert [len(lines) for lines in fake.book.created] == [4, 2]
     entries = [(f"r{n}", b"x" * 9) for n in range(5)]
     assert [len(g) for g in split_entries(entries, BatchLimits(10, 25))] == [2, 2, 1]
 
@@ -113,10 +111,10 @@ def test_polls_start_at_the_interval_and_grow_to_ten_times_it() -> None:
 def test_an_expired_batch_has_only_its_missing_requests_submitted_again(
     fake: FakeOpenAIBatch, tmp_path: Path
 ) -> None:
-    fake.expiring = [2]
+    fake.book.expiring = [2]
     report = batch_generate(fake, tmp_path / "run.sqlite", bsa_prompts())
     assert report.status == {"ok": 6, "blocked": 0, "failed": 0}
-    first, second = fake.created
+    first, second = fake.book.created
     assert len(first) == 6 and len(second) == 4
     ran = {json.dumps(line["body"], sort_keys=True) for line in first[:2]}
     assert not ran & {json.dumps(line["body"], sort_keys=True) for line in second}
@@ -154,26 +152,7 @@ def test_a_rejected_key_stops_the_stage_with_one_line(
     settings = GenerationSettings(provider.label, Decoding())
     with pytest.raises(RunAborted, match=r"authentication failed .* \$OPENAI_API_KEY"):
         asyncio.run(generate(tmp_path / "r.sqlite", bsa_prompts(1), provider, settings, BATCH))
-    assert fake.created == []
-
-
-def interrupted_generation(fake: FakeOpenAIBatch, run: Path, prompts: list[Prompt]) -> None:
-    """A generation stopped as Ctrl-C stops it (its task cancelled) once its batch is submitted
-    and its first poll recorded (a second poll has begun), the batch still running."""
-    provider = VENDOR.make_provider(fake.base_url)
-    settings = GenerationSettings(provider.label, Decoding())
-
-    async def main() -> None:
-        task = asyncio.ensure_future(generate(run, prompts, provider, settings, BATCH))
-        while fake.polls("batch_1") < 2:
-            await asyncio.sleep(0.005)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-    fake.hold = True
-    asyncio.run(main())
-    fake.hold = False
+    assert fake.book.created == []
 
 
 def test_a_rerun_after_ctrl_c_polls_the_stored_batch_instead_of_paying_again(
@@ -186,7 +165,7 @@ def test_a_rerun_after_ctrl_c_polls_the_stored_batch_instead_of_paying_again(
         assert store.status_counts()["ok"] == 0
     assert (batch.batch_id, batch.done, len(batch.requests)) == ("batch_1", False, 6)
     assert batch_generate(fake, run, prompts).status["ok"] == 6
-    assert len(fake.created) == 1, "the rerun created no second batch"
+    assert len(fake.book.created) == 1, "the rerun created no second batch"
     assert sum(fake.calls().values()) == 6
 
 
@@ -217,7 +196,7 @@ def test_bsa_run_with_batch_and_judge_batch_makes_one_batch_per_stage(
         env={"OPENAI_API_KEY": TEST_KEY},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert [len(lines) for lines in fake.created] == [2, 4]
+    assert [len(lines) for lines in fake.book.created] == [2, 4]
 
 
 def test_bsa_judge_takes_batch_as_well(fake: FakeOpenAIBatch, tmp_path: Path) -> None:
@@ -229,7 +208,7 @@ def test_bsa_judge_takes_batch_as_well(fake: FakeOpenAIBatch, tmp_path: Path) ->
         env={"OPENAI_API_KEY": TEST_KEY},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert [len(lines) for lines in fake.created] == [1, 2]
+    assert [len(lines) for lines in fake.book.created] == [1, 2]
 
 
 @pytest.mark.parametrize(

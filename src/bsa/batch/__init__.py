@@ -49,6 +49,12 @@ def batch_api_for(provider: Provider) -> BatchApi:
         from bsa.batch import openai_batch
 
         return openai_batch.OpenAIBatch(provider, openai_batch.OPENAI_LIMITS)
+    from bsa.providers.anthropic_sdk import AnthropicProvider
+
+    if isinstance(provider, AnthropicProvider):
+        from bsa.batch import anthropic_batch
+
+        return anthropic_batch.AnthropicBatch(provider, anthropic_batch.ANTHROPIC_LIMITS)
     raise BsaError(f"--batch: {provider.label} has no batch API in bsa; drop --batch")
 
 

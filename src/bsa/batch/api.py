@@ -50,6 +50,14 @@ class BatchResult:
     outcome: Outcome
 
 
+def request_counts(value: object) -> dict[str, int]:
+    """A batch's request counts as its vendor gave them; vendor text, so anything but a JSON
+    object of integers counts as none."""
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(k): v for k, v in value.items() if isinstance(v, int)}
+
+
 class BatchApi(ABC):
     """One vendor's batch endpoints, for one model."""
 

@@ -17,7 +17,14 @@ from typing import Any, Final, TypeVar
 
 import openai
 
-from bsa.batch.api import BatchApi, BatchLimits, BatchResult, BatchState, Outcome
+from bsa.batch.api import (
+    BatchApi,
+    BatchLimits,
+    BatchResult,
+    BatchState,
+    Outcome,
+    request_counts,
+)
 from bsa.providers.openai_compat import OpenAICompatible
 from bsa.types import Request
 
@@ -107,11 +114,10 @@ class OpenAIBatch(BatchApi):
 
 def _state(batch: Mapping[str, Any]) -> BatchState:
     status = str(batch.get("status") or "unknown")
-    counts = batch.get("request_counts")
     return BatchState(
         batch_id=str(batch.get("id")),
         state=status,
         ended=status in ENDED,
-        counts={str(k): v for k, v in (counts or {}).items() if isinstance(v, int)},
+        counts=request_counts(batch.get("request_counts")),
         detail=batch,
     )

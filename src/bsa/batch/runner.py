@@ -115,6 +115,7 @@ class BatchRunner(Generic[J]):
         self._rng = rng or random.Random()
         self._finished: set[str] = set()
         self._fatal: str | None = None
+        self._poll_failures: dict[str, int] = {}
         self.counters = RunCounters()
 
     async def run(self, jobs: Sequence[J]) -> RunCounters:
@@ -180,13 +181,17 @@ class BatchRunner(Generic[J]):
         return again
 
     async def _poll(self, batch: StoredBatch) -> BatchState | None:
-        """The batch's state now; None when the poll itself failed in a way worth another try."""
+        """The batch's state now; None when the poll failed in a way worth another try (up to
+        ``max_attempts`` failures in a row)."""
         try:
             state = await self._api.poll(batch.batch_id)
-        except FatalError as error:
+        except ProviderError as error:
+            failures = self._poll_failures.get(batch.batch_id, 0) + 1
+            self._poll_failures[batch.batch_id] = failures
+            if error.retryable and failures < self._policy.max_attempts:
+                return None
             raise RunAborted(f"polling batch {batch.batch_id}: {error.message}") from error
-        except ProviderError:
-            return None
+        self._poll_failures.pop(batch.batch_id, None)
         update_batch(self._store, batch.batch_id, state.state, state.counts)
         return state
 
