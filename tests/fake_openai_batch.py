@@ -73,6 +73,10 @@ class FakeOpenAIBatch(ScriptedFake[Received]):
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self.book = BatchBook()
+        #: Polls still to answer with a 500 (a vendor's passing trouble).
+        self.failing_polls = 0
+        #: Why every batch fails whole when it runs (OpenAI's ``failed`` status), or None.
+        self.refusal: str | None = None
 
     def check(self, path: str, headers: dict[str, str], body: dict[str, Any]) -> Reply | None:
         """A batch request is checked when the batch runs: the key was checked at upload."""
@@ -101,6 +105,9 @@ class FakeOpenAIBatch(ScriptedFake[Received]):
             return refusal
         parts = path.strip("/").split("/")
         if parts[:2] == ["v1", "batches"] and len(parts) == 3 and parts[2] in self.batches:
+            if self.failing_polls:
+                self.failing_polls -= 1
+                return api_error(500, "The server had an error while processing your request.")
             return Reply(200, self._poll(parts[2]))
         if parts[:2] == ["v1", "files"] and parts[3:] == ["content"] and parts[2] in self.files:
             return Reply(200, self.files[parts[2]], {"Content-Type": "application/octet-stream"})
@@ -153,10 +160,13 @@ class FakeOpenAIBatch(ScriptedFake[Received]):
         batch = self.batches[batch_id]
         if batch["status"] not in ("validating", "in_progress"):
             return batch
-        if self.book.due(batch_id):
-            self._run(batch)
-        else:
+        if not self.book.due(batch_id):
             batch["status"] = "in_progress"
+        elif self.refusal is not None:
+            failure = {"code": "model_not_found", "message": self.refusal}
+            batch |= {"status": "failed", "errors": {"object": "list", "data": [failure]}}
+        else:
+            self._run(batch)
         return batch
 
     def _run(self, batch: dict[str, Any]) -> None:

@@ -10,6 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -155,6 +160,25 @@ def test_a_rejected_key_stops_the_stage_with_one_line(
     assert fake.book.created == []
 
 
+def test_a_batch_the_vendor_refuses_whole_stops_the_stage_with_its_reason(
+    fake: FakeOpenAIBatch, tmp_path: Path
+) -> None:
+    fake.refusal = "The model `gpt-test` does not exist or you do not have access to it."
+    with pytest.raises(RunAborted, match="batch batch_1 failed: The model `gpt-test` does not"):
+        batch_generate(fake, tmp_path / "run.sqlite", bsa_prompts(1))
+    assert len(fake.book.created) == 1, "a refused batch is not submitted again"
+
+
+def test_a_failed_poll_is_tried_again_and_failing_ones_stop_the_stage(
+    fake: FakeOpenAIBatch, tmp_path: Path
+) -> None:
+    fake.failing_polls = 1
+    assert batch_generate(fake, tmp_path / "a.sqlite", bsa_prompts(1)).status["ok"] == 2
+    fake.failing_polls = BATCH.policy.max_attempts
+    with pytest.raises(RunAborted, match="polling batch batch_2: HTTP 500: The server had"):
+        batch_generate(fake, tmp_path / "b.sqlite", bsa_prompts(1))
+
+
 def test_a_rerun_after_ctrl_c_polls_the_stored_batch_instead_of_paying_again(
     fake: FakeOpenAIBatch, tmp_path: Path
 ) -> None:
@@ -167,6 +191,37 @@ def test_a_rerun_after_ctrl_c_polls_the_stored_batch_instead_of_paying_again(
     assert batch_generate(fake, run, prompts).status["ok"] == 6
     assert len(fake.book.created) == 1, "the rerun created no second batch"
     assert sum(fake.calls().values()) == 6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_a_real_process_stopped_while_polling_leaves_its_batch_to_the_rerun(
+    fake: FakeOpenAIBatch, tmp_path: Path, sig: signal.Signals
+) -> None:
+    run = tmp_path / "run.sqlite"
+    command = [
+        "generate", "--run", str(run), "--model", "openai:gpt-test", "--base-url",
+        f"{fake.base_url}/v1", "--limit", "2", "-k", "1", "--batch", "--poll-interval", "0.01",
+    ]  # fmt: skip
+    fake.book.hold = True
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bsa", *command], stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "OPENAI_API_KEY": TEST_KEY},
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while fake.book.polls("batch_1") < 2 and process.poll() is None:
+        assert time.monotonic() < deadline, "the batch was never polled"
+        time.sleep(0.02)
+    process.send_signal(sig)
+    _, stderr = process.communicate(timeout=30)
+    if sig == signal.SIGINT:
+        assert process.returncode == 130 and "rerun the same command to resume" in stderr
+        assert "Traceback" not in stderr
+    fake.book.hold = False
+    again = bsa_in_process(*command, env={"OPENAI_API_KEY": TEST_KEY})
+    assert again.returncode == 0, again.stderr
+    assert len(fake.book.created) == 1, "the rerun polled the batch instead of paying again"
+    assert "2 ok, 0 blocked, 0 failed of 2 samples" in again.stdout
 
 
 def test_status_shows_each_batch_with_its_state_and_counts(

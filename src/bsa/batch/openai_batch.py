@@ -25,6 +25,7 @@ from bsa.batch.api import (
     Outcome,
     request_counts,
 )
+from bsa.providers.base import FatalError, server_text
 from bsa.providers.openai_compat import OpenAICompatible
 from bsa.types import Request
 
@@ -73,6 +74,8 @@ class OpenAIBatch(BatchApi):
         return _state(batch.model_dump())
 
     async def results(self, state: BatchState) -> list[BatchResult]:
+        if state.state == "failed":  # refused whole (a bad model, a malformed file): no results
+            raise FatalError(f"batch {state.batch_id} failed: {_failure(state.detail)}")
         results: list[BatchResult] = []
         for key in ("output_file_id", "error_file_id"):
             file_id = state.detail.get(key)
@@ -110,6 +113,15 @@ class OpenAIBatch(BatchApi):
             return await call
         except openai.APIError as error:
             raise self.provider.failure(error) from error
+
+
+def _failure(batch: Mapping[str, Any]) -> str:
+    """Why the vendor refused a whole batch: its first error's message."""
+    errors = batch.get("errors")
+    data = errors.get("data") if isinstance(errors, Mapping) else None
+    first = data[0] if isinstance(data, list) and data else None
+    message = first.get("message") if isinstance(first, Mapping) else None
+    return server_text(str(message)) if message else "no reason given"
 
 
 def _state(batch: Mapping[str, Any]) -> BatchState:
