@@ -129,7 +129,7 @@ def test_incomplete_run_exits_3_and_status_says_what_is_left(tmp_path: Path) -> 
     assert json.loads(status.stdout) | {"run": ""} == {
         "run": "", "model": "openai:test-model", "prompts": 3, "k": 1,
         "ok": 2, "blocked": 0, "failed": 1, "missing": 1,
-        "identical_sample_items": 0, "multi_sample_items": 0, "warnings": [],
+        "identical_sample_items": 0, "multi_sample_items": 0, "batches": [], "warnings": [],
     }  # fmt: skip
 
 
