@@ -33,7 +33,7 @@ from bsa.types import Decoding, Message, Request
 from tests import batch_contract as contract
 from tests.batch_contract import BATCH, submitted_prompts
 from tests.bsa_command import bsa_in_process
-from tests.fake_openai_batch import TEST_KEY, FakeOpenAIBatch, api_error
+from tests.fake_openai_batch import TEST_KEY, FakeOpenAIBatch, api_error, chat_completion
 from tests.provider_contract import Vendor, bsa_prompts, fake_fixture
 from tests.scripted_fake import expected_texts
 
@@ -148,6 +148,23 @@ def test_error_file_rows_are_classified_as_live_errors_would_be(
     assert by_item[blocked.item_id].finish_reason == "content_filter"
     assert "maximum context length" in str(by_item[too_long.item_id].error)
     assert by_item[flaky.item_id].status == "ok"
+
+
+def test_a_key_echoed_in_a_batch_result_is_masked_as_in_a_live_one(
+    fake: FakeOpenAIBatch, tmp_path: Path
+) -> None:
+    (prompt,) = bsa_prompts(1)
+    fake.script(prompt.query, chat_completion(f"your key is {TEST_KEY}", f"I saw {TEST_KEY}"))
+    result = bsa_in_process(
+        "generate", "--run", tmp_path / "run.sqlite", "--model", "openai:gpt-test", "--base-url",
+        f"{fake.base_url}/v1", "--limit", "1", "-k", "1", "--batch", "--poll-interval", "0.001",
+        env={"OPENAI_API_KEY": TEST_KEY},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with RunStore(tmp_path / "run.sqlite") as store:
+        (sample,) = store.generations()
+    stored = json.dumps([sample.answer, sample.reasoning, sample.raw])
+    assert TEST_KEY not in stored and "[redacted]" in stored
 
 
 def test_a_rejected_key_stops_the_stage_with_one_line(
