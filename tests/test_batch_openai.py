@@ -24,7 +24,8 @@ from bsa.batch import openai_batch
 from bsa.batch.api import BatchLimits
 from bsa.batch.runner import poll_waits, split_entries
 from bsa.engine.generate import Execution, GenerationReport, GenerationSettings, generate
-from bsa.engine.runner import RunAborted
+from bsa.engine.progress import describe
+from bsa.engine.runner import RunAborted, RunCounters
 from bsa.judging.judge import JudgeReport
 from bsa.providers.openai_compat import OpenAICompatible
 from bsa.runfile.batches import stored_batches
@@ -91,6 +92,24 @@ def test_judging_goes_in_a_batch_and_every_verdict_is_scored(
     with RunStore(tmp_path / "run.sqlite") as store:
         stages = [b.stage for b in stored_batches(store)]
     assert stages == ["generate", "judge:openai:gpt-judge"]
+
+
+def test_the_progress_line_shows_what_the_vendor_says_of_its_batches(
+    fake: FakeOpenAIBatch, tmp_path: Path
+) -> None:
+    lines: list[str] = []
+
+    class Recorder:
+        def update(self, counters: RunCounters) -> None:
+            lines.append(describe(counters))
+
+    provider = VENDOR.make_provider(fake.base_url)
+    settings = GenerationSettings(provider.label, Decoding())
+    run = generate(tmp_path / "r.sqlite", bsa_prompts(), provider, settings, BATCH,
+                   progress=Recorder())  # fmt: skip
+    assert asyncio.run(run).status["ok"] == 6
+    assert any(line.endswith(", batches open 1, processed by the vendor 0 of 6") for line in lines)
+    assert lines[-1].startswith("6/6 (100.0%)") and "batches open" not in lines[-1]
 
 
 def test_a_stage_is_split_into_batches_by_the_request_and_byte_limits(

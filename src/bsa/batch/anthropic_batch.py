@@ -100,10 +100,12 @@ class AnthropicBatch(BatchApi):
 def _state(batch: object) -> BatchState:
     detail: Mapping[str, Any] = batch if isinstance(batch, Mapping) else {}
     status = str(detail.get("processing_status") or "unknown")
+    counts = request_counts(detail.get("request_counts"))
     return BatchState(
         batch_id=str(detail.get("id")),
         state=status,
         ended=status == "ended",
-        counts=request_counts(detail.get("request_counts")),
+        counts=counts,
+        processed=sum(n for kind, n in counts.items() if kind != "processing"),
         detail=detail,
     )

@@ -35,6 +35,8 @@ class BatchState:
     #: Whether processing has ended, whatever the outcome (completed, expired, cancelled...).
     ended: bool
     counts: Mapping[str, int] = field(default_factory=dict)
+    #: Requests the vendor has finished so far, whatever their outcome.
+    processed: int = 0
     #: What the vendor needs to fetch the results (file ids, a results URL).
     detail: Mapping[str, Any] = field(default_factory=dict)
 

@@ -126,10 +126,12 @@ def _failure(batch: Mapping[str, Any]) -> str:
 
 def _state(batch: Mapping[str, Any]) -> BatchState:
     status = str(batch.get("status") or "unknown")
+    counts = request_counts(batch.get("request_counts"))
     return BatchState(
         batch_id=str(batch.get("id")),
         state=status,
         ended=status in ENDED,
-        counts=request_counts(batch.get("request_counts")),
+        counts=counts,
+        processed=counts.get("completed", 0) + counts.get("failed", 0),
         detail=batch,
     )

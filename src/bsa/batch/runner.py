@@ -116,6 +116,8 @@ class BatchRunner(Generic[J]):
         self._finished: set[str] = set()
         self._fatal: str | None = None
         self._poll_failures: dict[str, int] = {}
+        #: Per open batch: (requests, requests the vendor has processed), for the progress line.
+        self._vendor_counts: dict[str, tuple[int, int]] = {}
         self.counters = RunCounters()
 
     async def run(self, jobs: Sequence[J]) -> RunCounters:
@@ -193,7 +195,20 @@ class BatchRunner(Generic[J]):
             raise RunAborted(f"polling batch {batch.batch_id}: {error.message}") from error
         self._poll_failures.pop(batch.batch_id, None)
         update_batch(self._store, batch.batch_id, state.state, state.counts)
+        self._vendor_counts[batch.batch_id] = (len(batch.requests), state.processed)
+        self._show_vendor_counts()
         return state
+
+    def _show_vendor_counts(self) -> None:
+        """What the open batches' vendor says, in the progress line."""
+        counts = self._vendor_counts.values()
+        total, processed = sum(n for n, _ in counts), sum(p for _, p in counts)
+        self.counters.batch_note = (
+            f"batches open {len(counts)}, processed by the vendor {processed:,} of {total:,}"
+            if counts
+            else ""
+        )
+        self._report()
 
     async def _store_results(
         self,
@@ -224,7 +239,8 @@ class BatchRunner(Generic[J]):
         self._writer.put(FINISH_BATCH, (time.time(), batch.batch_id))
         self._finished.add(batch.batch_id)
         self.counters.in_flight -= len(batch.requests)
-        self._report()
+        self._vendor_counts.pop(batch.batch_id, None)
+        self._show_vendor_counts()
         return again
 
     def _finish(self, job: J, outcome: Outcome, attempt: int) -> None:

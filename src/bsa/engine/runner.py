@@ -131,6 +131,8 @@ class RunCounters:
     waiting_until: float = 0.0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: What the vendor's batches say while they run (``--batch``), for the progress line.
+    batch_note: str = ""
     started_at: float = field(default_factory=time.monotonic)
 
 
