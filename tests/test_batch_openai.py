@@ -260,6 +260,21 @@ def test_a_real_process_stopped_while_polling_leaves_its_batch_to_the_rerun(
     assert "2 ok, 0 blocked, 0 failed of 2 samples" in again.stdout
 
 
+def test_results_a_rerun_does_not_plan_stay_in_an_open_batch_until_one_does(
+    fake: FakeOpenAIBatch, tmp_path: Path
+) -> None:
+    run, prompts = tmp_path / "run.sqlite", bsa_prompts()
+    interrupted_generation(fake, run, prompts)
+    assert batch_generate(fake, run, prompts[:2]).status["ok"] == 4
+    with RunStore(run) as store:
+        (batch,) = stored_batches(store)
+        assert (store.status_counts()["ok"], batch.done) == (4, False), "two results kept"
+    assert batch_generate(fake, run, prompts).status["ok"] == 6
+    with RunStore(run) as store:
+        assert stored_batches(store)[0].done
+    assert (len(fake.book.created), sum(fake.calls().values())) == (1, 6), "nothing paid twice"
+
+
 def test_status_shows_each_batch_with_its_state_and_counts(
     fake: FakeOpenAIBatch, tmp_path: Path
 ) -> None:

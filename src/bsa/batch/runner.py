@@ -34,6 +34,7 @@ from bsa.runfile.batches import (
     RequestKey,
     StoredBatch,
     record_batch,
+    settled_keys,
     stored_batches,
     update_batch,
 )
@@ -229,19 +230,28 @@ class BatchRunner(Generic[J]):
                 continue
             seen.add(key)
             job = by_key.get(key)
-            if job is None:  # asked by an earlier command for a prompt this one does not plan
+            if job is None:  # asked by an earlier command, not planned by this one
                 continue
             if _ask_again(result.outcome, last):
                 again.add(key)
             else:
                 self._finish(job, result.outcome, attempt)
         again |= {key for key in batch.requests.values() if key not in seen and key in by_key}
-        self._writer.put(FINISH_BATCH, (time.time(), batch.batch_id))
+        if self._all_stored(batch, by_key):
+            self._writer.put(FINISH_BATCH, (time.time(), batch.batch_id))
         self._finished.add(batch.batch_id)
         self.counters.in_flight -= len(batch.requests)
         self._vendor_counts.pop(batch.batch_id, None)
         self._show_vendor_counts()
         return again
+
+    def _all_stored(self, batch: StoredBatch, by_key: dict[RequestKey, J]) -> bool:
+        """Whether the batch can be closed: every request it holds was planned by this command,
+        or has its result in the run file already. A batch an earlier command submitted may hold
+        requests this one does not plan (another selection, a smaller k): it stays open, its
+        results paid for, until a command that plans them stores them."""
+        unplanned = {key for key in batch.requests.values() if key not in by_key}
+        return not unplanned or unplanned <= settled_keys(self._store, self._stage)
 
     def _finish(self, job: J, outcome: Outcome, attempt: int) -> None:
         counters = self.counters

@@ -42,6 +42,7 @@ from bsa.judging.verdicts import (
 )
 from bsa.providers import split_model
 from bsa.providers.base import ContentBlocked, Provider
+from bsa.runfile.batches import JUDGE_STAGE
 from bsa.runfile.lock import run_lock
 from bsa.runfile.reading import KINDS, has_reasoning
 from bsa.runfile.store import (
@@ -338,7 +339,7 @@ async def judge_run(
         )  # fmt: skip
         if execution.batch:
             runner = batch_runner(
-                provider, store, writer, f"judge:{settings.judge}", execution,
+                provider, store, writer, JUDGE_STAGE + settings.judge, execution,
                 key_of=lambda job: (job.item_id, job.sample, job.kind),
                 request_of=lambda job: judge_request(job, decoding), on_done=on_done,
                 progress=progress,

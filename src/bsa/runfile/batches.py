@@ -20,6 +20,9 @@ from bsa.runfile.store import RunStore
 #: The ``kind`` of a generation request (a verdict's is ``safety`` or ``thinking``).
 GENERATION_KIND = "generation"
 
+#: The stage of a judge's batches is this and the judge's ``provider:model``.
+JUDGE_STAGE = "judge:"
+
 #: What a request stands for: (item id, sample, kind).
 RequestKey = tuple[str, int, str]
 
@@ -97,6 +100,15 @@ def stored_batches(
         StoredBatch(batch_id, kind, state, bool(done), _counts(counts), _requests(store, batch_id))
         for batch_id, kind, state, done, counts in rows
     ]
+
+
+def settled_keys(store: RunStore, stage: str) -> set[RequestKey]:
+    """The requests of ``stage`` whose result the run file holds for good (an ``ok`` or
+    ``blocked`` sample, a scored verdict of the stage's judge)."""
+    if stage.startswith(JUDGE_STAGE):
+        return store.scored_judgements(stage.removeprefix(JUDGE_STAGE))
+    done = store.done_samples()
+    return {(item, sample, GENERATION_KIND) for item, samples in done.items() for sample in samples}
 
 
 def _requests(store: RunStore, batch_id: str) -> dict[str, RequestKey]:
