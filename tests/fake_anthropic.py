@@ -14,6 +14,13 @@ Server-Sent Events: ``message_start``, per block ``content_block_start``, ``thin
 reason and output usage) and ``message_stop``; :func:`stream_error` cuts such a stream with an
 ``error`` event, as the API does when it is overloaded mid-reply.
 
+It also speaks Message Batches: ``POST /v1/messages/batches`` (``{"requests": [{"custom_id",
+"params"}]}``, each ``params`` checked as a live request is when the batch runs), ``GET
+/v1/messages/batches/{id}`` (``processing_status`` ``in_progress`` until it runs, then ``ended``,
+with ``request_counts``: see :class:`tests.fake_batches.BatchBook`) and its ``results_url``, one
+JSONL line per request: ``succeeded`` with the message, ``errored`` with the error body, or
+``expired`` for the requests an expiring batch never ran.
+
 By default it answers a BSA judge prompt as the mock judge does (:func:`mock_judge_reply`) and
 anything else with a thinking block and an answer derived from the prompt. :meth:`script` queues
 other replies for one prompt (errors, refusals, hangs), served in order before the default.
@@ -23,8 +30,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
+from .fake_batches import BatchBook
 from .scripted_fake import (
     Received,
     Reply,
@@ -45,6 +54,11 @@ START_FIELDS = ("id", "type", "role", "model")
 INPUT_USAGE = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 #: Per streamed block type: the field its deltas extend and the delta's type.
 DELTA_FIELDS = {"thinking": ("thinking", "thinking_delta"), "text": ("text", "text_delta")}
+BATCHES = "/v1/messages/batches"
+#: What the API accepts as a batch request's custom id.
+CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+#: A batch's request counts before it runs, by result type.
+RESULT_TYPES = ("processing", "succeeded", "errored", "canceled", "expired")
 
 
 def thinking(text: str) -> dict[str, Any]:
@@ -197,17 +211,105 @@ class FakeAnthropic(ScriptedFake[Received]):
     prompt_of = staticmethod(last_user_text)
     default_reply = staticmethod(default_reply)
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.book = BatchBook()
+        self.batches: dict[str, dict[str, Any]] = {}
+        self._batch_headers: dict[str, dict[str, str]] = {}
+        self._results: dict[str, list[dict[str, Any]]] = {}
+
     def unreadable(self) -> Reply:
         return error(400, "invalid_request_error", "request body is not valid JSON")
 
-    def check(self, path: str, headers: dict[str, str], body: dict[str, Any]) -> Reply | None:
-        if path != "/v1/messages":
-            return error(404, "not_found_error", f"no route {path}")
+    def answer(self, path: str, headers: dict[str, str], raw: bytes) -> Reply:
+        if path != BATCHES:
+            return super().answer(path, headers, raw)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return self.unreadable()
+        return self._refuse(headers) or self._create(headers, body)
+
+    def answer_get(self, path: str, headers: dict[str, str]) -> Reply:
+        refusal = self._refuse(headers)
+        if refusal is not None:
+            return refusal
+        batch_id, _, rest = path.removeprefix(BATCHES + "/").partition("/")
+        if batch_id not in self.batches or rest not in ("", "results"):
+            return error(404, "not_found_error", f"no route GET {path}")
+        if rest == "":
+            return Reply(200, self._poll(batch_id))
+        if self.batches[batch_id]["processing_status"] != "ended":
+            return error(400, "invalid_request_error", "the batch is still processing")
+        lines = b"".join(json.dumps(row).encode() + b"\n" for row in self._results[batch_id])
+        return Reply(200, lines, {"Content-Type": "application/binary"})
+
+    def _create(self, headers: dict[str, str], body: object) -> Reply:
+        requests = body.get("requests") if isinstance(body, dict) else None
+        if not isinstance(requests, list) or not requests:
+            return error(400, "invalid_request_error", "requests: at least one is required")
+        ids = [r.get("custom_id") for r in requests if isinstance(r, dict)]
+        if len(set(ids)) != len(requests) or not all(CUSTOM_ID.fullmatch(str(i)) for i in ids):
+            return error(400, "invalid_request_error", "custom_id: unique, [a-zA-Z0-9_-]{1,64}")
+        if any("stream" in r.get("params", {}) for r in requests):
+            return error(400, "invalid_request_error", "stream is not supported in batches")
+        batch_id = self.book.add("msgbatch_", requests)
+        self._batch_headers[batch_id] = headers
+        counts = dict.fromkeys(RESULT_TYPES, 0) | {"processing": len(requests)}
+        self.batches[batch_id] = {
+            "id": batch_id, "type": "message_batch", "processing_status": "in_progress",
+            "request_counts": counts, "created_at": "2026-01-01T00:00:00Z", "ended_at": None,
+            "expires_at": "2026-01-02T00:00:00Z", "cancel_initiated_at": None,
+            "archived_at": None, "results_url": None,
+        }  # fmt: skip
+        return Reply(200, self.batches[batch_id])
+
+    def _poll(self, batch_id: str) -> dict[str, Any]:
+        batch = self.batches[batch_id]
+        if batch["processing_status"] == "in_progress" and self.book.due(batch_id):
+            self._run(batch)
+        return batch
+
+    def _run(self, batch: dict[str, Any]) -> None:
+        """Each request (up to the batch's expiry) answered as a live call would be."""
+        requests, runs = self.book.requests(batch["id"]), self.book.runs(batch["id"])
+        headers = self._batch_headers[batch["id"]]
+        rows = []
+        for index, request in enumerate(requests):
+            params = request["params"]
+            if index >= runs:
+                result: dict[str, Any] = {"type": "expired"}
+            else:
+                reply = self.received("/v1/messages", headers, params) or self.next_reply(params)
+                result = (
+                    {"type": "succeeded", "message": reply.body}
+                    if reply.status == 200
+                    else {"type": "errored", "error": reply.body}
+                )
+            rows.append({"custom_id": request["custom_id"], "result": result})
+        counts = dict.fromkeys(RESULT_TYPES, 0)
+        for row in rows:
+            counts[row["result"]["type"]] += 1
+        batch |= {"processing_status": "ended", "request_counts": counts,
+                  "ended_at": "2026-01-01T01:00:00Z",
+                  "results_url": f"{self.base_url}{BATCHES}/{batch['id']}/results"}  # fmt: skip
+        self._results[batch["id"]] = rows
+
+    def _refuse(self, headers: dict[str, str]) -> Reply | None:
+        """The refusal of a request without the key or the version header."""
         keys = {headers.get("x-api-key"), headers.get("authorization", "").removeprefix("Bearer ")}
         if self.api_key not in keys:
             return error(401, "authentication_error", "invalid x-api-key")
         if not headers.get("anthropic-version"):
             return error(400, "invalid_request_error", "anthropic-version header is required")
+        return None
+
+    def check(self, path: str, headers: dict[str, str], body: dict[str, Any]) -> Reply | None:
+        if path != "/v1/messages":
+            return error(404, "not_found_error", f"no route {path}")
+        refusal = self._refuse(headers)
+        if refusal is not None:
+            return refusal
         problem = request_problem(body)
         if problem is not None:
             return error(400, "invalid_request_error", problem)

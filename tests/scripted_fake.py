@@ -163,16 +163,27 @@ class ScriptedFake(Generic[R]):
             body = None
         if not isinstance(body, dict):
             return self.unreadable()
-        prompt = self.prompt_of(body)
+        refusal = self.received(path, headers, body)
+        return refusal or self.shape(body, self.next_reply(body))
+
+    def received(self, path: str, headers: dict[str, str], body: dict[str, Any]) -> Reply | None:
+        """Log a request (a live call, or one request of a batch) and return the error the real
+        API would answer it with, or None."""
         with self._lock:
-            self.requests.append(self.record(path, headers, body, prompt))
-        refusal = self.check(path, headers, body)
-        if refusal is not None:
-            return refusal
+            self.requests.append(self.record(path, headers, body, self.prompt_of(body)))
+        return self.check(path, headers, body)
+
+    def next_reply(self, body: dict[str, Any]) -> Reply:
+        """The reply scripted next for the request's prompt, else the default one."""
         with self._lock:
-            queue = self._scripts.get(prompt)
+            queue = self._scripts.get(self.prompt_of(body))
             scripted = queue.pop(0) if queue else None
-        return self.shape(body, scripted or self.respond(body))
+        return scripted or self.respond(body)
+
+    def answer_get(self, path: str, headers: dict[str, str]) -> Reply:
+        """The answer to a GET; the JSON APIs these fakes speak are all POST unless a fake
+        says otherwise (the OpenAI batch fake's polls and downloads)."""
+        return Reply(404, {"error": {"message": f"no route GET {path}"}})
 
     @contextmanager
     def serve(self) -> Iterator[str]:
@@ -188,8 +199,15 @@ def _handler_for(fake: ScriptedFake[Any]) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            headers = {name.lower(): value for name, value in self.headers.items()}
-            reply = fake.answer(self.path, headers, raw)
+            self._send(fake.answer(self.path, self._headers(), raw))
+
+        def do_GET(self) -> None:
+            self._send(fake.answer_get(self.path, self._headers()))
+
+        def _headers(self) -> dict[str, str]:
+            return {name.lower(): value for name, value in self.headers.items()}
+
+        def _send(self, reply: Reply) -> None:
             time.sleep(reply.delay)
             if reply.drop:
                 self.close_connection = True

@@ -130,7 +130,7 @@ def test_incomplete_run_exits_3_and_status_says_what_is_left(tmp_path: Path) -> 
         "run": "", "model": "openai:test-model", "prompts": 3, "k": 1,
         "ok": 2, "blocked": 0, "failed": 1, "missing": 1,
         "identical_sample_items": 0, "multi_sample_items": 0,
-        "replicas": {"model": {}, "judges": {}}, "warnings": [], "cost": None,
+        "replicas": {"model": {}, "judges": {}}, "batches": [], "warnings": [], "cost": None,
     }  # fmt: skip
 
 

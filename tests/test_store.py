@@ -45,8 +45,14 @@ def test_schema_is_pinned(tmp_path: Path) -> None:
         "reason", "prompt_sha256", "raw", "attempts", "latency_s", "prompt_tokens",
         "completion_tokens", "created_at", "replica", "cached_tokens", "cache_write_tokens",
     ]  # fmt: skip
+    assert columns(path, "batches") == [
+        "batch_id", "stage", "state", "done", "counts", "created_at", "updated_at",
+    ]  # fmt: skip
+    assert columns(path, "batch_requests") == [
+        "batch_id", "custom_id", "item_id", "sample", "kind",
+    ]  # fmt: skip
     with sqlite3.connect(path) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 5
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 6
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 

@@ -147,7 +147,10 @@ async def run_stages(
     """Generation and every judge at once, each reporting to its own entry of ``progress``.
 
     The judges start once generation has recorded its settings and prompts in the run file (they
-    check and plan from it); each took its feed before, so none misses a sample."""
+    check and plan from it); each took its feed before, so none misses a sample. A run with a
+    provider batch (``--batch``, ``--judge-batch``) goes one stage after another instead."""
+    if plan.generation.execution.batch or any(judge.execution.batch for judge in plan.judges):
+        return await _one_after_another(plan, progress, on_stage)
     feed = SampleFeed()
     feeds = [feed.subscribe() for _ in plan.judges]
     generation = asyncio.ensure_future(
@@ -169,6 +172,23 @@ async def run_stages(
         tasks.append(asyncio.ensure_future(task))
     reports = await _together(tasks, [plan.generation, *plan.judges], on_stage)
     return reports[0], reports[1:]
+
+
+async def _one_after_another(
+    plan: RunPlan, progress: Sequence[Any], on_stage: Callable[[Any, Any], None] | None
+) -> StageReports:
+    """Generation, then every judge at once. A batched stage is not pipelined: its results come
+    when a whole batch ends (hours later, at the vendor's pace), and a batch is a fixed set of
+    requests, so a judge fed sample by sample would gain nothing and a batched judge could not
+    take samples that arrive after it has submitted."""
+    generation = await generate_stage(plan.generation, progress[0])
+    if on_stage:
+        on_stage(plan.generation, generation)
+    tasks = [
+        asyncio.ensure_future(judge_stage(judge, sink))
+        for judge, sink in zip(plan.judges, progress[1:], strict=True)
+    ]
+    return generation, await _together(tasks, plan.judges, on_stage)
 
 
 async def _generation_feeding(

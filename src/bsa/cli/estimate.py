@@ -38,10 +38,6 @@ _ESTIMATE_OPTIONS = [
     click.option("--judge-expect-latency", type=FiniteFloat(min=0, min_open=True),
                  default=estimating.DEFAULT_JUDGE_LATENCY_S, show_default=True,
                  help="Seconds per judge call when the run file has none to measure."),
-    click.option("--batch", is_flag=True,
-                 help="Price the model's calls as a batch (half price, no wall time)."),
-    click.option("--judge-batch", is_flag=True,
-                 help="Price the judges' calls as a batch (half price, no wall time)."),
     click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON."),
 ]  # fmt: skip
 

@@ -15,7 +15,8 @@ from bsa.engine.runner import Execution, RetryPolicy
 
 def stage_execution(options: Mapping[str, Any], prefix: str = "", **chosen: Any) -> Execution:
     """The Execution the flags ``{prefix}concurrency``, ``{prefix}max_concurrency``, ``{prefix}max_attempts``,
-    ``{prefix}timeout``, ``{prefix}max_retry_wait``, ``{prefix}rpm`` and ``{prefix}tpm`` ask for;
+    ``{prefix}timeout``, ``{prefix}max_retry_wait``, ``{prefix}rpm``, ``{prefix}tpm``, ``{prefix}batch`` and
+    ``{prefix}poll_interval`` ask for;
     ``chosen`` gives values decided elsewhere (an upstream config's concurrency or retry delay,
     ``k``, ``use_n``), which win over the flags."""
 
@@ -34,5 +35,7 @@ def stage_execution(options: Mapping[str, Any], prefix: str = "", **chosen: Any)
         policy=policy,
         rpm=value("rpm"),
         tpm=value("tpm"),
+        batch=value("batch"),
+        poll_interval_s=value("poll_interval"),
         **chosen,
     )

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
+from bsa.batch import check_batch
 from bsa.cli.common import (
     EXIT_INCOMPLETE,
     dataset_options,
@@ -151,6 +152,18 @@ _GENERATION_OPTIONS = [
     ),
     click.option("--use-n", is_flag=True, help="Ask for the k samples in one request (n=k)."),
     click.option(
+        "--batch",
+        is_flag=True,
+        help="Through the vendor's batch API (openai:, anthropic:): half price, within 24 h.",
+    ),
+    click.option(
+        "--poll-interval",
+        type=FiniteFloat(min=0, min_open=True),
+        default=30.0,
+        show_default=True,
+        help="Seconds between the first polls of a --batch (growing to ten times that).",
+    ),
+    click.option(
         "--safety-rules", type=click.Choice(SAFETY_RULES_MODES), default="none", show_default=True
     ),
     click.option("--system-prompt", help="A system message for every prompt."),
@@ -231,6 +244,7 @@ def plan_generation(
         max_attempts=_attempts(ctx, options, runtime),
         base_delay_s=_retry_delay(runtime),
     )
+    check_batch(split_model(model)[0], execution)
     plan = GenerationPlan(
         run_path,
         settings,

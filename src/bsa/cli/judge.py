@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
+from bsa.batch import check_batch
 from bsa.cli.common import (
     EXIT_INCOMPLETE,
     handle_errors,
@@ -87,6 +88,18 @@ _JUDGE_OPTIONS = [
         show_default=True,
         help="Longest wait in seconds before a judge retry, whatever Retry-After asks.",
     ),
+    click.option(
+        "--judge-batch",
+        is_flag=True,
+        help="Judge through the vendor's batch API (openai:, anthropic:): half price, within 24 h.",
+    ),
+    click.option(
+        "--judge-poll-interval",
+        type=FiniteFloat(min=0, min_open=True),
+        default=30.0,
+        show_default=True,
+        help="Seconds between the first polls of a judge's batch (growing to ten times that).",
+    ),
     click.option("--judge-temperature", type=FiniteFloat(), default=0.0, show_default=True),
     click.option(
         "--judge-seed",
@@ -148,6 +161,7 @@ def plan_judging(run_path: Path, options: dict[str, Any]) -> list[JudgePlan]:
             flag_prefix="judge-",
         )
         check_credentials(judge, provider_options)
+        check_batch(split_model(judge)[0], execution, "--judge-batch")
         plan = JudgePlan(
             run_path, judge, provider_options, execution, options["judge_temperature"],
             options["judge_parse_attempts"], options["allow_self_judge"], options["judge_seed"],
@@ -206,11 +220,13 @@ def summarize_judging(plan: JudgePlan, report: JudgeReport) -> int:
 @click.option("--run", "run_path", type=click.Path(path_type=Path), required=True)
 @judge_options
 @price_options(model=False)
+@click.option("--batch", "batch_alias", is_flag=True, help="Same as --judge-batch.")
 @wait_option
 @handle_errors
-def judge_command(run_path: Path, wait_for_run: bool, **options: Any) -> None:
+def judge_command(run_path: Path, wait_for_run: bool, batch_alias: bool, **options: Any) -> None:
     """Grade every sample's answer and reasoning with the official BSA judge prompts."""
     prices = price_flags(options)
+    options["judge_batch"] = options["judge_batch"] or batch_alias
     plans = plan_judging(run_path, options)
     if not run_path.is_file():
         raise BsaError(f"no run file at {run_path}; run 'bsa generate' first")

@@ -27,7 +27,7 @@ How each quantity is predicted, the run file's measurements first, stated defaul
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -379,18 +379,24 @@ def _with_recorded_prices(plan: EstimatePlan, contents: RunContents) -> Estimate
 
 
 def _total(stages: Sequence[StageEstimate]) -> dict[str, Any]:
-    """Sums over the stages; cost and wall time only when every stage that calls has one."""
+    """Sums over the stages, and the longest stage's wall time: ``bsa run`` runs generation and
+    the judges at once (:mod:`bsa.pipeline`). Cost and wall time only when every stage that calls
+    has one."""
     calling = [s for s in stages if s.calls]
     return {
         "calls": sum(s.calls for s in stages),
         "input_tokens": sum(s.input_tokens for s in stages),
         "cached_tokens": sum(s.cached_tokens for s in stages),
         "output_tokens": sum(s.output_tokens for s in stages),
-        "cost_usd": _sum_all([s.cost_usd for s in calling], 6),
-        "wall_s": _sum_all([s.wall_s for s in calling], 3),
+        "cost_usd": _all_known([s.cost_usd for s in calling], sum, 6),
+        "wall_s": _all_known([s.wall_s for s in calling], max, 3),
     }
 
 
-def _sum_all(values: Sequence[float | None], digits: int) -> float | None:
+def _all_known(
+    values: Sequence[float | None], combine: Callable[[list[float]], float], digits: int
+) -> float | None:
     known = [v for v in values if v is not None]
-    return round(sum(known), digits) if len(known) == len(values) else None
+    if len(known) != len(values):
+        return None
+    return round(combine(known), digits) if known else 0.0

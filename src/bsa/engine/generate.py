@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import bsa
+from bsa.batch import batch_runner, check_batch
 from bsa.data.items import Item
 from bsa.engine.extra_body import checked_extra_body
 from bsa.engine.runner import (
@@ -27,6 +28,7 @@ from bsa.engine.separate_samples import SeparateWhenNIgnored
 from bsa.errors import BsaError
 from bsa.providers.base import ContentBlocked, Provider
 from bsa.redaction import redact_json
+from bsa.runfile.batches import GENERATION_KIND, RequestKey
 from bsa.runfile.lock import run_lock
 from bsa.runfile.store import (
     GENERATION_COLUMNS,
@@ -42,6 +44,8 @@ from bsa.runfile.writer import ResultWriter
 from bsa.types import Decoding, Message, Request
 
 SAFETY_RULES_MODES = ("none", "system", "prefix")
+#: The stage name of generation's batches in the run file.
+GENERATE_STAGE = "generate"
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,11 @@ def plan_jobs(
     return jobs
 
 
+def generation_key(job: GenerationJob) -> RequestKey:
+    """What a one-sample job stands for, as a batch request records it."""
+    return (job.prompt.item_id, job.samples[0], GENERATION_KIND)
+
+
 def generation_rows(
     job: GenerationJob, result: JobResult, seeds: Sequence[int | None]
 ) -> list[Generation]:
@@ -246,6 +255,7 @@ async def generate(
     ``feed``, tell it each sample once committed, and stop when it says so."""
     if execution.use_n and not provider.supports_n:
         raise BsaError(f"{provider.label} cannot return several samples per request; drop --use-n")
+    check_batch(provider.name, execution)
     checked_extra_body(settings.decoding.extra_body)
     with run_lock(run_path), RunStore(run_path) as store:
         record_settings(store, settings, source)
@@ -263,7 +273,7 @@ async def generate(
                 writer.put(INSERT_GENERATION, row, note)
 
         calls = SeparateWhenNIgnored(provider)
-        runner: Runner[GenerationJob] = Runner(
+        runner = Runner(
             lambda job: calls.complete(job.request, job.singles),
             on_done,
             concurrency=execution.concurrency_setting,
@@ -276,7 +286,13 @@ async def generate(
             feed.stopper.watch(runner.stop)
             feed.ready.set()
         try:
-            counters = await runner.run(jobs)
+            if execution.batch:  # never fed: a batched run's stages go one after another
+                counters = await batch_runner(
+                    provider, store, writer, GENERATE_STAGE, execution, key_of=generation_key,
+                    request_of=lambda job: job.request, on_done=on_done, progress=progress,
+                ).run(jobs)  # fmt: skip
+            else:
+                counters = await runner.run(jobs)
         finally:
             writer.close()
             await provider.aclose()

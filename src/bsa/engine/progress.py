@@ -35,6 +35,7 @@ def describe(counters: RunCounters) -> str:
         f"{counters.done}/{counters.total} ({share:.1f}%), {rate:.1f}/s, ETA {eta}, "
         f"in flight {counters.in_flight}{limit_note(counters)}, tokens {tokens:,}, retries {counters.retries}, "
         f"blocked {counters.blocked}, failed {counters.failed}{waiting_note(counters)}"
+        f"{batch_note(counters)}"
     )
 
 
@@ -53,6 +54,12 @@ def waiting_note(counters: RunCounters) -> str:
         return ""
     left = max(0.0, counters.waiting_until - time.monotonic())
     return f", {counters.waiting} waiting up to {left:,.0f} s (server Retry-After or backoff)"
+
+
+def batch_note(counters: RunCounters) -> str:
+    """``, batches open N, processed by the vendor P of T`` while a ``--batch`` stage waits: its
+    samples are stored only when a batch ends, so the vendor's own count is the progress."""
+    return f", {counters.batch_note}" if counters.batch_note else ""
 
 
 class LogProgress:
@@ -98,6 +105,7 @@ class StageBar:
             f"{counters.done / elapsed:.1f}/s · in flight {counters.in_flight}"
             f"{limit_note(counters)} · tokens {tokens:,} · retries {counters.retries} "
             f"· blocked {counters.blocked} · failed {counters.failed}{waiting_note(counters)}"
+            f"{batch_note(counters)}"
         )
         self._progress.update(
             self._task, total=counters.total, completed=counters.done, details=details

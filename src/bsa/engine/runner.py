@@ -90,6 +90,10 @@ class Execution:
     rpm: float | None = None
     tpm: float | None = None
     use_n: bool = False
+    #: Through the vendor's batch API (bsa.batch) instead of live calls, polled every
+    #: ``poll_interval_s`` seconds at first.
+    batch: bool = False
+    poll_interval_s: float = 30.0
 
     def __post_init__(self) -> None:
         self.concurrency_setting  # noqa: B018 - checks the pair when the stage is planned
@@ -129,6 +133,8 @@ class RunCounters:
     waiting_until: float = 0.0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: What the vendor's batches say while they run (``--batch``), for the progress line.
+    batch_note: str = ""
     started_at: float = field(default_factory=time.monotonic)
 
 

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from bsa.batch import batch_runner, check_batch
 from bsa.benchmark import Scenario
 from bsa.data.assets import JudgeTemplate, JudgeTemplates, load_judge_templates
 from bsa.engine.job_queue import JobQueue
@@ -44,6 +45,7 @@ from bsa.judging.verdicts import (
 )
 from bsa.providers import split_model
 from bsa.providers.base import ContentBlocked, Provider
+from bsa.runfile.batches import JUDGE_STAGE
 from bsa.runfile.lock import run_lock
 from bsa.runfile.reading import KINDS, has_reasoning
 from bsa.runfile.store import (
@@ -244,6 +246,13 @@ def was_cut(completion: Completion) -> bool:
     return completion.truncated or completion.finish_reason == "length"
 
 
+def judge_request(job: JudgeJob, decoding: Decoding) -> Request:
+    """The request that asks for ``job``'s verdict; a judge seed, like the model's, is derived
+    per sample (``Decoding.for_sample``)."""
+    message = Message("user", job.prompt, cache_prefix=job.cache_prefix)
+    return Request((message,), decoding.for_sample(job.sample))
+
+
 class JudgeCall:
     """Ask the judge for one verdict, again while its reply holds none (up to a cap)."""
 
@@ -254,9 +263,7 @@ class JudgeCall:
         self.parse_attempts: dict[tuple[str, int, str], int] = {}
 
     async def __call__(self, job: JudgeJob) -> list[Completion]:
-        # A judge seed, like the model's, is derived per sample (``Decoding.for_sample``).
-        message = Message("user", job.prompt, cache_prefix=job.cache_prefix)
-        request = Request((message,), self.decoding.for_sample(job.sample))
+        request = judge_request(job, self.decoding)
         key = (job.item_id, job.sample, job.kind)
         for attempt in range(1, self.max_parse_attempts + 1):
             completions = await self.provider.complete(request)
@@ -359,6 +366,7 @@ async def judge_run(
 ) -> JudgeReport:
     """Ask ``provider`` for every verdict the run lacks; store each as it arrives. With a
     ``feed``, also grade every sample it brings, until it ends (or stops the stage)."""
+    check_batch(provider.name, execution)
     templates = templates or load_judge_templates()
     settings = JudgeSettings(provider.label, decoding, tuple(f.sha256 for f in templates.files))
     with run_lock(run_path), RunStore(run_path) as store:
@@ -377,17 +385,23 @@ async def judge_run(
                 judgement_row(judgement_for(job, settings.judge, result, attempts)),
             )
 
-        runner: Runner[JudgeJob] = Runner(
+        runner = Runner(
             call, on_done, concurrency=execution.concurrency_setting, policy=execution.policy,
             limiter=RateLimiter(execution.rpm, execution.tpm), progress=progress,
             job_key=lambda job: job.item_id,
         )  # fmt: skip
         fed = _FedSamples(settings.judge, judged_prompts(store), templates, writer, runner)
-        work: list[JudgeJob] | JobQueue[JudgeJob] = jobs
-        if feed is not None:
-            work = fed.follow(feed, jobs, stored)
         try:
-            counters = await runner.run(work)
+            if execution.batch:  # never fed: a batched run's stages go one after another
+                counters = await batch_runner(
+                    provider, store, writer, JUDGE_STAGE + settings.judge, execution,
+                    key_of=lambda job: (job.item_id, job.sample, job.kind),
+                    request_of=lambda job: judge_request(job, decoding), on_done=on_done,
+                    progress=progress,
+                ).run(jobs)  # fmt: skip
+            else:
+                work = jobs if feed is None else fed.follow(feed, jobs, stored)
+                counters = await runner.run(work)
         finally:
             writer.close()
             await provider.aclose()

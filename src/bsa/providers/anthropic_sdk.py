@@ -144,8 +144,13 @@ class AnthropicProvider(Provider):
         return await assemble(stream.__aiter__())
 
     def request_body(self, request: Request) -> dict[str, Any]:
-        """The Messages API body: system messages go to the top-level ``system`` parameter, and
-        ``decoding.extra_body`` is merged last, the way to send what this provider does not."""
+        """The body a live call streams: :meth:`message_params` asking for a stream."""
+        return {**self.message_params(request), "stream": True}
+
+    def message_params(self, request: Request) -> dict[str, Any]:
+        """The Messages API parameters (a batch request's ``params``): system messages go to
+        the top-level ``system`` parameter, and ``decoding.extra_body`` is merged last, the way
+        to send what this provider does not."""
         system, messages = _split_system(request.messages, min_cacheable_tokens(self.model))
         body: dict[str, Any] = {
             "model": self.model,
@@ -156,7 +161,6 @@ class AnthropicProvider(Provider):
         if system:
             body["system"] = system
         body.update(request.decoding.extra_body)
-        body["stream"] = True
         return body
 
     def thinking(self) -> dict[str, Any]:
@@ -178,20 +182,40 @@ class AnthropicProvider(Provider):
         request itself was accepted."""
         status = error.status_code
         text = _error_text(error.body, error.message)
+        headers = error.response.headers
         if status == 200:
             status = _error_status(error.body)
-            outcome = self._classify_status(error, status, text, "error event in the stream")
+            outcome = self._classify_status(status, text, headers, "error event in the stream")
             return _within_stream(outcome)
-        return self._classify_status(error, status, text)
+        return self._classify_status(status, text, headers)
+
+    def read_error(self, body: object, where: str) -> ProviderError:
+        """An error body read elsewhere (a batch's ``errored`` result): classified by its type,
+        as an error event inside a live stream is, but what would stop a run stays fatal."""
+        return self._classify_status(_error_status(body), _error_text(body, ""), {}, where)
+
+    def failure(self, error: anthropic.APIError) -> ProviderError:
+        """A failed SDK call (a batch's create, poll or download), classified as a live call's
+        would be."""
+        if isinstance(error, anthropic.APIStatusError):
+            return self._classify(error)
+        if isinstance(error, anthropic.APIConnectionError):
+            return self._transport_error(error)
+        return TransientError(f"{self.base_url}: {error.message}")
+
+    @property
+    def client(self) -> anthropic.AsyncAnthropic:
+        """The SDK client, for the batch endpoints (bsa.batch.anthropic_batch)."""
+        return self._client
 
     def _classify_status(
-        self, error: anthropic.APIStatusError, status: int, text: str, where: str = ""
+        self, status: int, text: str, headers: Mapping[str, str], where: str = ""
     ) -> ProviderError:
         overflow = status == 413 or (status == 400 and is_context_overflow(text))
         failure = HttpFailure(
             status,
             text,
-            retry_after_seconds(error.response.headers),
+            retry_after_seconds(headers),
             where=where,
             overflow=text if overflow else None,
         )

@@ -84,9 +84,13 @@ class OpenAICompatible(Provider):
         self.stream = stream
         self.dropped_parameters: set[str] = set()
         self._http = OpenAIHttp(self.base_url, connection.api_key, connection.limits)
+        self._connection = connection
+        self._batch_client: openai.AsyncOpenAI | None = None
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        if self._batch_client is not None:
+            await self._batch_client.close()
 
     async def complete(self, request: Request) -> list[Completion]:
         while True:
@@ -178,6 +182,44 @@ class OpenAICompatible(Provider):
             for i in sorted(messages)
         ]
         return self.parse_response({**head, "choices": choices, "streamed": True}, n)
+
+    def request_body(self, request: Request) -> dict[str, Any]:
+        """The body the live path posts for ``request`` (never streamed), for a batch file."""
+        return _flat(self._arguments(request))
+
+    def read_reply(self, status: int, body: object, n: int) -> list[Completion] | ProviderError:
+        """What a reply read elsewhere (a batch's output or error file) ends in: the same
+        reading as a live call's body (:meth:`parse_response`) or error (:meth:`_classify_body`)."""
+        if not 200 <= status < 300:
+            return self._classify_body(status, body)
+        try:
+            return self.parse_response(body, n)
+        except ProviderError as error:
+            return error
+
+    def failure(self, error: openai.APIError) -> ProviderError:
+        """A failed SDK call (a batch's upload, create, poll or download) classified as a live
+        call's would be."""
+        if isinstance(error, openai.APIStatusError):
+            return self._classify(error)
+        if isinstance(error, openai.APIConnectionError):
+            return self._transport_error(error)
+        return self._classify_stream_error(error.body, error.message)
+
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        """An SDK client for the batch endpoints (bsa.batch.openai_batch), made on first use:
+        live calls post through aiohttp directly (:mod:`bsa.providers.openai_http`), where the
+        SDK's CPU per call counts; a batch makes a handful of calls (upload, create, polls,
+        downloads), and the SDK's file and batch methods spell their wire format."""
+        if self._batch_client is None:
+            self._batch_client = openai.AsyncOpenAI(
+                api_key=self._connection.api_key,
+                base_url=self.base_url,
+                max_retries=0,
+                timeout=self._connection.timeout,
+            )
+        return self._batch_client
 
     def _transport_error(self, error: openai.APIConnectionError) -> TransientError:
         timed_out = isinstance(error, openai.APITimeoutError)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bsa.output.terminal import safe_line
+from bsa.runfile.batches import stored_batches
 from bsa.runfile.store import RunStore
 from bsa.scoring.identical_samples import (
     identical_fields,
@@ -26,6 +28,7 @@ def run_status(run_path: Path) -> dict[str, Any]:
         done = sum(len(samples & set(range(k))) for samples in store.done_samples().values())
         identical = identical_fields(read_identical_samples(store, k))
         replicas = {"model": store.replica_counts(), "judges": store.judge_replica_counts()}
+        batches = [batch.summary() for batch in stored_batches(store)]
     warning = identical_warning(identical)
     return {
         "run": str(run_path),
@@ -36,14 +39,18 @@ def run_status(run_path: Path) -> dict[str, Any]:
         "missing": prompts * k - done,
         **identical,
         "replicas": replicas,
+        "batches": batches,
         "warnings": [warning] if warning else [],
     }
 
 
 def status_lines(status: dict[str, Any]) -> list[str]:
     """What ``bsa status`` prints after its counts line: the identical samples, the answers of
-    each replica where the model or a judge had several, and warnings."""
-    return [identical_line(status), *replica_lines(status["replicas"]), *status["warnings"]]
+    each replica where the model or a judge had several, the provider batches (id, stage, state,
+    counts) and warnings."""
+    batches = [batch_line(batch) for batch in status["batches"]]
+    replicas = replica_lines(status["replicas"])
+    return [identical_line(status), *replicas, *batches, *status["warnings"]]
 
 
 def replica_lines(replicas: dict[str, Any]) -> list[str]:
@@ -56,3 +63,12 @@ def replica_lines(replicas: dict[str, Any]) -> list[str]:
         for owner, counts in owners
         if len(counts) > 1
     ]
+
+
+def batch_line(batch: dict[str, Any]) -> str:
+    """One batch: ``batch ID (stage): state, N requests, counts``; the id, state and counts are
+    the vendor's words, made safe for a terminal."""
+    counts = ", ".join(f"{name} {count}" for name, count in sorted(batch["counts"].items()))
+    stored = "results stored" if batch["done"] else "results not stored yet"
+    words = f"{batch['id']} ({batch['stage']}): {batch['state']}, {batch['requests']} requests"
+    return safe_line(f"batch {words}{f', {counts}' if counts else ''}; {stored}")

@@ -99,6 +99,28 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE judgements ADD COLUMN cached_tokens INTEGER;
     ALTER TABLE judgements ADD COLUMN cache_write_tokens INTEGER;
     """,
+    # 6: provider batches (--batch): each submitted batch, its vendor state and request counts,
+    #    and which sample or verdict each request's custom id stands for, so a rerun polls the
+    #    stored batches instead of submitting (and paying) again.
+    """
+    CREATE TABLE batches (
+        batch_id TEXT PRIMARY KEY,
+        stage TEXT NOT NULL,        -- 'generate', or 'judge:' and the judge's provider:model
+        state TEXT NOT NULL,        -- the vendor's status (in_progress, completed, ended...)
+        done INTEGER NOT NULL DEFAULT 0,  -- 1 once its results are stored
+        counts TEXT,                -- JSON: the vendor's request counts
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE batch_requests (
+        batch_id TEXT NOT NULL REFERENCES batches (batch_id),
+        custom_id TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        sample INTEGER NOT NULL,
+        kind TEXT NOT NULL,         -- 'generation', or the verdict's kind
+        PRIMARY KEY (batch_id, custom_id)
+    );
+    """,
 )
 
 #: ``PRAGMA application_id`` of a run file ("BSA!"): another application's SQLite file is refused,

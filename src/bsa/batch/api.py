@@ -1,0 +1,89 @@
+"""What a vendor's batch API must offer bsa: encode a request, submit, poll, read the results.
+
+A vendor batch takes the same request bodies as the live endpoint and answers, hours later, with
+the same response and error bodies; so a :class:`BatchApi` is built on its live provider, reuses
+its body builder, and reads every result through the provider's own reading of a reply
+(completions, or the :class:`~bsa.providers.base.ProviderError` a live call would have raised).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bsa.providers.base import ProviderError
+from bsa.types import Completion, Request
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    """How much one batch may hold: requests, and bytes of its encoded requests."""
+
+    max_requests: int
+    max_bytes: int
+
+
+@dataclass(frozen=True)
+class BatchState:
+    """A batch as its vendor last described it."""
+
+    batch_id: str
+    #: The vendor's own status word (``in_progress``, ``completed``, ``ended``...).
+    state: str
+    #: Whether processing has ended, whatever the outcome (completed, expired, cancelled...).
+    ended: bool
+    counts: Mapping[str, int] = field(default_factory=dict)
+    #: Requests the vendor has finished so far, whatever their outcome.
+    processed: int = 0
+    #: What the vendor needs to fetch the results (file ids, a results URL).
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+#: One request's result: its completions, the error a live call would have raised, or None when
+#: the vendor never ran it (the batch expired or was cancelled first).
+Outcome = list[Completion] | ProviderError | None
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    custom_id: str
+    outcome: Outcome
+
+
+def request_counts(value: object) -> dict[str, int]:
+    """A batch's request counts as its vendor gave them; vendor text, so anything but a JSON
+    object of integers counts as none."""
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(k): v for k, v in value.items() if isinstance(v, int)}
+
+
+class BatchApi(ABC):
+    """One vendor's batch endpoints, for one model."""
+
+    #: The provider label (``openai:gpt-4o``) for messages.
+    label: str
+
+    def __init__(self, limits: BatchLimits) -> None:
+        self.limits = limits
+
+    @abstractmethod
+    def encode(self, custom_id: str, request: Request) -> bytes:
+        """The request as the batch carries it (one JSONL line, or one entry of a JSON list)."""
+
+    @abstractmethod
+    async def submit(self, entries: Sequence[bytes]) -> BatchState:
+        """Create one batch of these encoded requests (within :attr:`limits`)."""
+
+    @abstractmethod
+    async def poll(self, batch_id: str) -> BatchState:
+        """Where the batch stands now."""
+
+    @abstractmethod
+    async def results(self, state: BatchState) -> list[BatchResult]:
+        """Every result of an ended batch, read as a live reply would be."""
+
+    async def aclose(self) -> None:  # noqa: B027 - an optional hook
+        """Release connections (the provider's are released by its own ``aclose``)."""
