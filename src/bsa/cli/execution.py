@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import click
+
+from bsa.cli.params import FiniteFloat
 from bsa.engine.runner import Execution, RetryPolicy
 
 
@@ -39,3 +42,23 @@ def stage_execution(options: Mapping[str, Any], prefix: str = "", **chosen: Any)
         poll_interval_s=value("poll_interval"),
         **chosen,
     )
+
+
+def batch_options(prefix: str, doing: str, whose: str) -> list[Any]:
+    """``--{prefix}batch`` and ``--{prefix}poll-interval``, the flags of a stage sent through a
+    vendor's batch API (``doing``: what the stage does, ``whose``: whose batch it polls)."""
+    return [
+        click.option(
+            f"--{prefix}batch",
+            is_flag=True,
+            help=f"{doing} through the vendor's batch API (openai:, anthropic:): half price, "
+            "within 24 h.",
+        ),
+        click.option(
+            f"--{prefix}poll-interval",
+            type=FiniteFloat(min=0, min_open=True),
+            default=30.0,
+            show_default=True,
+            help=f"Seconds between the first polls of {whose} (growing to ten times that).",
+        ),
+    ]

@@ -19,7 +19,7 @@ from bsa.cli.common import (
     wait_option,
     warn_unstored,
 )
-from bsa.cli.execution import stage_execution
+from bsa.cli.execution import batch_options, stage_execution
 from bsa.cli.params import ConcurrencyValue, FiniteFloat, JsonObject, OptionalNumber
 from bsa.cli.price_flags import price_flags, price_options, record_price_flags
 from bsa.cli.provider_flags import flag_names, model_option_flags, model_settings
@@ -151,18 +151,7 @@ _GENERATION_OPTIONS = [
         help="Extra request fields.",
     ),
     click.option("--use-n", is_flag=True, help="Ask for the k samples in one request (n=k)."),
-    click.option(
-        "--batch",
-        is_flag=True,
-        help="Through the vendor's batch API (openai:, anthropic:): half price, within 24 h.",
-    ),
-    click.option(
-        "--poll-interval",
-        type=FiniteFloat(min=0, min_open=True),
-        default=30.0,
-        show_default=True,
-        help="Seconds between the first polls of a --batch (growing to ten times that).",
-    ),
+    *batch_options("", "Generate", "a --batch"),
     click.option(
         "--safety-rules", type=click.Choice(SAFETY_RULES_MODES), default="none", show_default=True
     ),

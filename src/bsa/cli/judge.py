@@ -17,7 +17,7 @@ from bsa.cli.common import (
     wait_option,
     warn_unstored,
 )
-from bsa.cli.execution import stage_execution
+from bsa.cli.execution import batch_options, stage_execution
 from bsa.cli.params import ConcurrencyValue, FiniteFloat
 from bsa.cli.price_flags import price_flags, price_options, record_price_flags
 from bsa.cli.provider_flags import flag_names, judge_option_flags, judge_settings
@@ -88,18 +88,7 @@ _JUDGE_OPTIONS = [
         show_default=True,
         help="Longest wait in seconds before a judge retry, whatever Retry-After asks.",
     ),
-    click.option(
-        "--judge-batch",
-        is_flag=True,
-        help="Judge through the vendor's batch API (openai:, anthropic:): half price, within 24 h.",
-    ),
-    click.option(
-        "--judge-poll-interval",
-        type=FiniteFloat(min=0, min_open=True),
-        default=30.0,
-        show_default=True,
-        help="Seconds between the first polls of a judge's batch (growing to ten times that).",
-    ),
+    *batch_options("judge-", "Judge", "a judge's batch"),
     click.option("--judge-temperature", type=FiniteFloat(), default=0.0, show_default=True),
     click.option(
         "--judge-seed",
