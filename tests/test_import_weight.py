@@ -23,6 +23,7 @@ FORBIDDEN = (
     "bsa.providers", "bsa.providers.", "bsa.engine.runner", "bsa.engine.generate", "bsa.judging.judge",
     "bsa.runfile.writer", "openai", "anthropic", "httpx", "aiohttp", "zhipuai", "torch", "transformers",
     "inspect_ai", "bsa.interop.inspect_task", "bsa.interop.inspect_samples", "bsa_bench", "matplotlib",
+    "bsa.batch",
 )  # fmt: skip
 
 #: Runs the ``bsa`` command given as JSON arguments, then prints the loaded modules as JSON.
