@@ -37,7 +37,8 @@ def chat_completion(answer: str, reasoning: str | None = None, model: str = "gpt
     if reasoning is not None:
         message["reasoning_content"] = reasoning
     body = {
-        "id": "chatcmpl-" + hashlib.sha256(answer.encode()).hexdigest()[:16],
+        "id": "chatcmpl-"
+        + hashlib.sha256(answer.encode("utf-8", "surrogatepass")).hexdigest()[:16],
         "object": "chat.completion",
         "model": model,
         "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],

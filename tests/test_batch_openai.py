@@ -28,7 +28,7 @@ from bsa.engine.progress import describe
 from bsa.engine.runner import RunAborted, RunCounters
 from bsa.judging.judge import JudgeReport
 from bsa.providers.openai_compat import OpenAICompatible
-from bsa.runfile.batches import stored_batches
+from bsa.runfile.batches import record_batch, stored_batches
 from bsa.runfile.store import Prompt, RunStore
 from bsa.types import Decoding, Message, Request
 from tests import batch_contract as contract
@@ -334,3 +334,38 @@ def test_batch_is_refused_with_one_line_where_it_cannot_work(
     result = bsa_in_process(*command, "--run", run, env={"OPENAI_API_KEY": TEST_KEY})
     assert result.returncode == 1
     assert result.stderr.startswith(wanted) and result.stderr.count("\n") == 1, result.stderr
+
+
+#: Model text as hostile as it comes, plus a copy of the prompt's own words.
+HOSTILE = 'lone \ud800, NUL \x00, ESC \x1b[31m, </script><b>x</b>, =HYPERLINK("http://x"), \u202e'
+
+
+def test_hostile_text_in_a_batch_result_is_stored_as_a_live_call_stores_it(
+    fake: FakeOpenAIBatch, tmp_path: Path
+) -> None:
+    """NULs, controls, markup and formulas as sent; a lone surrogate, which UTF-8 cannot hold,
+    is U+FFFD in the text columns (the store's rule) and its exact escape in the raw body."""
+    (prompt,) = bsa_prompts(1)
+    answer, reasoning = f"{HOSTILE} {prompt.query}", f"I read: {prompt.query} {HOSTILE}"
+    fake.script(prompt.query, chat_completion(answer, reasoning))
+    batch_generate(fake, tmp_path / "run.sqlite", [prompt], replace(BATCH, k=1))
+    with RunStore(tmp_path / "run.sqlite") as store:
+        (sample,) = store.generations()
+    storable = {text: text.replace("\ud800", "\ufffd") for text in (answer, reasoning)}
+    assert (sample.answer, sample.reasoning) == (storable[answer], storable[reasoning])
+    message = json.loads(sample.raw or "{}")["choices"][0]["message"]
+    assert (message["content"], message["reasoning_content"]) == (answer, reasoning)
+
+
+def test_a_hostile_batch_id_or_state_is_printed_escaped_on_one_line(tmp_path: Path) -> None:
+    """The id, state and counts are the vendor's words: ``bsa status`` makes them safe."""
+    run = tmp_path / "run.sqlite"
+    generate_mock = bsa_in_process("generate", "--run", run, "--model", "mock", "--limit", "1")
+    assert generate_mock.returncode == 0, generate_mock.stderr
+    with RunStore(run) as store:
+        record_batch(store, "batch_\x1b[31mred\nnext", "generate", "in\x00prog\u202eress", {})
+    shown = bsa_in_process("status", "--run", run)
+    assert shown.returncode == 0, shown.stderr
+    (line,) = [line for line in shown.stdout.splitlines() if line.startswith("batch ")]
+    assert "\x1b" not in shown.stdout and "\x00" not in shown.stdout
+    assert "\u202e" not in shown.stdout and "next" in line
