@@ -20,13 +20,16 @@ from pathlib import Path
 
 import pytest
 
-from bsa.batch import openai_batch
+from bsa.batch import batch_api_for, openai_batch
 from bsa.batch.api import BatchLimits
 from bsa.batch.runner import poll_waits, split_entries
 from bsa.engine.generate import Execution, GenerationReport, GenerationSettings, generate
 from bsa.engine.progress import describe
 from bsa.engine.runner import RunAborted, RunCounters
+from bsa.errors import BsaError
 from bsa.judging.judge import JudgeReport
+from bsa.providers import create_provider
+from bsa.providers.connection import ProviderOptions, endpoints
 from bsa.providers.openai_compat import OpenAICompatible
 from bsa.runfile.batches import record_batch, stored_batches
 from bsa.runfile.store import Prompt, RunStore
@@ -317,10 +320,21 @@ def test_bsa_judge_takes_batch_as_well(fake: FakeOpenAIBatch, tmp_path: Path) ->
     assert [len(lines) for lines in fake.book.created] == [1, 2]
 
 
+#: Two replicas of one model (nothing listens: the refusal comes before any request).
+REPLICA_URLS = ("--base-url", "http://127.0.0.1:9/v1", "--base-url", "http://127.0.0.1:8/v1")
+
+
 @pytest.mark.parametrize(
     ("command", "wanted"),
     [
-        (("generate", "--model", "mock:m", "--batch", "--limit", "1"), "error: --batch: mock:"),
+        (
+            ("generate", "--model", "mock:m", "--batch", "--limit", "1"),
+            "error: --batch: mock: models have no batch API in bsa (only openai: and anthropic:",
+        ),
+        (
+            ("generate", "--model", "openai:m", "--batch", *REPLICA_URLS),
+            "error: --batch: a batch goes to one endpoint, but 2 base URLs are given",
+        ),
         (("judge", "--judge", "mock", "--batch"), "error: --judge-batch: mock: models have no"),
         (("run", "--model", "openai:m", "--judge", "mock", "--judge-batch"), "error: --judge-b"),
         (("generate", "--model", "openai:m", "--batch", "--use-n"), "error: --batch sends one"),
@@ -334,6 +348,18 @@ def test_batch_is_refused_with_one_line_where_it_cannot_work(
     result = bsa_in_process(*command, "--run", run, env={"OPENAI_API_KEY": TEST_KEY})
     assert result.returncode == 1
     assert result.stderr.startswith(wanted) and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_the_library_refuses_a_batch_to_several_replicas_before_any_request() -> None:
+    """bsa.generate checks the stage's flag by name; the batch API itself refuses a provider
+    that is a set of replicas, in one line."""
+    replicas = create_provider(
+        "openai:m",
+        ProviderOptions(**endpoints(["http://127.0.0.1:9/v1", "http://127.0.0.1:8/v1"])),
+        api_key=TEST_KEY,
+    )
+    with pytest.raises(BsaError, match=r"^--batch: openai:m has several base URLs, but a batch"):
+        batch_api_for(replicas)
 
 
 #: Model text as hostile as it comes, plus a copy of the prompt's own words.

@@ -16,6 +16,8 @@ from bsa.batch.runner import BatchJobs, BatchRunner
 from bsa.engine.runner import Execution, JobResult, Progress
 from bsa.errors import BsaError
 from bsa.providers.base import Provider
+from bsa.providers.builtin import BUILTINS
+from bsa.providers.registry import provider_spec
 from bsa.runfile.batches import RequestKey
 from bsa.runfile.store import RunStore
 from bsa.runfile.writer import ResultWriter
@@ -23,39 +25,35 @@ from bsa.types import Request
 
 J = TypeVar("J")
 
-#: Providers with a batch API in bsa.
-BATCH_PROVIDERS = ("openai", "anthropic")
 
-
-def check_batch(provider: str, execution: Execution, flag: str = "--batch") -> None:
-    """Refuse ``flag`` (``--batch``, ``--judge-batch``) for a provider without a batch API, and
-    beside ``--use-n``."""
+def check_batch(
+    provider: str, execution: Execution, flag: str = "--batch", *, base_urls: int = 1
+) -> None:
+    """Refuse ``flag`` (``--batch``, ``--judge-batch``) for a provider without a batch API,
+    for several replicas (``base_urls``: a batch goes to one endpoint), and beside ``--use-n``."""
     if not execution.batch:
         return
-    if provider not in BATCH_PROVIDERS:
+    if provider_spec(provider).batch_api is None:
+        batching = [name + ":" for name, spec in BUILTINS.items() if spec.batch_api]
         raise BsaError(
             f"{flag}: {provider}: models have no batch API in bsa (only "
-            f"{' and '.join(p + ':' for p in BATCH_PROVIDERS)} models do); drop {flag}"
+            f"{' and '.join(batching)} models do); drop {flag}"
+        )
+    if base_urls > 1:
+        raise BsaError(
+            f"{flag}: a batch goes to one endpoint, but {base_urls} base URLs are given; "
+            "give one, or drop " + flag
         )
     if execution.use_n:
         raise BsaError(f"{flag} sends one request per sample; drop --use-n")
 
 
 def batch_api_for(provider: Provider) -> BatchApi:
-    """The batch API of ``provider``'s vendor."""
-    from bsa.providers.openai_compat import OpenAICompatible
-
-    if isinstance(provider, OpenAICompatible) and provider.name == "openai":
-        from bsa.batch import openai_batch
-
-        return openai_batch.OpenAIBatch(provider, openai_batch.OPENAI_LIMITS)
-    from bsa.providers.anthropic_sdk import AnthropicProvider
-
-    if isinstance(provider, AnthropicProvider):
-        from bsa.batch import anthropic_batch
-
-        return anthropic_batch.AnthropicBatch(provider, anthropic_batch.ANTHROPIC_LIMITS)
-    raise BsaError(f"--batch: {provider.label} has no batch API in bsa; drop --batch")
+    """The batch API of ``provider``'s vendor, as its spec declares it."""
+    factory = provider_spec(provider.name).batch_api
+    if factory is None:
+        raise BsaError(f"--batch: {provider.label} has no batch API in bsa; drop --batch")
+    return factory(provider)
 
 
 def batch_runner(

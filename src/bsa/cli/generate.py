@@ -233,7 +233,7 @@ def plan_generation(
         max_attempts=_attempts(ctx, options, runtime),
         base_delay_s=_retry_delay(runtime),
     )
-    check_batch(split_model(model)[0], execution)
+    check_batch(split_model(model)[0], execution, base_urls=len(provider_options.replica_urls) or 1)
     plan = GenerationPlan(
         run_path,
         settings,

@@ -150,7 +150,12 @@ def plan_judging(run_path: Path, options: dict[str, Any]) -> list[JudgePlan]:
             flag_prefix="judge-",
         )
         check_credentials(judge, provider_options)
-        check_batch(split_model(judge)[0], execution, "--judge-batch")
+        check_batch(
+            split_model(judge)[0],
+            execution,
+            "--judge-batch",
+            base_urls=len(provider_options.replica_urls) or 1,
+        )
         plan = JudgePlan(
             run_path, judge, provider_options, execution, options["judge_temperature"],
             options["judge_parse_attempts"], options["allow_self_judge"], options["judge_seed"],

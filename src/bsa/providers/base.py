@@ -51,11 +51,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bsa.providers.connection import Connection
 from bsa.providers.options import NoOptions
 from bsa.types import Completion, Request
+
+if TYPE_CHECKING:  # bsa.batch imports this module; a provider never needs it at run time
+    from bsa.batch.api import BatchApi
 
 
 class ProviderError(Exception):
@@ -144,6 +147,11 @@ class Provider(ABC):
 #: checked key, endpoint, timeout and pool size; None for a local one.
 ProviderFactory = Callable[[str, Any, "Connection | None"], Provider]
 
+#: Builds the vendor batch API (``--batch``) of a provider this spec built; it imports the batch
+#: module only when called, and raises :class:`bsa.errors.BsaError` for a provider it cannot
+#: batch (several replicas behind one name).
+BatchApiFactory = Callable[[Provider], "BatchApi"]
+
 
 @dataclass(frozen=True)
 class ProviderSpec:
@@ -159,6 +167,8 @@ class ProviderSpec:
     #: The options only this provider understands: a frozen dataclass whose fields are made with
     #: :func:`bsa.providers.options.option` (type, default, bounds, help, flag).
     options: type[Any] = NoOptions
+    #: The vendor's batch API, for ``--batch``; None for a provider without one.
+    batch_api: BatchApiFactory | None = None
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:

@@ -9,10 +9,15 @@ their own package and found through the ``bsa.providers`` entry-point group
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
+from bsa.errors import BsaError
 from bsa.providers.base import Provider, ProviderSpec
 from bsa.providers.connection import Connection
 from bsa.providers.options import NoOptions, option
+
+if TYPE_CHECKING:
+    from bsa.batch.api import BatchApi
 
 #: The variables remote built-ins read their keys from unless told otherwise (their constructors'
 #: defaults too).
@@ -136,19 +141,54 @@ def _hf(model: str, options: LocalOptions, connection: Connection | None) -> Pro
     return LocalHF(model, batch_size=options.batch_size)
 
 
+def _openai_batch(provider: Provider) -> BatchApi:
+    from bsa.batch import openai_batch
+    from bsa.providers.openai_compat import OpenAICompatible
+
+    endpoint = _one_endpoint(provider, OpenAICompatible)
+    return openai_batch.OpenAIBatch(endpoint, openai_batch.OPENAI_LIMITS)
+
+
+def _anthropic_batch(provider: Provider) -> BatchApi:
+    from bsa.batch import anthropic_batch
+    from bsa.providers.anthropic_sdk import AnthropicProvider
+
+    endpoint = _one_endpoint(provider, AnthropicProvider)
+    return anthropic_batch.AnthropicBatch(endpoint, anthropic_batch.ANTHROPIC_LIMITS)
+
+
+P = TypeVar("P", bound=Provider)
+
+
+def _one_endpoint(provider: Provider, kind: type[P]) -> P:
+    """A batch is submitted to one endpoint: several replicas behind one name cannot share one."""
+    if not isinstance(provider, kind):
+        raise BsaError(
+            f"--batch: {provider.label} has several base URLs, but a batch goes to one endpoint; "
+            "give --base-url once"
+        )
+    return provider
+
+
 def _mock(model: str, options: NoOptions, connection: Connection | None) -> Provider:
     from bsa.providers.mock import MockProvider
 
     return MockProvider(model)
 
 
-OPENAI = ProviderSpec("openai", _openai, key_env=OPENAI_KEY_ENV, options=OpenAIOptions)
+OPENAI = ProviderSpec(
+    "openai", _openai, key_env=OPENAI_KEY_ENV, options=OpenAIOptions, batch_api=_openai_batch
+)
 OPENAI_RESPONSES = ProviderSpec(
     "openai-responses", _openai_responses, key_env=OPENAI_KEY_ENV, options=OpenAIResponsesOptions
 )
 ZHIPUAI = ProviderSpec("zhipuai", _zhipuai, key_env=ZHIPUAI_KEY_ENV)
 ANTHROPIC = ProviderSpec(
-    "anthropic", _anthropic, key_env=ANTHROPIC_KEY_ENV, options=AnthropicOptions
+    "anthropic",
+    _anthropic,
+    key_env=ANTHROPIC_KEY_ENV,
+    options=AnthropicOptions,
+    batch_api=_anthropic_batch,
 )
 GEMINI = ProviderSpec("gemini", _gemini, key_env=GEMINI_KEY_ENV, options=GeminiOptions)
 HF = ProviderSpec("hf", _hf, options=LocalOptions)
