@@ -81,7 +81,9 @@ def _category_table(stats: DatasetStats) -> Table:
 
 @data.command("export")
 @dataset_options
-@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), required=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(EXPORT_FORMATS), required=True, help="File format."
+)
 @click.option("-o", "--output", type=OutputFile(), required=True, help="File, or - for stdout.")
 @handle_errors
 def data_export(fmt: str, output: Path, **selection: Any) -> None:

@@ -118,7 +118,13 @@ _GENERATION_OPTIONS = [
         show_default=True,
         help="Seconds per request.",
     ),
-    click.option("--max-attempts", type=click.IntRange(min=1), default=6, show_default=True),
+    click.option(
+        "--max-attempts",
+        type=click.IntRange(min=1),
+        default=6,
+        show_default=True,
+        help="Tries per request for rate limits and transient errors.",
+    ),
     click.option(
         "--max-retry-wait",
         type=FiniteFloat(min=0),
@@ -126,8 +132,20 @@ _GENERATION_OPTIONS = [
         show_default=True,
         help="Longest wait in seconds before a retry, whatever the server's Retry-After asks.",
     ),
-    click.option("--temperature", type=OptionalNumber(float), default=0.6, show_default=True),
-    click.option("--top-p", type=OptionalNumber(float), default=0.95, show_default=True),
+    click.option(
+        "--temperature",
+        type=OptionalNumber(float),
+        default=0.6,
+        show_default=True,
+        help="Sampling temperature (the paper's); none: send nothing.",
+    ),
+    click.option(
+        "--top-p",
+        type=OptionalNumber(float),
+        default=0.95,
+        show_default=True,
+        help="Nucleus sampling (the paper's); none: send nothing.",
+    ),
     click.option(
         "--top-k",
         type=OptionalNumber(int),
@@ -135,7 +153,12 @@ _GENERATION_OPTIONS = [
         show_default=True,
         help="Sent where the endpoint accepts it.",
     ),
-    click.option("--max-tokens", type=OptionalNumber(int), default=None),
+    click.option(
+        "--max-tokens",
+        type=OptionalNumber(int),
+        default=None,
+        help="Token budget of a reply, reasoning included; sent only when given.",
+    ),
     click.option(
         "--request-seed",
         "decoding_seed",
@@ -153,7 +176,11 @@ _GENERATION_OPTIONS = [
     click.option("--use-n", is_flag=True, help="Ask for the k samples in one request (n=k)."),
     *batch_options("", "Generate", "a --batch"),
     click.option(
-        "--safety-rules", type=click.Choice(SAFETY_RULES_MODES), default="none", show_default=True
+        "--safety-rules",
+        type=click.Choice(SAFETY_RULES_MODES),
+        default="none",
+        show_default=True,
+        help="Put the official Safe_Rules.md in a system message, or before the query.",
     ),
     click.option("--system-prompt", help="A system message for every prompt."),
 ]

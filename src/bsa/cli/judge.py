@@ -66,21 +66,38 @@ _JUDGE_OPTIONS = [
         multiple=True,
         help="File holding the judge's key (once for all judges, or once per judge).",
     ),
-    click.option("--judge-concurrency", type=ConcurrencyValue(), default=16, show_default=True),
+    click.option(
+        "--judge-concurrency",
+        type=ConcurrencyValue(),
+        default=16,
+        show_default=True,
+        help="Judge requests in flight, or auto (as --concurrency).",
+    ),
     click.option(
         "--judge-max-concurrency",
         type=ConcurrencyValue(allow_auto=False),
         help=f"The ceiling of --judge-concurrency auto [{DEFAULT_MAX_CONCURRENCY}].",
     ),
-    click.option("--judge-rpm", type=FiniteFloat(min=0, min_open=True)),
-    click.option("--judge-tpm", type=FiniteFloat(min=0, min_open=True)),
+    click.option(
+        "--judge-rpm", type=FiniteFloat(min=0, min_open=True), help="Judge requests per minute."
+    ),
+    click.option(
+        "--judge-tpm", type=FiniteFloat(min=0, min_open=True), help="Judge tokens per minute."
+    ),
     click.option(
         "--judge-timeout",
         type=FiniteFloat(min=0, min_open=True),
         default=600.0,
         show_default=True,
+        help="Seconds per judge request.",
     ),
-    click.option("--judge-max-attempts", type=click.IntRange(min=1), default=6, show_default=True),
+    click.option(
+        "--judge-max-attempts",
+        type=click.IntRange(min=1),
+        default=6,
+        show_default=True,
+        help="Tries per judge request for rate limits and transient errors.",
+    ),
     click.option(
         "--judge-max-retry-wait",
         type=FiniteFloat(min=0),
@@ -89,7 +106,13 @@ _JUDGE_OPTIONS = [
         help="Longest wait in seconds before a judge retry, whatever Retry-After asks.",
     ),
     *batch_options("judge-", "Judge", "a judge's batch"),
-    click.option("--judge-temperature", type=FiniteFloat(), default=0.0, show_default=True),
+    click.option(
+        "--judge-temperature",
+        type=FiniteFloat(),
+        default=0.0,
+        show_default=True,
+        help="Temperature of the judge requests (judges grade, they do not sample).",
+    ),
     click.option(
         "--judge-seed",
         type=int,
@@ -211,7 +234,9 @@ def summarize_judging(plan: JudgePlan, report: JudgeReport) -> int:
 
 
 @click.command("judge")
-@click.option("--run", "run_path", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "--run", "run_path", type=click.Path(path_type=Path), required=True, help="The run file."
+)
 @judge_options
 @price_options(model=False)
 @click.option("--batch", "batch_alias", is_flag=True, help="Same as --judge-batch.")

@@ -25,7 +25,9 @@ COMPARE_ROWS = tuple(m.key for m in BSA_V1.overall_figures)
 
 
 @click.command("report")
-@click.option("--run", "run_path", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "--run", "run_path", type=click.Path(path_type=Path), required=True, help="The run file."
+)
 @click.option("-o", "--output", type=OutputFile(), required=True, help="File, or - for stdout.")
 @click.option(
     "--judge",
@@ -77,7 +79,13 @@ def report_command(
 @click.option("--common-k", is_flag=True, help="Compare every run at the smallest k.")
 @bootstrap_options(legacy_seed=True)
 @alpha_option
-@click.option("--max-flips", type=click.IntRange(min=0), default=50, show_default=True)
+@click.option(
+    "--max-flips",
+    type=click.IntRange(min=0),
+    default=50,
+    show_default=True,
+    help="Flipping items listed per run in the JSON.",
+)
 @handle_errors
 def compare_command(
     runs: tuple[Path, ...], output: Path | None, as_json: bool, judge_model: str | None,
@@ -135,7 +143,12 @@ def _print_comparison(payload: dict[str, Any], *, to_stderr: bool) -> None:
 @click.argument("runs", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--with-published", is_flag=True, help="Add the 23 published leaderboard rows.")
 @click.option(
-    "--format", "fmt", type=click.Choice(("md", "csv", "json")), default="md", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(("md", "csv", "json")),
+    default="md",
+    show_default=True,
+    help="Markdown table, CSV or JSON.",
 )
 @click.option("--judge", "judge_model", help="Whose verdicts, in runs with several judges.")
 @alpha_option
@@ -169,7 +182,7 @@ def leaderboard_command(
     help="Folder to write the figures into (created if missing).",
 )  # fmt: skip
 @click.option("--format", "fmt", type=click.Choice(("pdf", "png", "svg")), default="pdf",
-              show_default=True)  # fmt: skip
+              show_default=True, help="File format of every figure.")  # fmt: skip
 @click.option("--with-published", is_flag=True, help="Add the 23 published models to the scatter.")
 @click.option("--judge", "judge_model", help="Whose verdicts, in runs with several judges.")
 @bootstrap_options()

@@ -89,7 +89,7 @@ def print_run_scores(
 @click.option("--reference", is_flag=True, help="Upstream evaluate.py's arithmetic exactly.")
 @bootstrap_options(legacy_seed=True)
 @truncated_option
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @price_options()
 @handle_errors
 def score_command(
@@ -121,9 +121,18 @@ def score_command(
 
 
 @click.command("agree")
-@click.option("--run", "run_path", type=click.Path(path_type=Path), required=True)
-@click.option("--judge", "judges", multiple=True, required=True, metavar="PROVIDER:MODEL")
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--run", "run_path", type=click.Path(path_type=Path), required=True, help="The run file."
+)
+@click.option(
+    "--judge",
+    "judges",
+    multiple=True,
+    required=True,
+    metavar="PROVIDER:MODEL",
+    help="One of the two judges to compare; give it twice.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @handle_errors
 def agree_command(run_path: Path, judges: tuple[str, ...], as_json: bool) -> None:
     """Agreement of two judges on the same samples: percent agreement and Cohen's kappa."""
@@ -147,8 +156,10 @@ def agree_command(run_path: Path, judges: tuple[str, ...], as_json: bool) -> Non
 
 
 @click.command("status")
-@click.option("--run", "run_path", type=click.Path(path_type=Path), required=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--run", "run_path", type=click.Path(path_type=Path), required=True, help="The run file."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @price_options()
 @handle_errors
 def status_command(run_path: Path, as_json: bool, **prices: Any) -> None:
@@ -169,8 +180,16 @@ def status_command(run_path: Path, as_json: bool, **prices: Any) -> None:
 
 
 @click.command("export")
-@click.option("--run", "run_path", type=click.Path(path_type=Path), required=True)
-@click.option("--format", "fmt", type=click.Choice(RUN_EXPORT_FORMATS), required=True)
+@click.option(
+    "--run", "run_path", type=click.Path(path_type=Path), required=True, help="The run file."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(RUN_EXPORT_FORMATS),
+    required=True,
+    help="Samples (jsonl, csv, upstream-csv) or verdicts (upstream-judged).",
+)
 @click.option("-o", "--output", type=OutputFile(), required=True, help="File, or - for stdout.")
 @click.option(
     "--judge", "judge_model", help="Whose verdicts, for upstream-judged (several judges)."
