@@ -3,11 +3,17 @@
 Every ``$ bsa ...`` line of a ```` ```console ```` block in ``docs/**/*.md`` and ``README.md`` is
 parsed against the click command line: the command path exists, every flag exists, every value
 that is not a placeholder (``RUN``, ``openai:MODEL``, ``…``) converts, and no argument is left
-over. A block preceded by ``<!-- docs-test: NAME -->`` (optionally ``exit=N``) also runs, in
-process: all blocks of one NAME on a page in document order, in one fresh folder, against two
-loopback test servers, one the model at vLLM's default address, one the judge behind
-``OPENAI_BASE_URL``. The convention is described in full in docs/development.md and in
-/work/notes/s20-docs.md ("Runnable examples").
+over. An error the page shows as the command's output (``error: ...``) is the example's point.
+
+A block preceded by ``<!-- docs-test: NAME -->`` on its own line (then a blank line, then the
+fence) also runs, in process: all blocks of one NAME on a page in document order, in one fresh
+folder, so later blocks see earlier files; one test per page and NAME. The model answers at
+vLLM's default address ``http://localhost:8000/v1`` (and at the hosted URLs of
+:data:`HOSTED_URLS`), a judge behind ``OPENAI_BASE_URL``, so ``--judge openai:gpt-4o`` needs no
+URL; every ``*_API_KEY`` the block names gets a dummy value, and ``export NAME=…`` sets one.
+Every command must exit 0, except the last of a block marked ``exit=N``, which must exit N.
+Lines that cannot run offline are skipped by name (:data:`SKIPPED`); any other command that is
+not ``bsa`` fails the test, so nothing is silently ignored.
 """
 
 from __future__ import annotations
