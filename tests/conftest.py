@@ -39,7 +39,7 @@ def isolate(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFa
     monkeypatch.setenv("BSA_UPSTREAM_URL", "http://127.0.0.1:9/unreachable")
     monkeypatch.setenv("BSA_DATA_DIR", str(SHARED_BSA))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    for name in ("HF_ENDPOINT",):
+    for name in ("HF_ENDPOINT", "OPENAI_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
 
 

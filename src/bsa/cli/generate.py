@@ -66,7 +66,8 @@ _GENERATION_OPTIONS = [
         "base_urls",
         multiple=True,
         help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1; repeat it for "
-        "replicas of the model (calls are spread over them).",
+        "replicas of the model (calls are spread over them) [openai: $OPENAI_BASE_URL, "
+        "else OpenAI].",
     ),
     click.option(
         "--api-key-env",

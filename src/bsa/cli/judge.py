@@ -50,7 +50,8 @@ _JUDGE_OPTIONS = [
         "judge_base_urls",
         multiple=True,
         help="The judge's OpenAI-compatible endpoint (once for all judges, or once per judge; "
-        "with one judge, repeat it for replicas of the judge).",
+        "with one judge, repeat it for replicas of the judge) [openai: $OPENAI_BASE_URL, "
+        "else OpenAI].",
     ),
     click.option(
         "--judge-api-key-env",

@@ -164,6 +164,10 @@ class ProviderSpec:
     #: The environment variable a remote provider reads its key from unless told otherwise;
     #: None for a provider that needs no key (local models, the mock).
     key_env: str | None = None
+    #: The environment variable naming the endpoint when no base URL is given (the vendor SDK's
+    #: own, ``OPENAI_BASE_URL``, so a setup that works with the SDK works here); None: no such
+    #: variable.
+    base_url_env: str | None = None
     #: The options only this provider understands: a frozen dataclass whose fields are made with
     #: :func:`bsa.providers.options.option` (type, default, bounds, help, flag).
     options: type[Any] = NoOptions

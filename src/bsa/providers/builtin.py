@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 #: The variables remote built-ins read their keys from unless told otherwise (their constructors'
 #: defaults too).
 OPENAI_KEY_ENV = "OPENAI_API_KEY"
+#: Where the OpenAI SDK looks for the endpoint when none is given; bsa reads it the same way.
+OPENAI_BASE_URL_ENV = "OPENAI_BASE_URL"
 ZHIPUAI_KEY_ENV = "ZHIPUAI_API_KEY"
 ANTHROPIC_KEY_ENV = "ANTHROPIC_API_KEY"
 GEMINI_KEY_ENV = "GEMINI_API_KEY"
@@ -177,10 +179,19 @@ def _mock(model: str, options: NoOptions, connection: Connection | None) -> Prov
 
 
 OPENAI = ProviderSpec(
-    "openai", _openai, key_env=OPENAI_KEY_ENV, options=OpenAIOptions, batch_api=_openai_batch
+    "openai",
+    _openai,
+    key_env=OPENAI_KEY_ENV,
+    base_url_env=OPENAI_BASE_URL_ENV,
+    options=OpenAIOptions,
+    batch_api=_openai_batch,
 )
 OPENAI_RESPONSES = ProviderSpec(
-    "openai-responses", _openai_responses, key_env=OPENAI_KEY_ENV, options=OpenAIResponsesOptions
+    "openai-responses",
+    _openai_responses,
+    key_env=OPENAI_KEY_ENV,
+    base_url_env=OPENAI_BASE_URL_ENV,
+    options=OpenAIResponsesOptions,
 )
 ZHIPUAI = ProviderSpec("zhipuai", _zhipuai, key_env=ZHIPUAI_KEY_ENV)
 ANTHROPIC = ProviderSpec(

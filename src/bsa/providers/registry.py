@@ -8,6 +8,7 @@ name cannot be taken over by a plugin: ``openai:`` always means this package's p
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from functools import cache
 from typing import TYPE_CHECKING
@@ -79,10 +80,22 @@ def create_provider(
     name, model = split_model(spec)
     declared = provider_spec(name)
     record = options_record(name, options)
+    options = with_base_url_from_env(declared, options)
     if options.replica_urls:
         return _replica_set(spec, options, limits, api_key)
     connection = connect(options, declared.key_env, api_key, limits) if declared.key_env else None
     return declared.build(model, record, connection)
+
+
+def with_base_url_from_env(declared: ProviderSpec, options: ProviderOptions) -> ProviderOptions:
+    """``options`` with the endpoint the provider's variable names (``OPENAI_BASE_URL``) when no
+    base URL was given: the flag wins, then the variable, then the provider's own default. Read
+    here, before the key check, so a variable naming a server on this machine needs no key there
+    either."""
+    if options.base_url or declared.base_url_env is None:
+        return options
+    url = os.environ.get(declared.base_url_env, "").strip()
+    return replace(options, base_url=url) if url else options
 
 
 def _replica_set(
@@ -122,6 +135,7 @@ def check_credentials(spec: str, options: ProviderOptions) -> None:
     connected or loaded."""
     name, _ = split_model(spec)
     options_record(name, options)
+    options = with_base_url_from_env(provider_spec(name), options)
     if options.replica_urls:
         _check_replicas(spec, options)
     key_env = provider_spec(name).key_env
