@@ -125,7 +125,8 @@ def read_page(name: str, text: str) -> Page:
         if marker is not None and line.strip() and not opening:
             page.problems.append(f"{name}:{marker[0]}: docs-test comment not followed by a block")
             marker = None
-        if "docs-test" in line and not opening:
+        # A marker is a comment line of its own; prose may name the convention in backticks.
+        if line.lstrip().startswith("<!--") and "docs-test" in line:
             marker = _read_marker(page, number + 1, line)
             number += 1
             continue

@@ -22,7 +22,6 @@ from types import ModuleType
 from typing import Any
 
 import click
-import pytest
 
 import bsa
 from bsa.cli import main
@@ -297,12 +296,3 @@ def read(env):
 def test_every_public_name_is_on_the_python_api_page() -> None:
     documented = documented_keys(_page("python-api.md"), "## Public names")
     assert documented == set(bsa.__all__) - {"__version__"}
-
-
-def test_the_python_api_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    page = _page("python-api.md")
-    example = re.search(r"```python\n(.*?)```", page, re.DOTALL)
-    assert example is not None
-    monkeypatch.chdir(tmp_path)
-    exec(compile(example.group(1), "python-api.md", "exec"), {})  # our own page, not hostile text
-    assert (tmp_path / "r1.sqlite").is_file()

@@ -1,4 +1,4 @@
-"""The library pipeline behind ``bsa run``: the README's Python example runs as written, a second
+"""The library pipeline behind ``bsa run``: the documented Python example runs as written, a second
 call resumes instead of asking again, and the seeds of sampling and of the bootstrap are apart."""
 
 from __future__ import annotations
@@ -13,26 +13,26 @@ from click.testing import CliRunner
 from bsa.cli import main
 from bsa.runfile.store import RunStore
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+PYTHON_API = Path(__file__).resolve().parents[1] / "docs" / "reference" / "python-api.md"
 
 
 def python_api_example() -> str:
-    section = README.read_text(encoding="utf-8").split("## Python API", 1)[1]
+    section = PYTHON_API.read_text(encoding="utf-8").split("## A whole run", 1)[1]
     match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
-    assert match is not None, "the README's Python API section has an example"
+    assert match is not None, "the Python API page's whole run has an example"
     return match.group(1)
 
 
-def test_the_readme_python_example_runs_and_resumes(
+def test_the_documented_python_example_runs_and_resumes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {}
-    exec(compile(python_api_example(), "README.md", "exec"), namespace)
+    exec(compile(python_api_example(), str(PYTHON_API), "exec"), namespace)
     result = namespace["result"]
-    assert result.generation.counters.done == 50 * 5  # type: ignore[attr-defined]
+    assert result.generation.counters.done == 20 * 5  # type: ignore[attr-defined]
     judged = [r.counters.done + r.direct for r in result.judging]  # type: ignore[attr-defined]
-    assert judged == [500, 500], "each judge: 2 verdicts of 250 samples, by a call or without"
+    assert judged == [200, 200], "each judge: 2 verdicts of 100 samples, by a call or without"
     assert result.verdicts.judge == "panel(mock:mock, mock:b)"  # type: ignore[attr-defined]
     with RunStore(tmp_path / "r1.sqlite", read_only=True) as store:
         assert store.judges() == ["mock:mock", "mock:b"]

@@ -47,7 +47,7 @@ def price_options(*, model: bool = True, judge: bool = True) -> Callable[[F], F]
             "prices_file",
             type=click.Path(path_type=Path, dir_okay=False),
             metavar="FILE",
-            help="Prices by model name (TOML or JSON; see README).",
+            help="Prices by model name (TOML or JSON; see the batch-and-cost how-to).",
         ),
         *(_model_flags() if model else []),
         *(_judge_flags() if judge else []),

@@ -1,7 +1,7 @@
 """A local model run in this process with Hugging Face ``transformers`` (``hf:PATH_OR_ID``).
 
-For a GPU the better road is a vLLM or SGLang server behind the ``openai`` provider (README): it
-batches continuously and pages its KV cache. This provider is for a model that is on disk with no
+For a GPU the better road is a vLLM or SGLang server behind the ``openai`` provider
+(docs/tutorial/local-model.md): it batches continuously and pages its KV cache. This provider is for a model that is on disk with no
 server: a small model on CPU, a quick look at a checkpoint, a machine where neither server installs.
 
 The runner calls :meth:`LocalHF.complete` from many workers at once. Each call puts one row per
