@@ -188,6 +188,20 @@ def test_parquet_goes_to_a_pipe(tmp_path: Path) -> None:
     assert pq.read_table(tmp_path / "piped.parquet").num_rows == 3
 
 
+def test_a_reader_that_stops_early_ends_the_export_quietly(mock_run_path: Path) -> None:
+    """``bsa export -o - | head``: the reader closes the pipe after a few bytes; bsa stops with
+    the status a shell gives such a writer (141), no traceback, no "wrote N rows" claim."""
+    command = [sys.executable, "-m", "bsa", "export", "--run", str(mock_run_path),
+               "--format", "jsonl", "-o", "-"]  # fmt: skip
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as child:
+        assert child.stdout is not None and child.stderr is not None
+        assert child.stdout.read(100).startswith(b"{")
+        child.stdout.close()  # 300 rows are ~200 KB: more than a pipe holds
+        stderr = child.stderr.read().decode()
+        assert child.wait(timeout=120) == 141, stderr
+    assert stderr == ""
+
+
 def test_parquet_to_a_terminal_is_refused() -> None:
     """A real terminal (a pseudo-terminal on the child's stdout): binary bytes would garble it."""
     pytest.importorskip("pyarrow")

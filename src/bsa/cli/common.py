@@ -10,7 +10,7 @@ import sqlite3
 import sys
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -28,6 +28,9 @@ EXIT_USER_ERROR = 1
 #: Some samples or verdicts are still missing after retries; rerunning retries them.
 EXIT_INCOMPLETE = 3
 EXIT_INTERRUPTED = 130
+#: Standard output was closed by its reader (``bsa export -o - | head``): 128 + SIGPIPE, the
+#: status a shell gives a Unix tool that such a reader stopped.
+EXIT_BROKEN_PIPE = 141
 T = TypeVar("T")
 
 
@@ -177,6 +180,8 @@ def handle_errors(command: F) -> F:
             sys.exit(EXIT_USER_ERROR)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BrokenPipeError:
+            _quiet_broken_pipe()
         except sqlite3.Error as error:  # a run file damaged or made read-only under a reader
             if _debug():
                 _print_traceback(error)
@@ -188,6 +193,15 @@ def handle_errors(command: F) -> F:
             sys.exit(EXIT_USER_ERROR)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _quiet_broken_pipe() -> NoReturn:
+    """The reader of standard output has gone (``| head``): stop without a traceback. What is
+    still buffered goes to /dev/null, so Python's flush at exit cannot raise again (the recipe
+    of Python's documentation, signal module, "Note on SIGPIPE")."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(EXIT_BROKEN_PIPE)
 
 
 def _print_traceback(error: BaseException) -> None:
