@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 
-from bsa.cli.params import FiniteFloat
+from bsa.cli.params import ConcurrencyValue, FiniteFloat
+from bsa.engine.concurrency import DEFAULT_MAX_CONCURRENCY
 from bsa.engine.runner import Execution, RetryPolicy
 
 
@@ -42,6 +43,59 @@ def stage_execution(options: Mapping[str, Any], prefix: str = "", **chosen: Any)
         poll_interval_s=value("poll_interval"),
         **chosen,
     )
+
+
+def pacing_options(prefix: str, call: str) -> list[Any]:
+    """The flags that pace a stage's calls and retry them, ``--{prefix}concurrency`` to
+    ``--{prefix}max-retry-wait`` (``call``: what the help calls one call of the stage)."""
+    calls = call[0].upper() + call[1:] + "s"
+    return [
+        click.option(
+            f"--{prefix}concurrency",
+            type=ConcurrencyValue(),
+            default=16,
+            show_default=True,
+            help=f"{calls} in flight, or 'auto': found from the server's answers (429/503, "
+            "latency).",
+        ),
+        click.option(
+            f"--{prefix}max-concurrency",
+            type=ConcurrencyValue(allow_auto=False),
+            help=f"The ceiling of --{prefix}concurrency auto [{DEFAULT_MAX_CONCURRENCY}].",
+        ),
+        click.option(
+            f"--{prefix}rpm",
+            type=FiniteFloat(min=0, min_open=True),
+            help=f"{calls} per minute, at most.",
+        ),
+        click.option(
+            f"--{prefix}tpm",
+            type=FiniteFloat(min=0, min_open=True),
+            help=f"Tokens per minute of {call}s, at most.",
+        ),
+        click.option(
+            f"--{prefix}timeout",
+            type=FiniteFloat(min=0, min_open=True),
+            default=600.0,
+            show_default=True,
+            help=f"Seconds per {call}.",
+        ),
+        click.option(
+            f"--{prefix}max-attempts",
+            type=click.IntRange(min=1),
+            default=6,
+            show_default=True,
+            help=f"Tries per {call} for rate limits and transient errors.",
+        ),
+        click.option(
+            f"--{prefix}max-retry-wait",
+            type=FiniteFloat(min=0),
+            default=RetryPolicy().max_retry_after_s,
+            show_default=True,
+            help=f"Longest wait in seconds before a {call} is tried again, whatever the "
+            "server's Retry-After asks.",
+        ),
+    ]
 
 
 def batch_options(prefix: str, doing: str, whose: str) -> list[Any]:

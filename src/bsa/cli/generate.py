@@ -19,14 +19,13 @@ from bsa.cli.common import (
     wait_option,
     warn_unstored,
 )
-from bsa.cli.execution import batch_options, stage_execution
-from bsa.cli.params import ConcurrencyValue, FiniteFloat, JsonObject, OptionalNumber
+from bsa.cli.execution import batch_options, pacing_options, stage_execution
+from bsa.cli.params import JsonObject, OptionalNumber
 from bsa.cli.price_flags import price_flags, price_options, record_price_flags
 from bsa.cli.provider_flags import flag_names, model_option_flags, model_settings
 from bsa.data.assets import load_safety_rules
 from bsa.data.batch_input import read_questions
 from bsa.data.upstream_config import UpstreamConfig, load_upstream_config
-from bsa.engine.concurrency import DEFAULT_MAX_CONCURRENCY
 from bsa.engine.extra_body import checked_extra_body
 from bsa.engine.generate import (
     SAFETY_RULES_MODES,
@@ -52,6 +51,20 @@ def generation_options(command: F) -> F:
     for option in reversed(_GENERATION_OPTIONS):
         command = option(command)
     return command
+
+
+def _decoding_option(
+    flag: str, kind: type[float] | type[int], default: float | None, help: str, name: str = ""
+) -> Any:
+    """A decoding setting sent with each request: a number, or ``none`` to send nothing."""
+    names = (flag, name) if name else (flag,)
+    return click.option(
+        *names,
+        type=OptionalNumber(kind),
+        default=default,
+        show_default=default is not None,
+        help=help + (" none: send nothing." if default is not None else ""),
+    )
 
 
 _GENERATION_OPTIONS = [
@@ -96,76 +109,22 @@ _GENERATION_OPTIONS = [
         show_default=True,
         help="Samples per prompt.",
     ),
-    click.option(
-        "--concurrency",
-        type=ConcurrencyValue(),
-        default=16,
-        show_default=True,
-        help="Requests in flight, or 'auto': found from the server's answers (429/503, latency).",
-    ),
-    click.option(
-        "--max-concurrency",
-        type=ConcurrencyValue(allow_auto=False),
-        help=f"The ceiling of --concurrency auto [{DEFAULT_MAX_CONCURRENCY}].",
-    ),
-    click.option(
-        "--rpm", type=FiniteFloat(min=0, min_open=True), help="Requests per minute limit."
-    ),
-    click.option("--tpm", type=FiniteFloat(min=0, min_open=True), help="Tokens per minute limit."),
-    click.option(
-        "--timeout",
-        type=FiniteFloat(min=0, min_open=True),
-        default=600.0,
-        show_default=True,
-        help="Seconds per request.",
-    ),
-    click.option(
-        "--max-attempts",
-        type=click.IntRange(min=1),
-        default=6,
-        show_default=True,
-        help="Tries per request for rate limits and transient errors.",
-    ),
-    click.option(
-        "--max-retry-wait",
-        type=FiniteFloat(min=0),
-        default=RetryPolicy().max_retry_after_s,
-        show_default=True,
-        help="Longest wait in seconds before a retry, whatever the server's Retry-After asks.",
-    ),
-    click.option(
-        "--temperature",
-        type=OptionalNumber(float),
-        default=0.6,
-        show_default=True,
-        help="Sampling temperature (the paper's); none: send nothing.",
-    ),
-    click.option(
-        "--top-p",
-        type=OptionalNumber(float),
-        default=0.95,
-        show_default=True,
-        help="Nucleus sampling (the paper's); none: send nothing.",
-    ),
-    click.option(
-        "--top-k",
-        type=OptionalNumber(int),
-        default=20,
-        show_default=True,
-        help="Sent where the endpoint accepts it.",
-    ),
-    click.option(
+    *pacing_options("", "request"),
+    _decoding_option("--temperature", float, 0.6, "Sampling temperature (the paper's)."),
+    _decoding_option("--top-p", float, 0.95, "Nucleus sampling (the paper's)."),
+    _decoding_option("--top-k", int, 20, "Sent where the endpoint accepts it."),
+    _decoding_option(
         "--max-tokens",
-        type=OptionalNumber(int),
-        default=None,
-        help="Token budget of a reply, reasoning included; sent only when given.",
+        int,
+        None,
+        "Token budget of a reply, reasoning included; sent only when given.",
     ),
-    click.option(
+    _decoding_option(
         "--request-seed",
-        "decoding_seed",
-        type=OptionalNumber(int),
-        default=None,
-        help="Seed sent with each request, for endpoints with seeded sampling.",
+        int,
+        None,
+        "Seed sent with each request, for endpoints with seeded sampling.",
+        name="decoding_seed",
     ),
     click.option("--reasoning-effort", help="For endpoints that take one (low, medium, high)."),
     click.option(

@@ -17,12 +17,10 @@ from bsa.cli.common import (
     wait_option,
     warn_unstored,
 )
-from bsa.cli.execution import batch_options, stage_execution
-from bsa.cli.params import ConcurrencyValue, FiniteFloat
+from bsa.cli.execution import batch_options, pacing_options, stage_execution
+from bsa.cli.params import FiniteFloat
 from bsa.cli.price_flags import price_flags, price_options, record_price_flags
 from bsa.cli.provider_flags import flag_names, judge_option_flags, judge_settings
-from bsa.engine.concurrency import DEFAULT_MAX_CONCURRENCY
-from bsa.engine.runner import RetryPolicy
 from bsa.errors import BsaError
 from bsa.judging.judge import JudgeReport
 from bsa.pipeline import JudgePlan, judge_stage
@@ -67,45 +65,7 @@ _JUDGE_OPTIONS = [
         multiple=True,
         help="File holding the judge's key (once for all judges, or once per judge).",
     ),
-    click.option(
-        "--judge-concurrency",
-        type=ConcurrencyValue(),
-        default=16,
-        show_default=True,
-        help="Judge requests in flight, or auto (as --concurrency).",
-    ),
-    click.option(
-        "--judge-max-concurrency",
-        type=ConcurrencyValue(allow_auto=False),
-        help=f"The ceiling of --judge-concurrency auto [{DEFAULT_MAX_CONCURRENCY}].",
-    ),
-    click.option(
-        "--judge-rpm", type=FiniteFloat(min=0, min_open=True), help="Judge requests per minute."
-    ),
-    click.option(
-        "--judge-tpm", type=FiniteFloat(min=0, min_open=True), help="Judge tokens per minute."
-    ),
-    click.option(
-        "--judge-timeout",
-        type=FiniteFloat(min=0, min_open=True),
-        default=600.0,
-        show_default=True,
-        help="Seconds per judge request.",
-    ),
-    click.option(
-        "--judge-max-attempts",
-        type=click.IntRange(min=1),
-        default=6,
-        show_default=True,
-        help="Tries per judge request for rate limits and transient errors.",
-    ),
-    click.option(
-        "--judge-max-retry-wait",
-        type=FiniteFloat(min=0),
-        default=RetryPolicy().max_retry_after_s,
-        show_default=True,
-        help="Longest wait in seconds before a judge retry, whatever Retry-After asks.",
-    ),
+    *pacing_options("judge-", "judge request"),
     *batch_options("judge-", "Judge", "a judge's batch"),
     click.option(
         "--judge-temperature",
