@@ -9,8 +9,9 @@ A block preceded by ``<!-- docs-test: NAME -->`` on its own line (then a blank l
 fence) also runs, in process: all blocks of one NAME on a page in document order, in one fresh
 folder, so later blocks see earlier files; one test per page and NAME. The model answers at
 vLLM's default address ``http://localhost:8000/v1`` (and at the hosted URLs of
-:data:`HOSTED_URLS`), a judge behind ``OPENAI_BASE_URL``, so ``--judge openai:gpt-4o`` needs no
-URL; every ``*_API_KEY`` the block names gets a dummy value, and ``export NAME=…`` sets one.
+:data:`HOSTED_URLS`), a second replica of it at ``http://localhost:8001/v1`` (its own server,
+since bsa refuses one URL given twice), a judge behind ``OPENAI_BASE_URL``, so
+``--judge openai:gpt-4o`` needs no URL; every ``*_API_KEY`` the block names gets a dummy value, and ``export NAME=…`` sets one.
 Every command must exit 0, except the last of a block marked ``exit=N``, which must exit N.
 Lines that cannot run offline are skipped by name (:data:`SKIPPED`); any other command that is
 not ``bsa`` fails the test, so nothing is silently ignored.
@@ -18,6 +19,7 @@ not ``bsa`` fails the test, so nothing is silently ignored.
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from collections.abc import Iterator, Mapping, Sequence
@@ -48,6 +50,10 @@ SKIPPED = (
 )
 #: The model server's address as the docs write it: vLLM's default.
 LOCAL_MODEL_URL = "http://localhost:8000/v1"
+#: A second server of the same model, as the replicas guide writes it (one vLLM per GPU: the next
+#: port). It is served by a server of its own, so the two replicas are two addresses, as bsa
+#: requires, and a run spreads its calls over both.
+SECOND_REPLICA_URL = "http://localhost:8001/v1"
 #: Hosted endpoints a runnable block may name; each is served by the model server. A URL missing
 #: here fails the test rather than reach the network.
 HOSTED_URLS = (
@@ -361,19 +367,23 @@ class Servers:
 
     model_url: str
     judge_url: str
+    replica_url: str
 
     def url_for(self, url: str, where: str) -> str:
-        known = {LOCAL_MODEL_URL, *HOSTED_URLS}
-        if url.rstrip("/") not in known:
+        """The test server that plays the endpoint the page names."""
+        served = dict.fromkeys((LOCAL_MODEL_URL, *HOSTED_URLS), self.model_url)
+        served[SECOND_REPLICA_URL] = self.replica_url
+        try:
+            return served[url.rstrip("/")]
+        except KeyError:
             raise AssertionError(
                 f"{where}: {url} is not served offline; add it to HOSTED_URLS in "
                 "tests/test_docs_examples.py or do not mark the block runnable"
-            )
-        return self.model_url
+            ) from None
 
 
 def rewrite_urls(words: Sequence[str], servers: Servers, where: str) -> list[str]:
-    """The words with every URL replaced by the model server's (``--flag=URL`` too)."""
+    """The words with every URL replaced by its test server's (``--flag=URL`` too)."""
     rewritten: list[str] = []
     for word in words:
         flag, equals, value = word.partition("=") if word.startswith("--") else ("", "", word)
@@ -481,9 +491,14 @@ GROUPS = runnable_groups(PAGES)
 
 @pytest.fixture(scope="module")
 def servers() -> Iterator[Servers]:
-    """The model at vLLM's default address and a judge behind OPENAI_BASE_URL, for the module."""
-    with OpenAIServer() as model, OpenAIServer(ServerConfig(respond=mock_judge_hook)) as judge:
-        yield Servers(model.base_url, judge.base_url)
+    """The model at vLLM's default address, its second replica, and a judge behind
+    OPENAI_BASE_URL, for the module."""
+    with (
+        OpenAIServer() as model,
+        OpenAIServer() as replica,
+        OpenAIServer(ServerConfig(respond=mock_judge_hook)) as judge,
+    ):
+        yield Servers(model.base_url, judge.base_url, replica.base_url)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[page.name for page in PAGES])
@@ -618,3 +633,21 @@ def test_a_runnable_block_reaches_the_model_and_judge_servers(
     run_snippet(text, servers, monkeypatch)
     assert '"safe_at_1"' in (tmp_path / "s.json").read_text(encoding="utf-8")
     assert (tmp_path / "hosted.sqlite").is_file()
+
+
+def test_two_local_replicas_reach_two_servers(
+    servers: Servers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The replicas guide's two ports are two servers of the model, so bsa accepts them (one URL
+    given twice is refused) and the run's calls reach both."""
+    monkeypatch.chdir(tmp_path)
+    text = (
+        "<!-- docs-test: x -->\n\n```console\n"
+        "$ bsa run --run replicas.sqlite --model openai:m \\\n"
+        "    --base-url http://localhost:8000/v1 --base-url http://localhost:8001/v1 \\\n"
+        "    --judge mock --limit 8 -k 1\n"
+        "$ bsa status --run replicas.sqlite --json > status.json\n```\n"
+    )
+    run_snippet(text, servers, monkeypatch)
+    status = json.loads((tmp_path / "status.json").read_text(encoding="utf-8"))
+    assert set(status["replicas"]["model"]) == {servers.model_url, servers.replica_url}
