@@ -188,14 +188,19 @@ def status_command(run_path: Path, as_json: bool, **prices: Any) -> None:
     "fmt",
     type=click.Choice(RUN_EXPORT_FORMATS),
     required=True,
-    help="Samples (jsonl, csv, upstream-csv) or verdicts (upstream-judged).",
+    help="Samples (jsonl, csv, upstream-csv) or verdicts (verdicts-jsonl, verdicts-csv, "
+    "upstream-judged).",
 )
 @click.option("-o", "--output", type=OutputFile(), required=True, help="File, or - for stdout.")
 @click.option(
-    "--judge", "judge_model", help="Whose verdicts, for upstream-judged (several judges)."
+    "--judge",
+    "judge_model",
+    help="Whose verdicts: needed by upstream-judged when the run has several judges; "
+    "verdicts-jsonl and verdicts-csv write every judge's without it.",
 )
 @handle_errors
 def export_command(run_path: Path, fmt: str, output: Path, judge_model: str | None) -> None:
-    """Write the run's samples (jsonl, csv, upstream-csv) or verdicts (upstream-judged)."""
+    """Write the run's samples (jsonl, csv, upstream-csv) or verdicts (verdicts-jsonl,
+    verdicts-csv, upstream-judged)."""
     count = export_run(run_path, output, fmt, judge=judge_model)
     tell_written(output, f"wrote {count} rows to {describe(output)}")

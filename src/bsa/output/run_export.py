@@ -1,4 +1,4 @@
-"""Exports of a run file's samples: JSONL, CSV, and the upstream batch script's CSV.
+"""Exports of a run file's samples and verdicts: JSONL, CSV, and the upstream scripts' CSVs.
 
 The run file stays the only source of truth; these are views of it, written atomically to a file
 or to standard output (``-``). Exports are made to be shared, so every text is redacted again (a
@@ -38,15 +38,45 @@ SAMPLE_COLUMNS = (
     "attempts",
     "error",
     "seed",
+    # Appended later, after every older column, so scripts that index columns keep working.
+    "replica",
+    "cached_tokens",
+    "cache_write_tokens",
+    "created_at",
+)
+#: One row per stored verdict, every judge's (``verdicts-jsonl``, ``verdicts-csv``).
+VERDICT_COLUMNS = (
+    "id",
+    "sample",
+    "judge",
+    "kind",
+    "status",
+    "verdict",
+    "passed",
+    "reason",
+    "rationale",
+    "prompt_sha256",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "latency_s",
+    "attempts",
+    "replica",
+    "created_at",
 )
 #: The output columns of upstream Batch_Call_LLM/batch_openai_inference.py.
 UPSTREAM_COLUMNS = ("id", "question", "answer", "reasoning_content", "status", "tokens", "error")
 #: The input columns of upstream Evaluation_Metric/evaluate.py, one row per judged sample.
 UPSTREAM_JUDGED_COLUMNS = ("model_name", "id", "dataset_name", "Safe_Ans_Check", "Thk_Acc_Judge")
-RUN_EXPORT_FORMATS = ("jsonl", "csv", "upstream-csv", "upstream-judged")
+RUN_EXPORT_FORMATS = (
+    "jsonl", "csv", "upstream-csv", "upstream-judged", "verdicts-jsonl", "verdicts-csv"
+)  # fmt: skip
 
 
-def sample_record(generation: Generation) -> dict[str, Any]:
+def sample_record(generation: Generation, created_at: float | None = None) -> dict[str, Any]:
+    """Every per-sample fact the run file holds, the provider's raw body aside (it repeats the
+    answer and reasoning in the vendor's own shape; it stays in the run file)."""
     return {
         "id": generation.item_id,
         "sample": generation.sample,
@@ -63,6 +93,35 @@ def sample_record(generation: Generation) -> dict[str, Any]:
         "attempts": generation.attempts,
         "error": generation.error,
         "seed": generation.seed,
+        "replica": generation.replica,
+        "cached_tokens": generation.cached_tokens,
+        "cache_write_tokens": generation.cache_write_tokens,
+        "created_at": created_at,
+    }
+
+
+def verdict_record(judgement: Judgement, created_at: float | None = None) -> dict[str, Any]:
+    """Every per-verdict fact the run file holds, the judge's raw reply aside (its rationale
+    and verdict are extracted here; the reply stays in the run file)."""
+    return {
+        "id": judgement.item_id,
+        "sample": judgement.sample,
+        "judge": judgement.judge,
+        "kind": judgement.kind,
+        "status": judgement.status,
+        "verdict": judgement.verdict,
+        "passed": judgement.passed,
+        "reason": judgement.reason,
+        "rationale": judgement.rationale,
+        "prompt_sha256": judgement.prompt_sha256,
+        "prompt_tokens": judgement.prompt_tokens,
+        "completion_tokens": judgement.completion_tokens,
+        "cached_tokens": judgement.cached_tokens,
+        "cache_write_tokens": judgement.cache_write_tokens,
+        "latency_s": judgement.latency_s,
+        "attempts": judgement.attempts,
+        "replica": judgement.replica,
+        "created_at": created_at,
     }
 
 
@@ -118,26 +177,40 @@ def upstream_judged_records(store: RunStore, judge: str) -> Iterator[dict[str, A
         }
 
 
+def verdict_records(store: RunStore, judge: str | None) -> Iterator[dict[str, Any]]:
+    """One row per stored verdict: ``judge``'s, or every judge's when it is None."""
+    wanted = None if judge is None else judge_labels(store, judge)
+    for judgement, created_at in store.stored_judgements():
+        if wanted is None or judgement.judge == wanted:
+            yield verdict_record(judgement, created_at)
+
+
 def export_run(run_path: Path, output: Path, fmt: str, judge: str | None = None) -> int:
-    """Write every stored sample of the run to ``output`` (``-``: standard output); return how
-    many."""
+    """Write every stored sample (or verdict, for the verdict formats) of the run to ``output``
+    (``-``: standard output); return how many."""
     if fmt not in RUN_EXPORT_FORMATS:
         raise BsaError(f"unknown format {fmt!r} (expected one of: {', '.join(RUN_EXPORT_FORMATS)})")
     register_environment_secrets()
     with RunStore(run_path, read_only=True) as store:
-        if fmt == "upstream-judged":
-            judged = upstream_judged_records(store, judge_labels(store, judge))
-            return _atomic(output, lambda out: _write_csv(out, UPSTREAM_JUDGED_COLUMNS, judged))
-        if fmt == "upstream-csv":
-            questions = {p.item_id: p.query for p in store.prompts()}
-            records: Iterator[dict[str, Any]] = (
-                upstream_record(g, questions[g.item_id]) for g in store.generations()
-            )
-            return _atomic(output, lambda out: _write_csv(out, UPSTREAM_COLUMNS, records))
-        records = (sample_record(g) for g in store.generations())
-        if fmt == "csv":
-            return _atomic(output, lambda out: _write_csv(out, SAMPLE_COLUMNS, records))
-        return _atomic(output, lambda out: _write_jsonl(out, records))
+        columns, records = _export_rows(store, fmt, judge)
+        if fmt.endswith("jsonl"):
+            return _atomic(output, lambda out: _write_jsonl(out, records))
+        return _atomic(output, lambda out: _write_csv(out, columns, records))
+
+
+def _export_rows(
+    store: RunStore, fmt: str, judge: str | None
+) -> tuple[tuple[str, ...], Iterator[dict[str, Any]]]:
+    """The columns and the rows of ``fmt`` (a JSONL format writes the rows' keys, the same)."""
+    if fmt == "upstream-judged":
+        return UPSTREAM_JUDGED_COLUMNS, upstream_judged_records(store, judge_labels(store, judge))
+    if fmt == "upstream-csv":
+        questions = {p.item_id: p.query for p in store.prompts()}
+        upstream = (upstream_record(g, questions[g.item_id]) for g in store.generations())
+        return UPSTREAM_COLUMNS, upstream
+    if fmt.startswith("verdicts-"):
+        return VERDICT_COLUMNS, verdict_records(store, judge)
+    return SAMPLE_COLUMNS, (sample_record(g, at) for g, at in store.stored_generations())
 
 
 def _atomic(output: Path, write: Callable[[TextIO], int]) -> int:

@@ -542,15 +542,20 @@ class RunStore:
 
     def generations(self) -> Iterator[Generation]:
         """Every stored sample, in prompt order then sample order."""
-        columns = ", ".join(f"g.{c}" for c in GENERATION_COLUMNS)
+        return (generation for generation, _ in self.stored_generations())
+
+    def stored_generations(self) -> Iterator[tuple[Generation, float]]:
+        """Every stored sample with the Unix time it was stored (exports carry it), in prompt
+        order then sample order."""
+        columns = ", ".join(f"g.{c}" for c in (*GENERATION_COLUMNS, "created_at"))
         rows = self.connection.execute(
             f"SELECT {columns} FROM generations g JOIN prompts p USING (item_id) "
             "ORDER BY p.position, g.sample"
         )
-        for row in rows:
+        for *row, created_at in rows:
             values = dict(zip(GENERATION_COLUMNS, row, strict=True))
             values["truncated"] = bool(values["truncated"])
-            yield Generation(**values)
+            yield Generation(**values), created_at
 
     def replica_counts(self) -> dict[str, int]:
         """Stored samples by the replica that answered them (none for a one-endpoint model)."""
@@ -595,9 +600,18 @@ class RunStore:
             (judge,),
         )
         for row in rows:
-            values = dict(zip(JUDGEMENT_COLUMNS, row, strict=True))
-            values["passed"] = None if values["passed"] is None else bool(values["passed"])
-            yield Judgement(**values)
+            yield _judgement(row)
+
+    def stored_judgements(self) -> Iterator[tuple[Judgement, float]]:
+        """Every judge's verdicts with the Unix time each was stored (exports carry it), in
+        prompt, sample, judge and kind order."""
+        columns = ", ".join(f"j.{c}" for c in (*JUDGEMENT_COLUMNS, "created_at"))
+        rows = self.connection.execute(
+            f"SELECT {columns} FROM judgements j JOIN prompts p USING (item_id) "
+            "ORDER BY p.position, j.sample, j.judge, j.kind"
+        )
+        for *row, created_at in rows:
+            yield _judgement(row), created_at
 
     def judgement_counts(self, judge: str) -> dict[str, int]:
         counts = dict.fromkeys(JUDGEMENT_STATUSES, 0)
@@ -636,6 +650,12 @@ class _Transaction:
             self.connection.execute("COMMIT")
         except sqlite3.Error as error:
             raise unusable_run_file(self.path, error) from None
+
+
+def _judgement(row: Iterable[Any]) -> Judgement:
+    values = dict(zip(JUDGEMENT_COLUMNS, row, strict=True))
+    values["passed"] = None if values["passed"] is None else bool(values["passed"])
+    return Judgement(**values)
 
 
 def _upsert(table: str, columns: tuple[str, ...], key: tuple[str, ...], done: str) -> str:
