@@ -175,7 +175,14 @@ def test_the_run_file_and_the_terminal_hold_no_key(echoed_run: EchoedRun) -> Non
 def test_exports_report_and_reads_hold_no_key(echoed_run: EchoedRun, tmp_path: Path) -> None:
     run = str(echoed_run.run)
     outputs = []
-    for fmt in ("jsonl", "csv", "upstream-csv", "upstream-judged"):
+    for fmt in (
+        "jsonl",
+        "csv",
+        "upstream-csv",
+        "upstream-judged",
+        "verdicts-jsonl",
+        "verdicts-csv",
+    ):
         target = tmp_path / f"export.{fmt}"
         result = invoke("export", "--run", run, "--format", fmt, "-o", str(target))
         assert result.exit_code == 0, result.output

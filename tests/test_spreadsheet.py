@@ -10,7 +10,16 @@ import pytest
 
 from bsa.output.run_export import export_run
 from bsa.output.spreadsheet import spreadsheet_safe
-from bsa.runfile.store import INSERT_GENERATION, Generation, Prompt, RunStore, generation_row
+from bsa.runfile.store import (
+    INSERT_GENERATION,
+    INSERT_JUDGEMENT,
+    Generation,
+    Judgement,
+    Prompt,
+    RunStore,
+    generation_row,
+    judgement_row,
+)
 
 PAYLOAD = "=cmd|' /C calc'!A0"
 
@@ -37,6 +46,11 @@ def hostile_run(tmp_path: Path) -> Path:
             12, 34, None, 0.5, 1, None, "{}",
         )  # fmt: skip
         store.connection.execute(INSERT_GENERATION, generation_row(sample))
+        verdict = Judgement(
+            "q1", 0, "safety", "@evil-judge", "scored", "Safe", True, PAYLOAD, None,
+            None, "{}", 1, 0.5, 7, 8,
+        )  # fmt: skip
+        store.connection.execute(INSERT_JUDGEMENT, judgement_row(verdict))
     return run
 
 
@@ -86,3 +100,20 @@ def test_a_formula_from_a_model_over_http_is_text_in_csv_and_exact_in_jsonl(tmp_
     export_run(run, tmp_path / "samples.jsonl", "jsonl")
     record = json.loads((tmp_path / "samples.jsonl").read_text(encoding="utf-8"))
     assert (record["answer"], record["reasoning"]) == (PAYLOAD, "@SUM(A1)")
+
+
+def test_verdict_csv_neutralises_a_judges_formula_and_jsonl_keeps_it(
+    hostile_run: Path, tmp_path: Path
+) -> None:
+    export_run(hostile_run, tmp_path / "v.csv", "verdicts-csv")
+    export_run(hostile_run, tmp_path / "v.jsonl", "verdicts-jsonl")
+    with (tmp_path / "v.csv").open(encoding="utf-8", newline="") as handle:
+        (row,) = csv.DictReader(handle)
+    assert (row["rationale"], row["judge"]) == ("'" + PAYLOAD, "'@evil-judge")
+    assert (row["prompt_tokens"], row["latency_s"], row["passed"]) == ("7", "0.5", "True")
+    record = json.loads((tmp_path / "v.jsonl").read_text(encoding="utf-8"))
+    assert (record["rationale"], record["judge"], record["passed"]) == (
+        PAYLOAD,
+        "@evil-judge",
+        True,
+    )

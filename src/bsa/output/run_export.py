@@ -178,11 +178,14 @@ def upstream_judged_records(store: RunStore, judge: str) -> Iterator[dict[str, A
 
 
 def verdict_records(store: RunStore, judge: str | None) -> Iterator[dict[str, Any]]:
-    """One row per stored verdict: ``judge``'s, or every judge's when it is None."""
+    """One row per stored verdict: ``judge``'s, or every judge's when it is None. An unknown
+    judge is refused here, before any row (or a CSV header) is written."""
     wanted = None if judge is None else judge_labels(store, judge)
-    for judgement, created_at in store.stored_judgements():
-        if wanted is None or judgement.judge == wanted:
-            yield verdict_record(judgement, created_at)
+    return (
+        verdict_record(judgement, created_at)
+        for judgement, created_at in store.stored_judgements()
+        if wanted is None or judgement.judge == wanted
+    )
 
 
 def export_run(run_path: Path, output: Path, fmt: str, judge: str | None = None) -> int:
