@@ -184,6 +184,8 @@ def test_the_documented_columns_and_other_keys_are_the_real_ones(mock_run_path: 
     page = _page("outputs.md")
     exported = _csv_header("export", "--run", mock_run_path, "--format", "csv")
     assert documented_keys(page, "## bsa export") == exported
+    verdicts = _csv_header("export", "--run", mock_run_path, "--format", "verdicts-csv")
+    assert documented_keys(page, "### Verdicts") == verdicts
     items = _csv_header("data", "export", "--format", "csv", "--limit", "1")
     assert documented_keys(page, "## bsa data export") == items
     runs = (mock_run_path, mock_run_path)
