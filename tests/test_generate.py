@@ -277,7 +277,7 @@ def test_exports(server: OpenAIServer, tmp_path: Path) -> None:
     assert list(rows[0]) == [
         "id", "sample", "status", "answer", "reasoning", "reasoning_source", "finish_reason",
         "truncated", "prompt_tokens", "completion_tokens", "reasoning_tokens", "latency_s",
-        "attempts", "error", "seed",
+        "attempts", "error", "seed", "replica", "cached_tokens", "cache_write_tokens", "created_at",
     ]  # fmt: skip
     assert [r["status"] for r in rows] == ["ok", "ok", "blocked", "blocked"]
     assert export_run(run, tmp_path / "up.csv", "upstream-csv") == 4
