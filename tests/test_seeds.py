@@ -58,11 +58,11 @@ def questions(tmp_path: Path) -> list[str]:
 
 
 def exported(run: Path) -> list[dict[str, Any]]:
-    """``bsa export --format jsonl``, without the one field that is timing (latency_s)."""
+    """``bsa export --format jsonl``, without the fields that are timing (latency_s, created_at)."""
     out = run.with_suffix(".jsonl")
     assert cli("export", "--run", run, "--format", "jsonl", "-o", out).exit_code == 0
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    return [{k: v for k, v in row.items() if k != "latency_s"} for row in rows]
+    return [{k: v for k, v in row.items() if k not in ("latency_s", "created_at")} for row in rows]
 
 
 def seeds_sent(server: OpenAIServer) -> dict[str, list[int | None]]:
