@@ -185,6 +185,10 @@ class ScriptedFake(Generic[R]):
         says otherwise (the OpenAI batch fake's polls and downloads)."""
         return Reply(404, {"error": {"message": f"no route GET {path}"}})
 
+    def answer_delete(self, path: str, headers: dict[str, str]) -> Reply:
+        """The answer to a DELETE (the OpenAI batch fake's file deletions)."""
+        return Reply(404, {"error": {"message": f"no route DELETE {path}"}})
+
     @contextmanager
     def serve(self) -> Iterator[str]:
         """Listen on an ephemeral loopback port for the duration; yield the base URL."""
@@ -203,6 +207,9 @@ def _handler_for(fake: ScriptedFake[Any]) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             self._send(fake.answer_get(self.path, self._headers()))
+
+        def do_DELETE(self) -> None:
+            self._send(fake.answer_delete(self.path, self._headers()))
 
         def _headers(self) -> dict[str, str]:
             return {name.lower(): value for name, value in self.headers.items()}
