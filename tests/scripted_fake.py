@@ -201,6 +201,12 @@ def _handler_for(fake: ScriptedFake[Any]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
+        def handle(self) -> None:
+            try:
+                super().handle()
+            except ConnectionResetError:  # the client left mid-exchange (a test cancelled it)
+                self.close_connection = True
+
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             self._send(fake.answer(self.path, self._headers(), raw))
