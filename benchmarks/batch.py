@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import bsa.batch
-from bsa.batch.api import BatchApi, BatchResult, BatchState
+from bsa.batch.api import BatchApi, BatchResult, BatchState, BatchTag
 from bsa.batch.openai_batch import OPENAI_LIMITS, OpenAIBatch
 from bsa.data.dataset import load_dataset
 from bsa.engine.generate import Execution, GenerationSettings, generate, prompts_from_items
@@ -53,10 +53,13 @@ class InstantVendor(BatchApi):
     def encode(self, custom_id: str, request: Request) -> bytes:
         return self.real.encode(custom_id, request)
 
-    async def submit(self, entries: Sequence[bytes]) -> BatchState:
+    async def submit(self, entries: Sequence[bytes], tag: BatchTag) -> BatchState:
         batch_id = f"batch_{len(self._batches) + 1}"
         self._batches[batch_id] = entries
         return BatchState(batch_id, "validating", False)
+
+    async def cancel(self, batch_id: str) -> BatchState:
+        return BatchState(batch_id, "cancelled", True)
 
     async def poll(self, batch_id: str) -> BatchState:
         return BatchState(batch_id, "completed", True, {"total": len(self._batches[batch_id])})

@@ -1,6 +1,7 @@
 """What the batch tests of every vendor share: a stage run with ``--batch`` against a vendor's
-batch fake (one with a :class:`tests.fake_batches.BatchBook` as ``book``), and a generation
-interrupted as Ctrl-C interrupts it, its batch left running."""
+batch fake (one with a :class:`tests.fake_batches.BatchBook` as ``book``), a generation
+interrupted as Ctrl-C interrupts it, its batch left running, and one interrupted during its create
+call (the vendor made the batch; bsa never heard its id)."""
 
 from __future__ import annotations
 
@@ -61,3 +62,22 @@ def interrupted_generation(
     fake.book.hold = True
     asyncio.run(main())
     fake.book.hold = False
+
+
+def interrupted_create(vendor: Vendor[Any], fake: Any, run: Path, prompts: list[Prompt]) -> None:
+    """A generation stopped as Ctrl-C stops it while its create call is on the wire: the fake
+    has made the batch (it holds its answer back), bsa has not heard its id."""
+    provider = vendor.make_provider(fake.base_url)
+    settings = GenerationSettings(provider.label, Decoding(temperature=0.6))
+
+    async def main() -> None:
+        task = asyncio.ensure_future(generate(run, prompts, provider, settings, BATCH))
+        while not fake.book.created:
+            await asyncio.sleep(0.005)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    fake.create_delay = 1.0
+    asyncio.run(main())
+    fake.create_delay = 0.0

@@ -217,11 +217,18 @@ class FakeAnthropic(ScriptedFake[Received]):
         self.batches: dict[str, dict[str, Any]] = {}
         self._batch_headers: dict[str, dict[str, str]] = {}
         self._results: dict[str, list[dict[str, Any]]] = {}
+        #: Seconds the answer to a batch create is held back (see the OpenAI batch fake).
+        self.create_delay = 0.0
+        #: Batches asked to cancel (``POST /v1/messages/batches/{id}/cancel``).
+        self.cancelled: list[str] = []
 
     def unreadable(self) -> Reply:
         return error(400, "invalid_request_error", "request body is not valid JSON")
 
     def answer(self, path: str, headers: dict[str, str], raw: bytes) -> Reply:
+        batch_id = path.removeprefix(BATCHES + "/").removesuffix("/cancel")
+        if path.endswith("/cancel") and batch_id in self.batches:
+            return self._refuse(headers) or self._cancel(batch_id)
         if path != BATCHES:
             return super().answer(path, headers, raw)
         try:
@@ -262,23 +269,34 @@ class FakeAnthropic(ScriptedFake[Received]):
             "expires_at": "2026-01-02T00:00:00Z", "cancel_initiated_at": None,
             "archived_at": None, "results_url": None,
         }  # fmt: skip
-        return Reply(200, self.batches[batch_id])
+        return Reply(200, self.batches[batch_id], delay=self.create_delay)
+
+    def _cancel(self, batch_id: str) -> Reply:
+        """A cancelled batch ends at its next poll with every request ``canceled``."""
+        self.cancelled.append(batch_id)
+        batch = self.batches[batch_id]
+        if batch["processing_status"] == "in_progress":
+            batch["processing_status"] = "canceling"
+        return Reply(200, batch)
 
     def _poll(self, batch_id: str) -> dict[str, Any]:
         batch = self.batches[batch_id]
-        if batch["processing_status"] == "in_progress" and self.book.due(batch_id):
+        status = batch["processing_status"]
+        if status == "canceling" or (status == "in_progress" and self.book.due(batch_id)):
             self._run(batch)
         return batch
 
     def _run(self, batch: dict[str, Any]) -> None:
         """Each request (up to the batch's expiry) answered as a live call would be."""
         requests, runs = self.book.requests(batch["id"]), self.book.runs(batch["id"])
+        canceling = batch["processing_status"] == "canceling"
+        runs = 0 if canceling else runs
         headers = self._batch_headers[batch["id"]]
         rows = []
         for index, request in enumerate(requests):
             params = request["params"]
             if index >= runs:
-                result: dict[str, Any] = {"type": "expired"}
+                result: dict[str, Any] = {"type": "canceled" if canceling else "expired"}
             else:
                 reply = self.received("/v1/messages", headers, params) or self.next_reply(params)
                 result = (

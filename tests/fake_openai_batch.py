@@ -4,7 +4,10 @@
 creates a batch of it (``endpoint`` ``/v1/chat/completions``, ``completion_window`` ``24h``, as the
 real API requires); ``GET /v1/batches/{id}`` polls it: ``validating``, then ``in_progress`` until
 it runs (:class:`tests.fake_batches.BatchBook` says when, and how many requests run before it
-ends ``expired`` rather than ``completed``); ``GET /v1/files/{id}/content`` downloads a file.
+ends ``expired`` rather than ``completed``); ``GET /v1/files/{id}/content`` downloads a file. ``GET /v1/batches`` lists the batches newest
+first, a page of ``limit`` at a time after the id ``after``, each with the ``metadata`` it was
+created with; ``POST /v1/batches/{id}/cancel`` cancels one (its next poll says ``cancelled``,
+its requests never run); ``DELETE /v1/files/{id}`` deletes a file.
 
 Each request of a batch is answered as the scripted fakes answer a live call (a script per
 prompt, else the default: the mock judge's verdict to a judge prompt, a reasoning and an answer
@@ -23,6 +26,7 @@ import time
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from .fake_batches import BatchBook
 from .scripted_fake import Received, Reply, ScriptedFake, default_texts, last_user_turn
@@ -78,6 +82,15 @@ class FakeOpenAIBatch(ScriptedFake[Received]):
         self.failing_polls = 0
         #: Why every batch fails whole when it runs (OpenAI's ``failed`` status), or None.
         self.refusal: str | None = None
+        #: Seconds the answer to a create call is held back (a kill can then come after the
+        #: batch is made and before bsa hears its id).
+        self.create_delay = 0.0
+        #: Files deleted, in order; every delete fails with a 500 while ``failing_deletes``.
+        self.deleted: list[str] = []
+        self.failing_deletes = False
+        #: Batches asked to cancel, and pages of the batch list served.
+        self.cancelled: list[str] = []
+        self.list_pages = 0
 
     def check(self, path: str, headers: dict[str, str], body: dict[str, Any]) -> Reply | None:
         """A batch request is checked when the batch runs: the key was checked at upload."""
@@ -92,6 +105,11 @@ class FakeOpenAIBatch(ScriptedFake[Received]):
             return refusal
         if path == "/v1/files":
             return self._upload(headers.get("content-type", ""), raw)
+        parts = path.strip("/").split("/")
+        if parts[:2] == ["v1", "batches"] and parts[3:] == ["cancel"]:
+            if parts[2] not in self.batches:
+                return api_error(404, f"No batch found with id '{parts[2]}'.")
+            return self._cancel(parts[2])
         try:
             body = json.loads(raw)
         except ValueError:
@@ -104,6 +122,9 @@ class FakeOpenAIBatch(ScriptedFake[Received]):
         refusal = self._refuse_key(headers)
         if refusal is not None:
             return refusal
+        url = urlsplit(path)
+        if url.path == "/v1/batches":
+            return Reply(200, self._list(parse_qs(url.query)))
         parts = path.strip("/").split("/")
         if parts[:2] == ["v1", "batches"] and len(parts) == 3 and parts[2] in self.batches:
             if self.failing_polls:
@@ -113,6 +134,49 @@ class FakeOpenAIBatch(ScriptedFake[Received]):
         if parts[:2] == ["v1", "files"] and parts[3:] == ["content"] and parts[2] in self.files:
             return Reply(200, self.files[parts[2]], {"Content-Type": "application/octet-stream"})
         return api_error(404, f"No such object: {path}")
+
+    def answer_delete(self, path: str, headers: dict[str, str]) -> Reply:
+        refusal = self._refuse_key(headers)
+        if refusal is not None:
+            return refusal
+        file_id = path.removeprefix("/v1/files/")
+        if file_id not in self.files:
+            return api_error(404, f"No such File object: {file_id}")
+        if self.failing_deletes:
+            return api_error(500, "The server had an error while processing your request.")
+        del self.files[file_id]
+        self.deleted.append(file_id)
+        return Reply(200, {"id": file_id, "object": "file", "deleted": True})
+
+    def add_foreign_batches(self, count: int, *, age_s: float = 0.0) -> None:
+        """Batches of someone else on the same account (no bsa metadata), made ``age_s`` ago."""
+        for _ in range(count):
+            batch_id = f"batch_other_{len(self.batches) + 1}"
+            self.batches[batch_id] = {
+                "id": batch_id, "object": "batch", "endpoint": ENDPOINT,
+                "input_file_id": "file-other", "completion_window": "24h",
+                "status": "completed", "created_at": int(time.time() - age_s), "metadata": None,
+            }  # fmt: skip
+
+    def _list(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        """A page of the batches, newest first, as ``GET /v1/batches`` pages them."""
+        self.list_pages += 1
+        newest = list(self.batches.values())[::-1]
+        ids = [batch["id"] for batch in newest]
+        after = query.get("after", [None])[0]
+        start = ids.index(after) + 1 if after in ids else 0
+        limit = int(query.get("limit", ["20"])[0])
+        page = newest[start : start + limit]
+        return {"object": "list", "data": page, "has_more": start + limit < len(newest),
+                "first_id": page[0]["id"] if page else None,
+                "last_id": page[-1]["id"] if page else None}  # fmt: skip
+
+    def _cancel(self, batch_id: str) -> Reply:
+        self.cancelled.append(batch_id)
+        batch = self.batches[batch_id]
+        if batch["status"] in ("validating", "in_progress"):
+            batch["status"] = "cancelling"
+        return Reply(200, batch)
 
     def _refuse_key(self, headers: dict[str, str]) -> Reply | None:
         if headers.get("authorization") != f"Bearer {self.api_key}":
@@ -147,6 +211,9 @@ class FakeOpenAIBatch(ScriptedFake[Received]):
         lines = [json.loads(line) for line in content.splitlines() if line.strip()]
         if len({line["custom_id"] for line in lines}) != len(lines):
             return api_error(400, "custom_id values must be unique within a batch")
+        metadata = body.get("metadata")
+        if metadata is not None and not _valid_metadata(metadata):
+            return api_error(400, "metadata: at most 16 string keys (64) and values (512)")
         batch_id = self.book.add("batch_", lines)
         self.batches[batch_id] = {
             "id": batch_id, "object": "batch", "endpoint": ENDPOINT,
@@ -154,11 +221,14 @@ class FakeOpenAIBatch(ScriptedFake[Received]):
             "status": "validating", "created_at": int(time.time()),
             "output_file_id": None, "error_file_id": None,
             "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
+            "metadata": metadata,
         }  # fmt: skip
-        return Reply(200, self.batches[batch_id])
+        return Reply(200, self.batches[batch_id], delay=self.create_delay)
 
     def _poll(self, batch_id: str) -> dict[str, Any]:
         batch = self.batches[batch_id]
+        if batch["status"] == "cancelling":
+            self._run(batch)
         if batch["status"] not in ("validating", "in_progress"):
             return batch
         if not self.book.due(batch_id):
@@ -173,15 +243,18 @@ class FakeOpenAIBatch(ScriptedFake[Received]):
     def _run(self, batch: dict[str, Any]) -> None:
         """Answer the batch's requests (up to its expiry) into its output and error files."""
         lines, runs = self.book.requests(batch["id"]), self.book.runs(batch["id"])
+        cancelled = batch["status"] == "cancelling"
+        runs = 0 if cancelled else runs
         output, errors = [], []
         for index, line in enumerate(lines):
             if index >= runs:
-                errors.append(_not_run(line["custom_id"]))
+                errors.append(_not_run(line["custom_id"], cancelled))
                 continue
             reply = self.received(ENDPOINT, {}, line["body"]) or self.next_reply(line["body"])
             row = _answered(line["custom_id"], reply)
             (output if reply.status == 200 else errors).append(row)
-        batch["status"] = "expired" if runs < len(lines) else "completed"
+        ended = "expired" if runs < len(lines) else "completed"
+        batch["status"] = "cancelled" if cancelled else ended
         counts = {"total": len(lines), "completed": len(output), "failed": len(errors)}
         batch["request_counts"] = counts
         if output:
@@ -196,10 +269,22 @@ def _answered(custom_id: str, reply: Reply) -> dict[str, Any]:
             "response": {"status_code": reply.status, "request_id": "req_x", "body": body}}  # fmt: skip
 
 
-def _not_run(custom_id: str) -> dict[str, Any]:
+def _not_run(custom_id: str, cancelled: bool = False) -> dict[str, Any]:
     message = "This request could not be executed before the completion window expired."
+    code = "batch_cancelled" if cancelled else "batch_expired"
     return {"id": f"batch_req_{custom_id}", "custom_id": custom_id, "response": None,
-            "error": {"code": "batch_expired", "message": message}}  # fmt: skip
+            "error": {"code": code, "message": message}}  # fmt: skip
+
+
+def _valid_metadata(metadata: object) -> bool:
+    """OpenAI's rule for ``metadata``: up to 16 pairs, string keys of 64 characters at most and
+    string values of 512."""
+    if not isinstance(metadata, dict) or len(metadata) > 16:
+        return False
+    return all(
+        isinstance(k, str) and isinstance(v, str) and len(k) <= 64 and len(v) <= 512
+        for k, v in metadata.items()
+    )
 
 
 def _jsonl(rows: list[dict[str, Any]]) -> bytes:

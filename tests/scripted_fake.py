@@ -185,6 +185,10 @@ class ScriptedFake(Generic[R]):
         says otherwise (the OpenAI batch fake's polls and downloads)."""
         return Reply(404, {"error": {"message": f"no route GET {path}"}})
 
+    def answer_delete(self, path: str, headers: dict[str, str]) -> Reply:
+        """The answer to a DELETE (the OpenAI batch fake's file deletions)."""
+        return Reply(404, {"error": {"message": f"no route DELETE {path}"}})
+
     @contextmanager
     def serve(self) -> Iterator[str]:
         """Listen on an ephemeral loopback port for the duration; yield the base URL."""
@@ -197,12 +201,21 @@ def _handler_for(fake: ScriptedFake[Any]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
+        def handle(self) -> None:
+            try:
+                super().handle()
+            except ConnectionResetError:  # the client left mid-exchange (a test cancelled it)
+                self.close_connection = True
+
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             self._send(fake.answer(self.path, self._headers(), raw))
 
         def do_GET(self) -> None:
             self._send(fake.answer_get(self.path, self._headers()))
+
+        def do_DELETE(self) -> None:
+            self._send(fake.answer_delete(self.path, self._headers()))
 
         def _headers(self) -> dict[str, str]:
             return {name.lower(): value for name, value in self.headers.items()}

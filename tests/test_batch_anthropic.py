@@ -136,3 +136,32 @@ def test_bsa_generate_with_batch_for_an_anthropic_model(
     assert result.returncode == 0, result.stderr
     assert "2 ok, 0 blocked, 0 failed of 2 samples" in result.stdout
     assert [len(entries) for entries in fake.book.created] == [2]
+
+
+def test_a_batch_made_while_bsa_was_killed_is_named_in_a_warning(
+    fake: FakeAnthropic, tmp_path: Path
+) -> None:
+    """Message Batches keep no metadata, so bsa cannot tell its batch from another of the
+    account: the rerun warns, naming when the submit began, and submits again."""
+    run, prompts = tmp_path / "run.sqlite", bsa_prompts(1)
+    contract.interrupted_create(VENDOR, fake, run, prompts)
+    report = batch_generate(fake, run, prompts)
+    assert report.status["ok"] == 2 and len(fake.book.created) == 2
+    (warning,) = report.counters.warnings
+    assert warning.startswith("a batch of 2 requests of generate was being submitted at 20")
+    assert "look for it in the vendor's console and cancel it there" in warning
+    assert batch_generate(fake, run, prompts).counters.warnings == [], "warned once"
+
+
+def test_abandon_with_cancel_cancels_a_message_batch(fake: FakeAnthropic, tmp_path: Path) -> None:
+    run = tmp_path / "run.sqlite"
+    contract.interrupted_generation(VENDOR, fake, run, bsa_prompts(), "msgbatch_1")
+    result = bsa_in_process(
+        "batches", "abandon", "--run", run, "--cancel", "--base-url", fake.base_url,
+        env={"ANTHROPIC_API_KEY": TEST_KEY},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith("; the vendor was asked to cancel it\n")
+    assert fake.cancelled == ["msgbatch_1"]
+    with RunStore(run) as store:
+        assert stored_batches(store, open_only=True) == []

@@ -47,12 +47,14 @@ def test_schema_is_pinned(tmp_path: Path) -> None:
     ]  # fmt: skip
     assert columns(path, "batches") == [
         "batch_id", "stage", "state", "done", "counts", "created_at", "updated_at",
+        "abandoned_at",
     ]  # fmt: skip
     assert columns(path, "batch_requests") == [
         "batch_id", "custom_id", "item_id", "sample", "kind",
     ]  # fmt: skip
+    assert columns(path, "batch_submits") == ["digest", "stage", "requests", "started_at"]
     with sqlite3.connect(path) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 6
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 7
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 

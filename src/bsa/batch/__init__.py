@@ -3,12 +3,13 @@
 :mod:`bsa.batch.api` says what a vendor's batch API offers, :mod:`bsa.batch.openai_batch` and
 :mod:`bsa.batch.anthropic_batch` speak OpenAI's and Anthropic's, :mod:`bsa.batch.runner` runs a
 stage's jobs through one, and :mod:`bsa.runfile.batches` keeps the submitted batches in the run
-file. This module picks the batch API of a stage's provider and refuses the others.
+file. This module picks the batch API of a stage's provider and refuses the others, and refuses
+a live stage whose requests are held by batches still open at the vendor.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from bsa.batch.api import BatchApi
@@ -18,7 +19,7 @@ from bsa.errors import BsaError
 from bsa.providers.base import Provider
 from bsa.providers.builtin import BUILTINS
 from bsa.providers.registry import provider_spec
-from bsa.runfile.batches import RequestKey
+from bsa.runfile.batches import RequestKey, open_batches_holding
 from bsa.runfile.store import RunStore
 from bsa.runfile.writer import ResultWriter
 from bsa.types import Request
@@ -46,6 +47,23 @@ def check_batch(
         )
     if execution.use_n:
         raise BsaError(f"{flag} sends one request per sample; drop --use-n")
+
+
+def refuse_open_batches(
+    store: RunStore, stage: str, keys: Iterable[RequestKey], flag: str = "--batch"
+) -> None:
+    """Refuse to ask live (before any request) for what batches of ``stage`` still open at the
+    vendor hold: those requests are paid for there, and a live call would pay for them again.
+    ``flag`` is the one that collects them (``--batch``, ``--judge-batch``)."""
+    held = open_batches_holding(store, stage, keys)
+    if held:
+        several = "batches" if len(held) > 1 else "batch"
+        raise BsaError(
+            f"{len(held)} {several} of {stage} submitted earlier "
+            f"{'are' if len(held) > 1 else 'is'} still open at the vendor (their requests are "
+            f"paid for); rerun with {flag} to collect them, or 'bsa batches abandon --run "
+            f"{store.path}' to give them up"
+        )
 
 
 def batch_api_for(provider: Provider) -> BatchApi:

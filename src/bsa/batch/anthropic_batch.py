@@ -5,7 +5,9 @@ the Messages API parameters the live path sends (without ``stream``); ``GET
 /v1/messages/batches/{id}`` says ``processing_status`` (``in_progress``, ``canceling``, ``ended``)
 and ``request_counts``; once ended, its ``results_url`` serves one JSONL line per request,
 ``{"custom_id", "result": {"type": "succeeded", "message"}}`` or ``errored`` (with the error body
-a live call would get), ``canceled`` or ``expired`` (never run: submitted again).
+a live call would get), ``canceled`` or ``expired`` (never run: submitted again). ``POST
+/v1/messages/batches/{id}/cancel`` stops one. A Message Batch keeps no metadata, so a batch whose
+create call a kill cut short cannot be told from another of the account: the runner warns.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from bsa.batch.api import (
     BatchLimits,
     BatchResult,
     BatchState,
+    BatchTag,
     Outcome,
     request_counts,
 )
@@ -53,7 +56,7 @@ class AnthropicBatch(BatchApi):
         entry = {"custom_id": custom_id, "params": self.provider.message_params(request)}
         return json.dumps(entry, ensure_ascii=False).encode()
 
-    async def submit(self, entries: Sequence[bytes]) -> BatchState:
+    async def submit(self, entries: Sequence[bytes], tag: BatchTag) -> BatchState:
         body = json.loads(_HEAD + b",".join(entries) + _TAIL)
         batch = await self._call(self.provider.client.post(BATCHES, cast_to=object, body=body))
         return _state(batch)
@@ -61,6 +64,10 @@ class AnthropicBatch(BatchApi):
     async def poll(self, batch_id: str) -> BatchState:
         batch = await self._call(self.provider.client.get(f"{BATCHES}/{batch_id}", cast_to=object))
         return _state(batch)
+
+    async def cancel(self, batch_id: str) -> BatchState:
+        path = f"{BATCHES}/{batch_id}/cancel"
+        return _state(await self._call(self.provider.client.post(path, cast_to=object)))
 
     async def results(self, state: BatchState) -> list[BatchResult]:
         url = state.detail.get("results_url")

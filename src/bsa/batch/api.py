@@ -47,6 +47,21 @@ Outcome = list[Completion] | ProviderError | None
 
 
 @dataclass(frozen=True)
+class BatchTag:
+    """What marks a batch as bsa's at a vendor that keeps metadata with it (OpenAI): the run
+    file's id, the stage, and the digest of its requests, so a batch whose create call was cut
+    short can be found and adopted instead of paid for again."""
+
+    run: str
+    stage: str
+    digest: str
+
+    def metadata(self) -> dict[str, str]:
+        """The tag as the vendor stores it (OpenAI: up to 16 keys, values of 512 characters)."""
+        return {"bsa_run": self.run, "bsa_stage": self.stage[:512], "bsa_requests": self.digest}
+
+
+@dataclass(frozen=True)
 class BatchResult:
     custom_id: str
     outcome: Outcome
@@ -74,8 +89,9 @@ class BatchApi(ABC):
         """The request as the batch carries it (one JSONL line, or one entry of a JSON list)."""
 
     @abstractmethod
-    async def submit(self, entries: Sequence[bytes]) -> BatchState:
-        """Create one batch of these encoded requests (within :attr:`limits`)."""
+    async def submit(self, entries: Sequence[bytes], tag: BatchTag) -> BatchState:
+        """Create one batch of these encoded requests (within :attr:`limits`), marked with
+        ``tag`` where the vendor keeps metadata."""
 
     @abstractmethod
     async def poll(self, batch_id: str) -> BatchState:
@@ -84,6 +100,20 @@ class BatchApi(ABC):
     @abstractmethod
     async def results(self, state: BatchState) -> list[BatchResult]:
         """Every result of an ended batch, read as a live reply would be."""
+
+    @abstractmethod
+    async def cancel(self, batch_id: str) -> BatchState:
+        """Ask the vendor to stop the batch (``bsa batches abandon --cancel``)."""
+
+    async def find_tagged(self, tags: Sequence[BatchTag], since: float) -> dict[str, str] | None:
+        """The batches created since ``since`` (Unix time) that carry one of ``tags``: batch id
+        by digest. None when the vendor keeps no metadata, so it cannot tell."""
+        return None
+
+    async def clean_up(self, state: BatchState) -> list[str]:
+        """Delete what the ended batch left at the vendor (its files), once its results are
+        stored; return why anything could not be deleted (a warning, never an error)."""
+        return []
 
     async def aclose(self) -> None:  # noqa: B027 - an optional hook
         """Release connections (the provider's are released by its own ``aclose``)."""

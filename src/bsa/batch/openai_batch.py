@@ -7,6 +7,11 @@ path posts; ``POST /v1/batches`` starts it with a 24 h completion window. Once t
 answered request, ``{"custom_id", "response": {"status_code", "body"}}``, and its error file the
 others, with an error response or an ``error`` object (``batch_expired``, ``batch_cancelled``
 for requests never run).
+
+Each batch carries bsa's tag as ``metadata`` (:class:`~bsa.batch.api.BatchTag`), so a batch whose
+create call a kill cut short is found by ``GET /v1/batches`` (newest first, pages of 100) and
+adopted. Once a batch's results are stored, its input, output and error files are deleted
+(``DELETE /v1/files/{id}``): they count against the organisation's storage.
 """
 
 from __future__ import annotations
@@ -22,10 +27,11 @@ from bsa.batch.api import (
     BatchLimits,
     BatchResult,
     BatchState,
+    BatchTag,
     Outcome,
     request_counts,
 )
-from bsa.providers.base import FatalError, server_text
+from bsa.providers.base import FatalError, ProviderError, server_text
 from bsa.providers.openai_compat import OpenAICompatible
 from bsa.types import Request
 
@@ -36,6 +42,12 @@ COMPLETION_WINDOW: Final = "24h"
 ENDED = frozenset({"completed", "expired", "cancelled", "failed"})
 #: Error codes of requests the batch never ran: resubmitted, not stored.
 NOT_RUN = frozenset({"batch_expired", "batch_cancelled"})
+#: How far back, and how many batches at most, a search for a tagged batch looks: a clock
+#: off by minutes still finds it, and an account with thousands of batches is not read whole.
+LIST_SLACK_S = 600
+LIST_MAX = 2000
+#: The batch's files, deleted once its results are stored.
+FILE_KEYS = ("input_file_id", "output_file_id", "error_file_id")
 T = TypeVar("T")
 
 
@@ -56,7 +68,7 @@ class OpenAIBatch(BatchApi):
         }
         return json.dumps(line, ensure_ascii=False).encode()
 
-    async def submit(self, entries: Sequence[bytes]) -> BatchState:
+    async def submit(self, entries: Sequence[bytes], tag: BatchTag) -> BatchState:
         client = self.provider.client
         content = b"\n".join(entries) + b"\n"
         upload = await self._call(
@@ -64,10 +76,45 @@ class OpenAIBatch(BatchApi):
         )
         batch = await self._call(
             client.batches.create(
-                input_file_id=upload.id, endpoint=ENDPOINT, completion_window=COMPLETION_WINDOW
+                input_file_id=upload.id,
+                endpoint=ENDPOINT,
+                completion_window=COMPLETION_WINDOW,
+                metadata=tag.metadata(),
             )
         )
         return _state(batch.model_dump())
+
+    async def find_tagged(self, tags: Sequence[BatchTag], since: float) -> dict[str, str]:
+        wanted = {tag.metadata()["bsa_requests"]: tag.metadata() for tag in tags}
+        found: dict[str, str] = {}
+        listed = 0
+        pages = self.provider.client.batches.list(limit=100)
+        try:
+            async for batch in pages:
+                listed += 1
+                if batch.created_at < since - LIST_SLACK_S or listed > LIST_MAX:
+                    break
+                tag = wanted.get((batch.metadata or {}).get("bsa_requests", ""))
+                if tag is not None and tag.items() <= (batch.metadata or {}).items():
+                    found[tag["bsa_requests"]] = batch.id
+        except openai.APIError as error:
+            raise self.provider.failure(error) from error
+        return found
+
+    async def cancel(self, batch_id: str) -> BatchState:
+        batch = await self._call(self.provider.client.batches.cancel(batch_id))
+        return _state(batch.model_dump())
+
+    async def clean_up(self, state: BatchState) -> list[str]:
+        problems = []
+        for key in FILE_KEYS:
+            file_id = state.detail.get(key)
+            if isinstance(file_id, str) and file_id:
+                try:
+                    await self._call(self.provider.client.files.delete(file_id))
+                except ProviderError as error:
+                    problems.append(f"could not delete file {file_id}: {error.message}")
+        return problems
 
     async def poll(self, batch_id: str) -> BatchState:
         batch = await self._call(self.provider.client.batches.retrieve(batch_id))

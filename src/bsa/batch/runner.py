@@ -13,6 +13,10 @@ one would be. What differs is the waiting:
   policy's ``max_attempts`` rounds; nothing else is ever submitted twice.
 
 Ctrl-C stops the polling and leaves the batches running at the vendor: a rerun polls them.
+A kill during a create call, after the vendor accepted the batch but before its id was committed,
+leaves the batch's *submit* in the run file: the next run looks for it at the vendor by its tag
+and adopts it (OpenAI), or warns that it may be there (a vendor without metadata), before it
+submits anything. Once a batch's results are committed, the vendor's files of it are deleted.
 """
 
 from __future__ import annotations
@@ -25,15 +29,21 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from bsa.batch.api import BatchApi, BatchLimits, BatchState, Outcome
+from bsa.batch.api import BatchApi, BatchLimits, BatchState, BatchTag, Outcome
 from bsa.engine.runner import JobResult, Progress, RetryPolicy, RunAborted, RunCounters
 from bsa.errors import BsaError
 from bsa.providers.base import ContentBlocked, FatalError, ProviderError
 from bsa.runfile.batches import (
     FINISH_BATCH,
+    PendingSubmit,
     RequestKey,
     StoredBatch,
+    begin_submit,
+    forget_submits,
+    pending_submits,
     record_batch,
+    requests_digest,
+    run_id,
     settled_keys,
     stored_batches,
     update_batch,
@@ -125,6 +135,7 @@ class BatchRunner(Generic[J]):
         """Get a result for every job (rounds of batches); raise RunAborted on a fatal one, after
         storing the rest of its batch."""
         self.counters = RunCounters(total=len(jobs))
+        await self._recover_submits()
         by_key = {self._jobs.key_of(job): job for job in jobs}
         todo = set(by_key)
         for attempt in range(1, self._policy.max_attempts + 1):
@@ -143,6 +154,39 @@ class BatchRunner(Generic[J]):
             self.counters.retries += len(todo)
         return self.counters
 
+    async def _recover_submits(self) -> None:
+        """Settle the submits an earlier command began and never recorded: adopt each batch
+        the vendor holds under its tag; warn of each the vendor cannot be asked about."""
+        pending = pending_submits(self._store, self._stage)
+        if not pending:
+            return
+        run = run_id(self._store)
+        tags = [BatchTag(run, self._stage, submit.digest) for submit in pending]
+        since = min(submit.started_at for submit in pending)
+        try:
+            found = await self._retrying(functools.partial(self._api.find_tagged, tags, since))
+        except RunAborted:  # an endpoint without the listing: as if the vendor kept no tags
+            found = None
+        known = {batch.batch_id for batch in stored_batches(self._store, self._stage)}
+        for submit in pending:
+            batch_id = (found or {}).get(submit.digest)
+            if batch_id is not None and batch_id not in known:
+                record_batch(self._store, batch_id, self._stage, "found", submit.requests,
+                             digest=submit.digest)  # fmt: skip
+                continue
+            if found is None:
+                self.counters.warnings.append(self._unknown_submit(submit))
+            forget_submits(self._store, [submit.digest])
+
+    def _unknown_submit(self, submit: PendingSubmit) -> str:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(submit.started_at))
+        return (
+            f"a batch of {len(submit.requests)} requests of {self._stage} was being submitted "
+            f"at {when} when bsa stopped; {self._api.label}'s batch API cannot say whether it "
+            "was made: look for it in the vendor's console and cancel it there (bsa submits "
+            "those requests again)"
+        )
+
     async def _submit(self, jobs: Sequence[J]) -> list[StoredBatch]:
         """Submit ``jobs`` in as many batches as the limits ask; commit each as it is made."""
         keys = {f"r{n}": self._jobs.key_of(job) for n, job in enumerate(jobs)}
@@ -151,16 +195,33 @@ class BatchRunner(Generic[J]):
             for custom, job in zip(keys, jobs, strict=True)
         ]
         submitted = []
+        run = run_id(self._store) if entries else ""
         for group in split_entries(entries, self._api.limits):
             encoded = [entry for _, entry in group]
-            state = await self._retrying(functools.partial(self._api.submit, encoded))
             requests = {custom: keys[custom] for custom, _ in group}
-            record_batch(self._store, state.batch_id, self._stage, state.state, requests)
+            tag = BatchTag(run, self._stage, requests_digest(encoded))
+            state = await self._create(encoded, tag, requests)
+            record_batch(self._store, state.batch_id, self._stage, state.state, requests,
+                         digest=tag.digest)  # fmt: skip
             submitted.append(StoredBatch(state.batch_id, self._stage, state.state, False,
                                          state.counts, requests))  # fmt: skip
             self.counters.in_flight += len(group)
             self._report()
         return submitted
+
+    async def _create(
+        self, encoded: list[bytes], tag: BatchTag, requests: dict[str, RequestKey]
+    ) -> BatchState:
+        """Create one batch, its submit recorded first; a create the vendor refused (no batch
+        made) ends its submit."""
+        begin_submit(self._store, tag.digest, self._stage, requests)
+        try:
+            return await self._retrying(functools.partial(self._api.submit, encoded, tag))
+        except RunAborted as stop:
+            refused = stop.__cause__
+            if isinstance(refused, ProviderError) and not refused.retryable:
+                forget_submits(self._store, [tag.digest])
+            raise
 
     async def _settle(
         self, batches: list[StoredBatch], by_key: dict[RequestKey, J], attempt: int, *, last: bool
@@ -239,11 +300,22 @@ class BatchRunner(Generic[J]):
         again |= {key for key in batch.requests.values() if key not in seen and key in by_key}
         if self._all_stored(batch, by_key):
             self._writer.put(FINISH_BATCH, (time.time(), batch.batch_id))
+            await self._clean_up(state)
         self._finished.add(batch.batch_id)
         self.counters.in_flight -= len(batch.requests)
         self._vendor_counts.pop(batch.batch_id, None)
         self._show_vendor_counts()
         return again
+
+    async def _clean_up(self, state: BatchState) -> None:
+        """Delete the batch's files at the vendor once its results and ``done`` are committed
+        (never before: a kill would then lose results that were paid for)."""
+        committed = self._writer.barrier()
+        while not await asyncio.to_thread(committed.wait, 0.1):
+            if self._writer.failed() is not None:
+                return  # raised when the stage closes its writer; the files stay
+        for problem in await self._api.clean_up(state):
+            self.counters.warnings.append(f"batch {state.batch_id}: {problem}")
 
     def _all_stored(self, batch: StoredBatch, by_key: dict[RequestKey, J]) -> bool:
         """Whether the batch can be closed: every request it holds was planned by this command,

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "leaderboard": ("bsa.cli.reports", "leaderboard_command"),
     "figures": ("bsa.cli.reports", "figures_command"),
     "status": ("bsa.cli.results", "status_command"),
+    "batches": ("bsa.cli.batches", "batches_group"),
     "export": ("bsa.cli.results", "export_command"),
     "data": ("bsa.cli.data", "data"),
     "import-inspect": ("bsa.cli.inspect_log", "import_inspect_command"),

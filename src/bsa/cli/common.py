@@ -159,6 +159,12 @@ def warn_unstored(what: str, reasons: tuple[str, ...]) -> None:
         )
 
 
+def warn_all(warnings: Sequence[str]) -> None:
+    """A stage's warnings (vendor text among them), one safe line each."""
+    for warning in warnings:
+        click.echo(safe_line(f"warning: {warning}"), err=True)
+
+
 def handle_errors(command: F) -> F:
     """Turn a BsaError into one ``error:`` line per problem and exit status 1.
 

@@ -17,6 +17,7 @@ from bsa.cli.common import (
     load_selected,
     run_stage,
     wait_option,
+    warn_all,
     warn_unstored,
 )
 from bsa.cli.execution import batch_options, pacing_options, stage_execution
@@ -312,6 +313,7 @@ def summarize_generation(
         names = ", ".join(report.dropped_parameters)
         click.echo(f"notice: the endpoint rejected {names}; it was not sent", err=True)
     warn_unstored("samples", report.unstored)
+    warn_all(report.counters.warnings)
     for notice in report.notices:
         click.echo(f"notice: {notice}", err=True)
     status = report.status

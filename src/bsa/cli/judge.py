@@ -15,6 +15,7 @@ from bsa.cli.common import (
     holding_run,
     run_stage,
     wait_option,
+    warn_all,
     warn_unstored,
 )
 from bsa.cli.execution import batch_options, pacing_options, stage_execution
@@ -179,6 +180,7 @@ def run_judging(plan: JudgePlan) -> JudgeReport:
 def summarize_judging(plan: JudgePlan, report: JudgeReport) -> int:
     """Print how judging ended; return how many verdicts are still unusable or failed."""
     warn_unstored("verdicts", report.unstored)
+    warn_all(report.counters.warnings)
     status = report.status
     click.echo(
         f"{plan.run_path}: judge {plan.judge}: {status['scored']} verdicts, {status['unscored']} "

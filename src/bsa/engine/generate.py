@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import bsa
-from bsa.batch import batch_runner, check_batch
+from bsa.batch import batch_runner, check_batch, refuse_open_batches
 from bsa.data.items import Item
 from bsa.engine.extra_body import checked_extra_body
 from bsa.engine.runner import (
@@ -157,6 +157,11 @@ def generation_key(job: GenerationJob) -> RequestKey:
     return (job.prompt.item_id, job.samples[0], GENERATION_KIND)
 
 
+def job_keys(job: GenerationJob) -> list[RequestKey]:
+    """What each sample of a job stands for, as a batch request records it."""
+    return [(job.prompt.item_id, sample, GENERATION_KIND) for sample in job.samples]
+
+
 def generation_rows(
     job: GenerationJob, result: JobResult, seeds: Sequence[int | None]
 ) -> list[Generation]:
@@ -262,6 +267,8 @@ async def generate(
         store.raise_k(execution.k)
         store.add_prompts(prompts)
         jobs = plan_jobs(store, prompts, settings, execution, rules_text)
+        if not execution.batch:
+            refuse_open_batches(store, GENERATE_STAGE, (k for job in jobs for k in job_keys(job)))
         writer = ResultWriter(run_path, feed.committed if feed else None)
 
         def on_done(job: GenerationJob, result: JobResult) -> None:

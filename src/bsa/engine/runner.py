@@ -135,6 +135,9 @@ class RunCounters:
     completion_tokens: int = 0
     #: What the vendor's batches say while they run (``--batch``), for the progress line.
     batch_note: str = ""
+    #: What a batched stage has to tell the user at its end (a batch that may be at the vendor
+    #: unrecorded, a vendor file it could not delete): warnings, never errors.
+    warnings: list[str] = field(default_factory=list)
     started_at: float = field(default_factory=time.monotonic)
 
 

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bsa.batch import batch_runner, check_batch
+from bsa.batch import batch_runner, check_batch, refuse_open_batches
 from bsa.benchmark import Scenario
 from bsa.data.assets import JudgeTemplate, JudgeTemplates, load_judge_templates
 from bsa.engine.job_queue import JobQueue
@@ -373,6 +373,9 @@ async def judge_run(
         record_judge(store, settings, allow_self_judge)
         stored = list(store.generations())
         jobs, direct = plan_judging(store, settings.judge, templates, stored)
+        if not execution.batch:
+            keys = ((job.item_id, job.sample, job.kind) for job in jobs)
+            refuse_open_batches(store, JUDGE_STAGE + settings.judge, keys, "--judge-batch")
         writer = ResultWriter(run_path)
         for judgement in direct:
             writer.put(INSERT_JUDGEMENT, judgement_row(judgement))

@@ -70,5 +70,7 @@ def batch_line(batch: dict[str, Any]) -> str:
     the vendor's words, made safe for a terminal."""
     counts = ", ".join(f"{name} {count}" for name, count in sorted(batch["counts"].items()))
     stored = "results stored" if batch["done"] else "results not stored yet"
+    if batch.get("abandoned"):
+        stored = "given up (bsa batches abandon), its requests asked again"
     words = f"{batch['id']} ({batch['stage']}): {batch['state']}, {batch['requests']} requests"
     return safe_line(f"batch {words}{f', {counts}' if counts else ''}; {stored}")

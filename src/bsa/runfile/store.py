@@ -121,6 +121,19 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (batch_id, custom_id)
     );
     """,
+    # 7: batches given up (bsa batches abandon: done without results, their requests asked again),
+    #    and each batch being submitted, recorded before the vendor is asked to create it: a kill
+    #    after the vendor accepted it but before its id was committed leaves this row, so a rerun
+    #    can find the batch at the vendor (or say it may be there) instead of paying again blind.
+    """
+    ALTER TABLE batches ADD COLUMN abandoned_at REAL;  -- when it was given up; NULL if not
+    CREATE TABLE batch_submits (
+        digest TEXT PRIMARY KEY,    -- sha256 of the batch's encoded requests (custom ids, bodies)
+        stage TEXT NOT NULL,
+        requests TEXT NOT NULL,     -- JSON: custom id -> [item_id, sample, kind]
+        started_at REAL NOT NULL
+    );
+    """,
 )
 
 #: ``PRAGMA application_id`` of a run file ("BSA!"): another application's SQLite file is refused,

@@ -15,6 +15,8 @@ many could not be saved.
 A row may carry a note (``put(..., note=…)``): ``on_commit`` hears the notes of the rows each
 commit has written, from the writer thread, once they are on disk; a pipelined run hands the
 judges its samples this way, so no judge ever sees a sample that a crash could still take back.
+:meth:`ResultWriter.barrier` is the same for one waiter: an event set once everything put before
+it is on disk (a batch's vendor files are deleted only then).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from typing import Any
 from bsa.runfile.store import RunFileError, connect, unusable_run_file
 
 _STOP = object()
+#: The statement of a barrier row: nothing is executed for it.
+_BARRIER = ""
 MAX_BATCH = 2000
 _Row = tuple[str, Sequence[Any], object]
 _SQLITE_FULL = 13  # sqlite3.SQLITE_FULL from Python 3.11 on
@@ -59,6 +63,17 @@ class ResultWriter:
         if self._error is not None:
             raise self._error
         self._queue.put((sql, params, note))
+
+    def barrier(self) -> threading.Event:
+        """An event set once every row put before it is committed (never, if the writer
+        fails: check :meth:`failed` while waiting)."""
+        reached = threading.Event()
+        self.put(_BARRIER, (), reached)
+        return reached
+
+    def failed(self) -> BaseException | None:
+        """The error that stopped the writer, if one did."""
+        return self._error
 
     def close(self) -> None:
         """Write everything queued, stop the thread, and re-raise any error it met."""
@@ -147,15 +162,19 @@ class ResultWriter:
         connection.execute("BEGIN IMMEDIATE")
         try:
             for sql, params, _ in rows:
-                connection.execute(sql, params)
+                if sql != _BARRIER:
+                    connection.execute(sql, params)
         except BaseException:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
             raise
         connection.execute("COMMIT")
-        self.rows_written += len(rows)
+        self.rows_written += sum(sql != _BARRIER for sql, _, _ in rows)
         self.commits += 1
-        notes = [note for _, _, note in rows if note is not None]
+        for sql, _, reached in rows:
+            if sql == _BARRIER and isinstance(reached, threading.Event):
+                reached.set()
+        notes = [note for sql, _, note in rows if note is not None and sql != _BARRIER]
         if notes and self._on_commit is not None:
             self._on_commit(notes)
 
