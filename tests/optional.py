@@ -6,11 +6,13 @@ Every pytest-xdist worker imports every test module, so a module-level ``import 
 optional SDKs took ~17 s of an 18 s collection). A test module that needs such a package declares
 ``needs = requires("torch", "transformers")``: its tests still skip when one is missing, as a
 module-level ``importorskip`` made them, but the import happens once, at the first test that runs.
-``lazy("torch")`` stands for the module in test code until then.
+``lazy("torch")`` stands for the module in test code until then, and ``on_call`` for a class of
+bsa whose module imports an SDK at its top.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -37,4 +39,16 @@ class lazy:
         self._name = name
 
     def __getattr__(self, attribute: str) -> Any:
+        if attribute.startswith("_"):  # pytest's look for fixtures and markers, at collection
+            raise AttributeError(attribute)
         return getattr(pytest.importorskip(self._name), attribute)
+
+
+def on_call(module: str, name: str) -> Callable[..., Any]:
+    """``module.name`` (a provider class of bsa, say), imported at its first call. A plain import:
+    bsa's own modules must import (a failure there is an error, never a skip)."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    return call
