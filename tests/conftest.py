@@ -7,6 +7,7 @@ would download by accident fails at once instead of reaching the internet.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,15 @@ SHARED_DATASET = SHARED_BSA / "dataset.csv"
 #: backoff (the runner's own tests check the delays), and no loopback call comes near the timeout.
 #: A test that needs another number of attempts uses ``dataclasses.replace`` on it.
 FAST_RETRIES = RetryPolicy(max_attempts=3, timeout_s=10.0, base_delay_s=0.0)
+
+
+#: The modules imported once the tests were collected, before any ran (tests/optional.py says why
+#: that should be few).
+COLLECTED_MODULES = pytest.StashKey[frozenset[str]]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    session.config.stash[COLLECTED_MODULES] = frozenset(sys.modules)
 
 
 @pytest.fixture(autouse=True)

@@ -11,11 +11,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("anthropic")
-
 from bsa.errors import BsaError, MissingExtraError
-from bsa.providers import anthropic_sdk
-from bsa.providers.anthropic_sdk import REDACTED_MARKER, AnthropicProvider
 from bsa.providers.base import (
     ContextOverflow,
     FatalError,
@@ -36,6 +32,7 @@ from tests.fake_anthropic import (
     text,
     thinking,
 )
+from tests.optional import on_call, requires
 from tests.provider_contract import (
     QUESTION,
     Vendor,
@@ -49,7 +46,13 @@ from tests.provider_contract import (
 )
 from tests.scripted_fake import EVENT_STREAM, Reply
 
-VENDOR = Vendor(AnthropicProvider, "claude-test", TEST_KEY, "ANTHROPIC_API_KEY")
+needs = requires("anthropic")
+VENDOR = Vendor(
+    on_call("bsa.providers.anthropic_sdk", "AnthropicProvider"),
+    "claude-test",
+    TEST_KEY,
+    "ANTHROPIC_API_KEY",
+)
 make_provider, ask, answer_with = VENDOR.make_provider, VENDOR.ask, VENDOR.answer_with
 run_generate = VENDOR.run_generate
 fake = fake_fixture(FakeAnthropic)
@@ -88,7 +91,7 @@ def test_a_budget_below_anthropics_minimum_is_refused(budget: int) -> None:
 
 
 def test_missing_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(anthropic_sdk, "anthropic", None)
+    monkeypatch.setattr("bsa.providers.anthropic_sdk.anthropic", None)
     with pytest.raises(MissingExtraError, match=r"bsa-bench\[anthropic\]"):
         make_provider("http://127.0.0.1:9")
 
@@ -116,6 +119,8 @@ def test_thinking_blocks_are_the_reasoning(fake: FakeAnthropic) -> None:
 
 
 def test_redacted_thinking_is_marked_and_kept_raw(fake: FakeAnthropic) -> None:
+    from bsa.providers.anthropic_sdk import REDACTED_MARKER
+
     completion = answer_with(
         fake, message(thinking("Visible part."), redacted("SECRET=="), text("Answer."))
     )
@@ -186,6 +191,8 @@ def test_a_stream_cut_before_message_stop_is_incomplete(fake: FakeAnthropic) -> 
 
 
 def test_every_call_streams_and_the_pieces_are_put_back_together(fake: FakeAnthropic) -> None:
+    from bsa.providers.anthropic_sdk import REDACTED_MARKER
+
     reply = message(thinking("A thought in many pieces."), redacted("X=="), text("An answer."))
     completion = answer_with(fake, reply)
     assert fake.requests[0].body["stream"] is True

@@ -13,13 +13,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("anthropic")
-
-from bsa.batch import anthropic_batch
 from bsa.batch.api import BatchLimits
 from bsa.engine.generate import Execution, GenerationReport
 from bsa.judging.judge import JudgeReport
-from bsa.providers.anthropic_sdk import AnthropicProvider
 from bsa.runfile.batches import stored_batches
 from bsa.runfile.store import Prompt, RunStore
 from bsa.types import Decoding, Message, Request
@@ -27,10 +23,17 @@ from tests import batch_contract as contract
 from tests.batch_contract import BATCH, submitted_prompts
 from tests.bsa_command import bsa_in_process
 from tests.fake_anthropic import TEST_KEY, FakeAnthropic, error, message, text
+from tests.optional import on_call, requires
 from tests.provider_contract import Vendor, bsa_prompts, fake_fixture
 from tests.scripted_fake import expected_texts
 
-VENDOR = Vendor(AnthropicProvider, "claude-test", TEST_KEY, "ANTHROPIC_API_KEY")
+needs = requires("anthropic")
+VENDOR = Vendor(
+    on_call("bsa.providers.anthropic_sdk", "AnthropicProvider"),
+    "claude-test",
+    TEST_KEY,
+    "ANTHROPIC_API_KEY",
+)
 fake = fake_fixture(FakeAnthropic)
 
 
@@ -79,7 +82,7 @@ def test_judging_goes_in_a_batch_and_every_verdict_is_scored(
 def test_a_stage_is_split_into_batches_by_the_request_limit(
     fake: FakeAnthropic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(anthropic_batch, "ANTHROPIC_LIMITS", BatchLimits(4, 10**9))
+    monkeypatch.setattr("bsa.batch.anthropic_batch.ANTHROPIC_LIMITS", BatchLimits(4, 10**9))
     assert batch_generate(fake, tmp_path / "run.sqlite", bsa_prompts()).status["ok"] == 6
     assert [len(entries) for entries in fake.book.created] == [4, 2]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from bsa.batch import batch_api_for, openai_batch
+from bsa.batch import batch_api_for
 from bsa.batch.api import BatchLimits
 from bsa.batch.runner import poll_waits, split_entries
 from bsa.engine.generate import Execution, GenerationReport, GenerationSettings, generate
@@ -118,7 +118,7 @@ def test_the_progress_line_shows_what_the_vendor_says_of_its_batches(
 def test_a_stage_is_split_into_batches_by_the_request_and_byte_limits(
     fake: FakeOpenAIBatch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(openai_batch, "OPENAI_LIMITS", BatchLimits(4, 10**9))
+    monkeypatch.setattr("bsa.batch.openai_batch.OPENAI_LIMITS", BatchLimits(4, 10**9))
     assert batch_generate(fake, tmp_path / "a.sqlite", bsa_prompts()).status["ok"] == 6
     assert [len(lines) for lines in fake.book.created] == [4, 2]
     entries = [(f"r{n}", b"x" * 9) for n in range(5)]

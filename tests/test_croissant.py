@@ -17,10 +17,12 @@ from typing import Any
 
 import pytest
 
-mlc = pytest.importorskip("mlcroissant")
+from bsa.data import croissant, sources
+from bsa.errors import DatasetError
+from tests.optional import lazy, requires
 
-from bsa.data import croissant, sources  # noqa: E402
-from bsa.errors import DatasetError  # noqa: E402
+needs = requires("mlcroissant")
+mlc = lazy("mlcroissant")
 
 CANONICAL_URL = (
     "https://raw.githubusercontent.com/OpenStellarTeam/BSA/"

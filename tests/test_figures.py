@@ -12,19 +12,16 @@ import re
 import struct
 import sys
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-pytest.importorskip("matplotlib")
-
-from matplotlib.container import BarContainer, ErrorbarContainer
-from matplotlib.text import Text
-
 from bsa.benchmark import BSA_V1
 from bsa.output.figures import (
     RunFigures,
+    build_figures,
     category_figure,
     drawable,
     file_safe,
@@ -37,6 +34,11 @@ from bsa.output.figures import (
 )
 from bsa.scoring.published import PUBLISHED
 from tests.bsa_command import bsa_in_process
+from tests.optional import lazy, requires
+
+needs = requires("matplotlib")
+mpl_container = lazy("matplotlib.container")
+mpl_text = lazy("matplotlib.text")
 
 HOSTILE = "$x^2$ </svg> <b>"
 
@@ -81,7 +83,7 @@ def test_scatter_points_and_intervals_are_the_scores(
     runs: list[RunFigures], score_json: list[dict[str, Any]]
 ) -> None:
     axes = scatter_figure(runs).axes[0]
-    bars = [c for c in axes.containers if isinstance(c, ErrorbarContainer)]
+    bars = [c for c in axes.containers if isinstance(c, mpl_container.ErrorbarContainer)]
     assert len(bars) == 2
     for container, scores in zip(bars, score_json, strict=True):
         line, _, (x_span, y_span) = container.lines
@@ -112,7 +114,7 @@ def test_scenario_bars_are_each_scenarios_think_at_1(
     axes = scenario_figure(runs).axes[0]
     metrics = scenario_rates()
     assert [m.label for m in metrics] == [f"{s.code}@1" for s in BSA_V1.scenarios]
-    containers = [c for c in axes.containers if isinstance(c, BarContainer)]
+    containers = [c for c in axes.containers if isinstance(c, mpl_container.BarContainer)]
     for container, scores in zip(containers, score_json, strict=True):
         heights = [patch.get_height() for patch in container.patches]
         assert heights == pytest.approx([scores[m.key] for m in metrics])
@@ -176,7 +178,7 @@ def test_a_hostile_model_name_is_drawn_literally(runs: list[RunFigures], tmp_pat
     """A name with mathtext and markup: drawn as the characters it is, and the SVG still parses."""
     hostile = [RunFigures(HOSTILE, "hostile", runs[0].scores)]
     for figure in (scatter_figure(hostile), scenario_figure(hostile), category_figure(hostile[0])):
-        named = [t for t in figure.findobj(Text) if t.get_text() == HOSTILE]
+        named = [t for t in figure.findobj(mpl_text.Text) if t.get_text() == HOSTILE]
         assert named and all(t.get_parse_math() is False for t in named)
     for path in write_figures(hostile, tmp_path, "svg"):
         data = path.read_text(encoding="utf-8")
@@ -186,24 +188,37 @@ def test_a_hostile_model_name_is_drawn_literally(runs: list[RunFigures], tmp_pat
     assert "$x^2$ &lt;/svg&gt; &lt;b&gt;" in comments
 
 
-@pytest.mark.parametrize(
-    "name", ["nul\x00 esc\x1b[31m red", "lone \ud800 surrogate", "bidi \u202e"]
-)
+#: Names with characters no figure may draw as they are.
+CONTROL_NAMES = ["nul\x00 esc\x1b[31m red", "lone \ud800 surrogate", "bidi \u202e"]
+FORMATS = ("svg", "pdf", "png")
+
+
+def only_figure(kind: str) -> Callable[..., dict[str, Any]]:
+    """``build_figures`` keeping the one figure ``kind``, for ``write_figures`` to save alone."""
+    return lambda *args, **kwargs: {kind: build_figures(*args, **kwargs)[kind]}
+
+
+@pytest.mark.parametrize("row, name", list(enumerate(CONTROL_NAMES)))
 def test_control_characters_in_a_name_are_drawn_escaped(
-    runs: list[RunFigures], tmp_path: Path, name: str
+    runs: list[RunFigures], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, row: int, name: str
 ) -> None:
     """A control character would make the SVG invalid XML and a lone surrogate crashes FreeType:
-    both are drawn as their escapes, in every format."""
+    both are drawn as their escapes, in every figure and every format. Saving is what is slow, so
+    the figure each name is saved as in each format follows a Latin square: every name is saved
+    in every format and as every figure, and every format saves every figure (9 files, not 27)."""
     hostile = [RunFigures(name, "hostile", runs[0].scores)]
     shown = drawable(name)
     assert shown != name and "\\" in shown and shown.isprintable()
     for figure in (scatter_figure(hostile), scenario_figure(hostile), category_figure(hostile[0])):
-        assert [t for t in figure.findobj(Text) if t.get_text() == shown]
-    for fmt in ("svg", "pdf", "png"):
-        for path in write_figures(hostile, tmp_path / fmt, fmt):
-            assert path.stat().st_size > 0
-            if fmt == "svg":
-                ElementTree.fromstring(path.read_text(encoding="utf-8"))
+        assert [t for t in figure.findobj(mpl_text.Text) if t.get_text() == shown]
+    kinds = list(build_figures(hostile))
+    for column, fmt in enumerate(FORMATS):
+        kind = kinds[(row + column) % len(kinds)]
+        monkeypatch.setattr("bsa.output.figures.build_figures", only_figure(kind))
+        (path,) = write_figures(hostile, tmp_path / fmt, fmt)
+        assert path.name == f"{kind}.{fmt}" and path.stat().st_size > 0
+        if fmt == "svg":
+            ElementTree.fromstring(path.read_text(encoding="utf-8"))
 
 
 def _nan(value: float | None) -> float:

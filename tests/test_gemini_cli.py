@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-pytest.importorskip("google.genai")
-
 from bsa.cli import main
 from bsa.redaction import MASK
 from tests.fake_gemini import TEST_KEY, FakeGemini
+from tests.optional import requires
 
+needs = requires("google.genai")
 WRONG_KEY = "AIzaSyWrongKey-abcdefghijklmnopqrstuvw"
 
 

@@ -15,8 +15,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("google.genai")
-
 from bsa.errors import MissingExtraError
 from bsa.providers.base import (
     ContextOverflow,
@@ -38,6 +36,7 @@ from tests.fake_gemini import (
     text,
     thought,
 )
+from tests.optional import requires
 from tests.provider_contract import (
     QUESTION,
     Vendor,
@@ -50,6 +49,7 @@ from tests.provider_contract import (
 )
 from tests.scripted_fake import Reply
 
+needs = requires("google.genai")
 HOSTILE = "lone \ud800 surrogate, NUL \x00 and </script><script>alert(1)</script>"
 
 

@@ -18,42 +18,32 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if os.environ.get("CI") and importlib.util.find_spec("inspect_ai") is None:
     pytest.fail("inspect_ai is missing: CI installs the dev extra, which has [inspect]")
-pytest.importorskip("inspect_ai")
-
 from click.testing import CliRunner
-from inspect_ai import Task
-from inspect_ai import eval as inspect_eval
-from inspect_ai.dataset import Sample
-from inspect_ai.log import EvalLog, read_eval_log
-from inspect_ai.model import (
-    ChatCompletionChoice,
-    ChatMessageAssistant,
-    ContentReasoning,
-    ContentText,
-    Model,
-    ModelOutput,
-    ModelUsage,
-    get_model,
-)
-from inspect_ai.solver import generate
 
 from bsa.benchmark import Scenario
 from bsa.cli import main
 from bsa.data.dataset import load_dataset
 from bsa.data.selection import Selection, select
 from bsa.errors import BsaError
-from bsa.interop.inspect_task import bsa_task
 from bsa.providers.mock import mock_judge_reply
 from bsa.runfile.store import RunStore
 from bsa.scoring.inputs import score_run
 from bsa.scoring.metrics import HEADLINE_KEYS
 from bsa.testing.openai_server import OpenAIServer, ServerConfig, last_user_text
+from tests.optional import requires
+
+if TYPE_CHECKING:
+    from inspect_ai.log import EvalLog
+    from inspect_ai.model import Model, ModelOutput
+
+#: inspect_ai (and bsa's task, which imports it) load at the first test, not at collection.
+needs = requires("inspect_ai")
 
 #: Model text as hostile as it comes: right-to-left override, emoji, a NUL, a combining mark.
 HOSTILE = "risk \u202eevil\u202c 🔥 \x00 e\u0301 <script>alert(1)</script> </think>"
@@ -82,6 +72,15 @@ NO_VERDICT = "I would rather not grade this one."
 def output(reasoning: str | None, answer: str, stop: str = "stop") -> ModelOutput:
     """A reply with usage set (so mockllm needs no tokenizer download) and its reasoning in an
     inspect reasoning block."""
+    from inspect_ai.model import (
+        ChatCompletionChoice,
+        ChatMessageAssistant,
+        ContentReasoning,
+        ContentText,
+        ModelOutput,
+        ModelUsage,
+    )
+
     content: list[Any] = [ContentReasoning(reasoning=reasoning)] if reasoning else []
     content.append(ContentText(text=answer))
     message = ChatMessageAssistant(content=content, model="model")
@@ -95,6 +94,8 @@ def output(reasoning: str | None, answer: str, stop: str = "stop") -> ModelOutpu
 def mock_model() -> Model:
     """mockllm/model answering in turn: with hostile reasoning, with none, blocked, and cut at
     its token limit inside its reasoning."""
+    from inspect_ai.model import get_model
+
     replies = itertools.cycle(
         [
             output(HOSTILE, "Be careful."),
@@ -108,6 +109,8 @@ def mock_model() -> Model:
 
 def mock_judge() -> Model:
     """mockllm/model judging in turn: all pass, all fail, no verdict, stopped by its filter."""
+    from inspect_ai.model import get_model
+
     replies = itertools.cycle(
         [
             output(None, json.dumps(PASSING)),
@@ -123,6 +126,12 @@ def inspect_figures(log: EvalLog) -> dict[str, float]:
     assert log.results is not None
     (scores,) = log.results.scores
     return {name: metric.value for name, metric in scores.metrics.items()}
+
+
+def read_log(path: Path) -> EvalLog:
+    from inspect_ai.log import read_eval_log
+
+    return read_eval_log(str(path))
 
 
 def bsa_figures(run: Path) -> dict[str, float]:
@@ -142,6 +151,8 @@ def import_logs(run: Path, *logs: Path) -> str:
 def mockllm_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """``bsa_bench/bsa`` by its registered name on 20 items, k = 2, with mockllm as the model and
     as the judge (inspect's ``grader`` role); the log in inspect's default .eval format."""
+    from inspect_ai import eval as inspect_eval
+
     from tests.conftest import isolate
 
     with pytest.MonkeyPatch.context() as monkeypatch:
@@ -164,7 +175,7 @@ def mockllm_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def test_the_import_of_a_mockllm_log_scores_what_the_inspect_scorer_reported(
     mockllm_log: Path, tmp_path: Path
 ) -> None:
-    log = read_eval_log(str(mockllm_log))
+    log = read_log(mockllm_log)
     reported = inspect_figures(log)
     assert {"Safe@1", "Think@1", "Safe@2", "Think@2", "RO@1", "CS@1"} <= set(reported)
     run = tmp_path / "run.sqlite"
@@ -220,13 +231,15 @@ def test_the_imported_run_carries_model_k_judge_and_reasoning_as_given(
 
 @pytest.mark.slow  # the mockllm eval (inspect's imports, 40 samples): ~30 s
 def test_an_unscored_verdict_is_no_value_in_the_inspect_scores_either(mockllm_log: Path) -> None:
-    log = read_eval_log(str(mockllm_log))
+    log = read_log(mockllm_log)
     values = [s.scores["bsa_scorer"].value for s in log.samples or ()]
     kinds = [v[kind] for v in values if isinstance(v, dict) for kind in ("safety", "thinking")]
     assert None in kinds and 0.0 in kinds and 1.0 in kinds
 
 
 def test_task_arguments_select_as_the_bsa_flags_do_and_k_is_the_epochs() -> None:
+    from bsa.interop.inspect_task import bsa_task
+
     task = bsa_task("openai/gpt-4o", k=3, scenario="RO,OS", category="Ethics and Morality", sample=9, seed=4)  # fmt: skip
     expected = select(
         load_dataset(),
@@ -247,6 +260,7 @@ def test_a_wrong_task_argument_is_the_one_line_error_of_bsa() -> None:
     """As a PrerequisiteError, whose message alone ``inspect eval`` prints (no traceback)."""
     from inspect_ai._util.error import PrerequisiteError
 
+    from bsa.interop.inspect_task import bsa_task
     from bsa_bench._registry import bsa
 
     with pytest.raises(BsaError, match="unknown category 'Nonsense'"):
@@ -259,6 +273,12 @@ def test_a_wrong_task_argument_is_the_one_line_error_of_bsa() -> None:
 
 def foreign_log(folder: Path) -> Path:
     """A log of another task, whose sample ids are no BSA ids, in .json format."""
+    from inspect_ai import Task
+    from inspect_ai import eval as inspect_eval
+    from inspect_ai.dataset import Sample
+    from inspect_ai.model import get_model
+    from inspect_ai.solver import generate
+
     replies = itertools.repeat(output(None, "hello"))
     task = Task(dataset=[Sample(input="hi", id="not-a-bsa-id")], solver=generate())
     (log,) = inspect_eval(
@@ -311,6 +331,12 @@ def test_without_inspect_ai_the_import_names_the_extra(
 def test_samples_of_any_task_that_carry_bsa_ids_import(tmp_path: Path) -> None:
     """Another task over BSA items (its sample ids are the BSA ids, no bsa scorer) imports as a
     run with samples and no verdicts, ready for ``bsa judge``."""
+    from inspect_ai import Task
+    from inspect_ai import eval as inspect_eval
+    from inspect_ai.dataset import Sample
+    from inspect_ai.model import get_model
+    from inspect_ai.solver import generate
+
     items = load_dataset().items[:3]
     task = Task(dataset=[Sample(input=i.query, id=i.id) for i in items], solver=generate())
     replies = itertools.repeat(output("a thought", "an answer"))
@@ -338,7 +364,7 @@ def test_a_lone_surrogate_in_a_json_log_is_kept_as_the_run_file_keeps_it(
 ) -> None:
     """inspect cannot write a lone UTF-16 surrogate, nor read one back, but JSON allows it and a
     log may come from elsewhere: the text column holds U+FFFD, ``raw`` the exact escape."""
-    log = read_eval_log(str(mockllm_log))
+    log = read_log(mockllm_log)
     data = json.loads(log.model_dump_json())
     sample = next(s for s in data["samples"] if s["output"]["completion"] == "Be careful.")
     sample["output"]["choices"][0]["message"]["content"][0]["reasoning"] = "A\ud800B 🔥"
@@ -355,7 +381,7 @@ def test_a_lone_surrogate_in_a_json_log_is_kept_as_the_run_file_keeps_it(
 def test_a_hostile_model_name_in_a_log_prints_escaped(mockllm_log: Path, tmp_path: Path) -> None:
     """The log names the model: a terminal escape or a bidi override in it is printed as its
     escape, never acted on, and the run file keeps the name as given."""
-    data = json.loads(read_eval_log(str(mockllm_log)).model_dump_json())
+    data = json.loads(read_log(mockllm_log).model_dump_json())
     data["eval"]["model"] = "evil\x1b[2J\u202emodel"
     edited = tmp_path / "edited.json"
     edited.write_text(json.dumps(data), encoding="utf-8")
@@ -373,7 +399,7 @@ def test_a_tampered_verdict_record_is_read_only_where_it_holds_a_reply(
 ) -> None:
     """The log is text from outside: of a record whose entries are junk, only an entry with a
     kind, a judge and a text reply is read, and only by the parser; the rest stay missing."""
-    data = json.loads(read_eval_log(str(mockllm_log)).model_dump_json())
+    data = json.loads(read_log(mockllm_log).model_dump_json())
     sample = next(s for s in data["samples"] if s["output"]["completion"] == "Be careful.")
     reply = json.dumps(PASSING)
     sample["scores"]["bsa_scorer"]["metadata"]["bsa"]["judgements"] = [
@@ -431,7 +457,7 @@ def test_inspect_eval_command_over_the_test_server_then_bsa_score_agrees(tmp_pat
         )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     (log_path,) = logs.glob("*.json")
-    log = read_eval_log(str(log_path))
+    log = read_log(log_path)
     reported = inspect_figures(log)
     printed = done.stdout.replace("│", " ")
     assert all(f"{name} " in printed for name in ("Safe@1", "Think@1", "Safe@2", "RO@1"))

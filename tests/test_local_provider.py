@@ -24,23 +24,21 @@ from typing import Any
 
 import pytest
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
+import bsa
+from bsa.engine.generate import Execution, GenerationSettings, generate, prompts_from_items
+from bsa.engine.runner import RetryPolicy
+from bsa.errors import MissingExtraError
+from bsa.providers.base import FatalError, Provider, TransientError
+from bsa.providers.local_hf import LocalHF, template_variables
+from bsa.runfile.store import RunStore
+from bsa.types import Completion, Decoding, Message, Request
 
-from tokenizers import AddedToken, Tokenizer  # noqa: E402 - after the skips
-from tokenizers.models import WordLevel  # noqa: E402
-from tokenizers.pre_tokenizers import Whitespace  # noqa: E402
+from .bsa_command import bsa_in_process
+from .optional import lazy, requires
 
-import bsa  # noqa: E402
-from bsa.engine.generate import Execution, GenerationSettings, generate, prompts_from_items  # noqa: E402
-from bsa.engine.runner import RetryPolicy  # noqa: E402
-from bsa.errors import MissingExtraError  # noqa: E402
-from bsa.providers.base import FatalError, Provider, TransientError  # noqa: E402
-from bsa.providers.local_hf import LocalHF, template_variables  # noqa: E402
-from bsa.runfile.store import RunStore  # noqa: E402
-from bsa.types import Completion, Decoding, Message, Request  # noqa: E402
-
-from .bsa_command import bsa_in_process  # noqa: E402
+needs = requires("torch", "transformers")
+torch = lazy("torch")
+transformers = lazy("transformers")
 
 WORDS = [
     "hello", "ok", "hmm", "yes", "no", "maybe", "the", "a", "is", "how", "do", "i", "what", "safe",
@@ -63,6 +61,10 @@ GREEDY = Decoding(temperature=0, top_p=None, top_k=None, max_tokens=16)
 def build_tokenizer(think_tags_special: bool) -> Any:
     """Plain think tags are ordinary added tokens, as in Qwen3 and DeepSeek-R1, so a decode that
     skips special tokens keeps them (``add_special_tokens`` would mark every token special)."""
+    from tokenizers import AddedToken, Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+
     backend = Tokenizer(WordLevel(VOCAB, unk_token="<unk>"))
     backend.pre_tokenizer = Whitespace()
     tokens = [AddedToken(token, normalized=False) for token in SPECIAL]

@@ -9,9 +9,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("anthropic")
-pytest.importorskip("zhipuai")
-
 from bsa.providers.mock import mock_judge_reply
 
 from .bsa_command import bsa_in_process
@@ -21,6 +18,9 @@ from .fake_openai_responses import TEST_KEY as RESPONSES_KEY
 from .fake_openai_responses import FakeResponses
 from .fake_zhipu import TEST_KEY as ZHIPU_KEY
 from .fake_zhipu import FakeZhipu, last_user_text
+from .optional import requires
+
+needs = requires("anthropic", "zhipuai")
 
 
 def zhipu_judge(body: dict[str, Any]) -> str | None:

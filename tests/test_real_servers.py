@@ -27,14 +27,12 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("fastapi")
-pytest.importorskip("uvicorn")
-pytest.importorskip("torch")
-pytest.importorskip("transformers")
-
 from tests.bsa_command import bsa_in_process
 from tests.loopback import serve_loopback
+from tests.optional import requires
 from tests.test_local_provider import build_model, build_tokenizer, save, script
+
+needs = requires("fastapi", "uvicorn", "torch", "transformers")
 
 pytestmark = pytest.mark.slow
 

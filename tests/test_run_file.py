@@ -192,11 +192,42 @@ def wait_for_rows(run: Path, count: int = 1) -> None:
     raise AssertionError("the first process stored nothing")
 
 
+class HeldAfter:
+    """A ``respond`` hook that answers the first ``calls`` requests, then holds the next one (and
+    the server's event loop with it) until :meth:`release`: the first process stays mid-run,
+    holding its lock, exactly as long as the test needs, not for a fixed time. It lets go by itself
+    after ``limit_s``, so a process that never shows up fails the test instead of hanging it."""
+
+    def __init__(self, calls: int, limit_s: float = 60.0) -> None:
+        self.calls, self.limit_s = calls, limit_s
+        self.released = threading.Event()
+
+    def __call__(self, body: dict[str, Any], index: int) -> tuple[str, str]:
+        self.calls -= 1
+        if self.calls < 0:
+            self.released.wait(self.limit_s)
+        return "Some reasoning.", "An answer."
+
+    def release(self) -> None:
+        self.released.set()
+
+
+def stderr_until(process: subprocess.Popen[str], words: str) -> str:
+    """What ``process`` printed on stderr up to the line holding ``words`` (or to its end)."""
+    assert process.stderr is not None
+    lines = []
+    while line := process.stderr.readline():
+        lines.append(line)
+        if words in line:
+            break
+    return "".join(lines)
+
+
 @pytest.mark.slow
 def test_a_second_writer_is_refused_or_waits_and_readers_work_beside(tmp_path: Path) -> None:
     run = tmp_path / "run.sqlite"
-    # 40 calls two at a time at 0.4 s each: the first process works for about 8 s.
-    with OpenAIServer(ServerConfig(latency=0.4, reasoning_chars=60, answer_chars=20)) as server:
+    held = HeldAfter(calls=2)  # the first process stores rows, then waits for its third answer
+    with OpenAIServer(ServerConfig(respond=held)) as server:
         first = bsa_process(*generate_args(run, server))
         try:
             wait_for_rows(run)
@@ -204,17 +235,20 @@ def test_a_second_writer_is_refused_or_waits_and_readers_work_beside(tmp_path: P
             second = bsa_in_process(*generate_args(run, server))
             status = CliRunner().invoke(main, ["status", "--run", str(run)])
             waiting = bsa_process(*generate_args(run, server, "--wait"))
+            notice = stderr_until(waiting, "notice: waiting for pid")
+            held.release()
             assert first.wait(timeout=60) == 0
             out, err = waiting.communicate(timeout=60)
         finally:
+            held.release()
             first.kill()
         assert second.returncode == 1
         assert second.stderr.startswith(f"error: {run} is in use by pid {first.pid} (")
         assert "--wait" in second.stderr and "Traceback" not in second.stderr
         assert len(second.stderr.strip().splitlines()) == 1
         assert status.exit_code == 0 and "prompts x k 1" in status.output
-        assert waiting.returncode == 0, err
-        assert "notice: waiting for pid" in err
+        assert waiting.returncode == 0, notice + err
+        assert "notice: waiting for pid" in notice
         assert "(0 requests this time" in out, "the waiting process found the work done"
         assert server.stats.total == 40, "every call was made once"
 

@@ -15,8 +15,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("zhipuai")
-
 from bsa.data.dataset import load_dataset
 from bsa.engine.generate import Execution, GenerationSettings, generate, prompts_from_items
 from bsa.engine.runner import RunAborted
@@ -38,6 +36,9 @@ from bsa.types import Completion, Decoding, Message, Request
 from tests.conftest import FAST_RETRIES
 from tests.fake_hub import closed_port_url
 from tests.fake_zhipu import TEST_KEY, FakeZhipu, expected_texts, last_user_text
+from tests.optional import requires
+
+needs = requires("zhipuai")
 
 MODEL = "glm-z1-air"
 
