@@ -451,6 +451,38 @@ def test_a_full_disk_stops_the_run_keeps_what_it_can_and_resumes(
     assert report.counters.done <= 40 - kept
 
 
+def test_a_full_disk_under_a_large_group_commit_still_keeps_the_rows_it_has_room_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy run commits many results in one transaction; a full disk refuses that whole
+    transaction, so the writer writes the group row by row and keeps as many as fit."""
+    run = tmp_path / "run.sqlite"
+    with RunStore(run) as store:
+        store.connection.execute("CREATE TABLE blobs (data BLOB)")
+        limit = store.connection.execute("PRAGMA page_count").fetchone()[0] + 8
+
+    def small_disk(path: Path) -> sqlite3.Connection:
+        connection = bsa.runfile.store.connect(path)
+        connection.execute(f"PRAGMA max_page_count = {limit}")
+        return connection
+
+    monkeypatch.setattr(bsa.runfile.writer, "connect", small_disk)
+    blocker = sqlite3.connect(run, timeout=30)
+    blocker.execute("BEGIN IMMEDIATE")  # the writer's first commit waits here...
+    writer = ResultWriter(run)
+    for _ in range(40):  # ...while these queue up into one group of 39
+        writer.put("INSERT INTO blobs VALUES (?)", (b"x" * 3000,))
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    with pytest.raises(RunFileFull, match="disk is full") as full:
+        writer.close()
+    with RunStore(run, read_only=True) as store:
+        kept = store.connection.execute("SELECT count(*) FROM blobs").fetchone()[0]
+    assert 1 < kept < 40
+    # The rows not written are the rest, each once.
+    assert f"holds {kept} results of this command, {40 - kept} more were" in str(full.value)
+
+
 def test_retry_after_beyond_the_cap_waits_the_cap(tmp_path: Path) -> None:
     """One ``Retry-After: 100000`` used to stall a run for 28 hours."""
     run = tmp_path / "run.sqlite"

@@ -143,18 +143,19 @@ class ResultWriter:
     def _commit(self, connection: sqlite3.Connection, batch: list[_Row]) -> None:
         try:
             self._commit_rows(connection, batch)
-        except sqlite3.Error as error:
-            if _is_full(error):
-                raise
+        except sqlite3.Error:
             self._commit_each(connection, batch)
 
     def _commit_each(self, connection: sqlite3.Connection, rows: list[_Row]) -> None:
-        """One transaction per row, so a refused row costs only itself."""
-        for row in rows:
+        """One transaction per row, so a refused row costs only itself, and a full disk that
+        refused the whole group still takes the rows it has room for. On a full disk, ``rows``
+        is left holding only the rows not written, and the error goes on."""
+        for index, row in enumerate(rows):
             try:
                 self._commit_rows(connection, [row])
             except sqlite3.Error as error:
                 if _is_full(error):
+                    del rows[:index]
                     raise
                 self.rejected.append(str(error))
 
