@@ -28,10 +28,10 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner
 
 from bsa.cli import main
 from bsa.testing.openai_server import OpenAIServer, ServerConfig, mock_judge_hook
+from tests.bsa_command import bsa_in_process
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -472,13 +472,13 @@ def run_bsa(words: Sequence[str], command: Command, expected: int, servers: Serv
     args = rewrite_urls(words[words.index("bsa") + 1 :], servers, command.where)
     target = args[args.index(">") + 1] if ">" in args else None
     args = without_redirects(args)
-    result = CliRunner().invoke(main, args, env=env)
-    if result.exit_code != expected:
-        output = (result.stdout + result.stderr)[-3000:]
+    result = bsa_in_process(*args, env=env)
+    if result.returncode != expected:
+        output = (result.stdout + result.stderr)[-3000:]  # a crash's traceback included
         raise AssertionError(
-            f"{command.where}: `{command.text}` exited {result.exit_code}, the page expects "
+            f"{command.where}: `{command.text}` exited {result.returncode}, the page expects "
             f"{expected}:\n{output}"
-        ) from result.exception
+        )
     if target is not None:
         Path(target).write_text(result.stdout, encoding="utf-8")
 

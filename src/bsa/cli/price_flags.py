@@ -21,21 +21,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 _PRICE = FiniteFloat(min=0)
 
 
-def _model_flags() -> list[Callable[[F], F]]:
+def _price_flags(prefix: str, whose: str) -> list[Callable[[F], F]]:
+    """``--{prefix}price-in`` and ``--{prefix}price-out``, ``whose`` prices they are."""
     return [
-        click.option("--price-in", type=_PRICE, metavar="USD",
-                     help="The model's input price, USD per million tokens."),
-        click.option("--price-out", type=_PRICE, metavar="USD",
-                     help="The model's output price, USD per million tokens."),
-    ]  # fmt: skip
-
-
-def _judge_flags() -> list[Callable[[F], F]]:
-    return [
-        click.option("--judge-price-in", type=_PRICE, metavar="USD",
-                     help="Every judge's input price, USD per million tokens."),
-        click.option("--judge-price-out", type=_PRICE, metavar="USD",
-                     help="Every judge's output price, USD per million tokens."),
+        click.option(f"--{prefix}price-{way}", type=_PRICE, metavar="USD",
+                     help=f"{whose} {way}put price, USD per million tokens.")
+        for way in ("in", "out")
     ]  # fmt: skip
 
 
@@ -49,8 +40,8 @@ def price_options(*, model: bool = True, judge: bool = True) -> Callable[[F], F]
             metavar="FILE",
             help="Prices by model name (TOML or JSON; see the batch-and-cost how-to).",
         ),
-        *(_model_flags() if model else []),
-        *(_judge_flags() if judge else []),
+        *(_price_flags("", "The model's") if model else []),
+        *(_price_flags("judge-", "Every judge's") if judge else []),
     ]
 
     def decorate(command: F) -> F:
